@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { KernelClient, type CellOutcome } from '../../src/kernel/runtime/client';
 import type { MimeBundle } from '../../src/kernel/runtime/protocol';
 
@@ -8,7 +9,7 @@ export const repoRoot = join(__dirname, '..', '..');
 export function testKernel(opts: { interruptGraceMs?: number; env?: NodeJS.ProcessEnv } = {}): KernelClient {
   return new KernelClient({
     entry: join(repoRoot, 'src/kernel/runtime/kernel-main.ts'),
-    execArgv: ['--import', 'tsx'],
+    execArgv: ['--import', pathToFileURL(require.resolve('tsx')).href],
     cwd: repoRoot,
     ...opts,
   });

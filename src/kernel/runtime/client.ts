@@ -140,6 +140,7 @@ export class KernelClient extends EventEmitter {
   }
 
   private route(msg: KernelToHost): void {
+    if (msg.type === 'ready') return;
     const p = this.pending.get(msg.id);
     if (!p) return;
     switch (msg.type) {
