@@ -1,6 +1,7 @@
 // Writes notebooks/quickstart.mpnb from the cell list below (the notebook is the source users open; this script
 // keeps it reproducible). Run: npx tsx scripts/quickstart-cells.ts
 import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { newCodeCell, serializeNotebook, type CellData } from '../src/kernel/notebook/nbformat';
 
 const md = (source: string): CellData => ({ kind: 'markdown', source, language: 'markdown', id: Math.random().toString(16).slice(2, 10), outputs: [], executionCount: null, metadata: {} });
@@ -37,5 +38,5 @@ frames.length`),
   newCodeCell(`await display(mp.frames([{ name: 'synthetic', frames }], { title: 'Synthetic sequence', fps: 24 }));`),
 ];
 
-writeFileSync(new URL('../notebooks/quickstart.mpnb', import.meta.url), serializeNotebook({ metadata: {}, cells }));
+writeFileSync(join(__dirname, '..', 'notebooks', 'quickstart.mpnb'), serializeNotebook({ metadata: {}, cells }));
 console.log(`wrote notebooks/quickstart.mpnb (${cells.length} cells)`);
