@@ -5,7 +5,7 @@
 import * as vscode from 'vscode';
 import { createHash } from 'node:crypto';
 
-export const RENDERER_IDS = ['magicportrait-frames', 'magicportrait-progress'] as const;
+export const RENDERER_IDS = ['magicportrait-frames', 'magicportrait-video', 'magicportrait-mesh', 'magicportrait-attention'] as const;
 
 interface ArtifactRequest {
   type: 'artifact';
