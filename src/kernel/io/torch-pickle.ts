@@ -274,7 +274,12 @@ function parseLegacyInMemory(bytes: Uint8Array, file: string): unknown {
 }
 
 /** Locates each storage of a legacy file by hopping over the 8-byte size headers (one small read each). */
-export async function locateLegacyStorages(h: LegacyHeader, read: (off: number, len: number) => Promise<Uint8Array>, file: string): Promise<void> {
+export async function locateLegacyStorages(
+  h: LegacyHeader,
+  read: (off: number, len: number) => Promise<Uint8Array>,
+  fileSize: number,
+  file: string,
+): Promise<void> {
   let pos = h.dataStart;
   for (const key of h.keyOrder) {
     const s = h.storages.get(key);
@@ -282,6 +287,7 @@ export async function locateLegacyStorages(h: LegacyHeader, read: (off: number, 
     const n = legacyRecordSize(await read(pos, 8)) * itemSize(s.dtype);
     const start = pos + 8;
     const total = n;
+    if (start + n > fileSize) throw new MagicPortraitError(`${file} is truncated: storage '${key}' ends past the end of the file.`, 'truncated');
     s.data.read = (off, len) => {
       if (off + len > total) throw new MagicPortraitError(`${file}: read past the end of storage '${key}'.`, 'bad-file');
       return read(start + off, len);
