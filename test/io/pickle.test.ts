@@ -12,10 +12,11 @@ import {
   dictGet,
   scipySparseGlobals,
   sparseToDense,
+  readPickle,
   unpickle,
   type PyGlobal,
 } from '../../src/kernel/io/pickle';
-import { loadJson, readFixture, tag, tagNd } from './helpers';
+import { fixture, loadJson, readFixture, tag, tagNd } from './helpers';
 
 const NUMPY_ALL = [...NUMPY_GLOBALS, ...COLLECTIONS_GLOBALS];
 
@@ -69,6 +70,14 @@ describe('pickle: FLAME-style Python 2 pickle (chumpy, scipy sparse, latin1)', (
     assert.deepEqual(tag(v), loadJson('flame_like_py2.json'));
     assert.equal(dictGet(v, 'note'), 'café');
     assert.equal((dictGet(v, 'posedirs') as NdArray).order, 'F');
+    assert.equal(dictGet(v, 'weights_again'), dictGet(v, 'weights'), 'memo GET after BUILD sees the rebuilt array');
+  });
+
+  it('readPickle reads a file and names it in errors', async () => {
+    const v = await readPickle(fixture('flame_like_py2.pkl'), { globals: FLAME_GLOBALS });
+    assert.equal(dictGet(v, 'bs_style', 'flame_like_py2.pkl'), 'lbs');
+    assert.throws(() => dictGet(v, 'nope', 'flame_like_py2.pkl'), /Key 'nope' not found in flame_like_py2\.pkl/);
+    await assert.rejects(readPickle(fixture('evil_posix_p4.pkl'), { globals: NUMPY_GLOBALS }), /evil_posix_p4\.pkl.*'posix\.system'/);
   });
 
   it('densifies sparse matrices on request', () => {

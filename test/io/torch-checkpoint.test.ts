@@ -51,6 +51,13 @@ describe('torch checkpoints', () => {
     });
   }
 
+  it('legacy: the pickle prefix is grown until it parses', async () => {
+    const src = countingSource(readFixture('ckpt_legacy.pt'), 'ckpt_legacy.pt');
+    const ck = await openTorchCheckpoint(src, { legacyProbeBytes: 64 });
+    assert.ok(src.reads.filter(([o]) => o === 0).length > 2, 'several growing reads from the start');
+    assert.deepEqual(tagNd(await ck.get('E_flame.shared_b')), expected.ckpt['E_flame.shared_b']);
+  });
+
   it('nested dicts are navigable with scope()', async () => {
     const ck = await openTorchCheckpoint(fixture('deca_like.tar'));
     const enc = ck.scope('E_flame');

@@ -6,6 +6,7 @@
 // list and tuple → Array, dict → Map (keeps order and non-string keys), set/frozenset → Set.
 // Reconstructors turn allowed class instances into plain values (numpy arrays → NdArray, …).
 import { MagicPortraitError } from '../errors';
+import { toSource, type SourceLike } from './source';
 
 /** What an allowlisted global may do. Unset hooks make the corresponding opcode fail cleanly. */
 export interface PyGlobal {
@@ -75,6 +76,16 @@ export function describe(v: unknown): string {
 /** Unpickles one pickle from the start of `data`. */
 export function unpickle(data: Uint8Array, options: UnpickleOptions): unknown {
   return unpickleAt(data, 0, options).value;
+}
+
+/** Reads and unpickles a whole .pkl file (e.g. FLAME's generic_model.pkl with FLAME_GLOBALS). */
+export async function readPickle(src: SourceLike, options: UnpickleOptions): Promise<unknown> {
+  const s = await toSource(src, options.file);
+  try {
+    return unpickle(await s.read(0, s.size), { ...options, file: options.file ?? s.name });
+  } finally {
+    if (s !== src) await s.close();
+  }
 }
 
 /** Unpickles one pickle starting at `offset`; returns the value and the offset just past STOP. */

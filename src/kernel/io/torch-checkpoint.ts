@@ -48,6 +48,8 @@ export interface TorchCheckpoint extends TensorStore {
 export interface TorchOpenOptions {
   /** Extra pickle globals to allow (beyond torch/numpy/OrderedDict). */
   globals?: readonly PyGlobal[];
+  /** Legacy format: first guess of the pickle prefix length, grown ×4 until it parses (default 1 MiB). */
+  legacyProbeBytes?: number;
 }
 
 type Leaf = TorchTensorRef | NdArray;
@@ -173,7 +175,7 @@ async function openZip(source: ByteSource, owned: boolean, opts: TorchOpenOption
 
 async function openLegacy(source: ByteSource, owned: boolean, opts: TorchOpenOptions): Promise<TorchCheckpoint> {
   // The pickles come first and their length is unknown: read a growing prefix until they parse.
-  let n = Math.min(source.size, 1 << 20);
+  let n = Math.min(source.size, Math.max(64, opts.legacyProbeBytes ?? 1 << 20));
   let h: LegacyHeader;
   for (;;) {
     const head = await source.read(0, n);

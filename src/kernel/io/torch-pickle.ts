@@ -4,7 +4,7 @@
 import { MagicPortraitError } from '../errors';
 import { NdArray, itemSize, stridedToContiguous, sizeOf, typedFromBytes, type NumericDType } from './ndarray';
 import { BUILTIN_GLOBALS, COLLECTIONS_GLOBALS, NUMPY_GLOBALS } from './pickle-globals';
-import { isTruncation, unpickleAt, type PickleContext, type PyGlobal, type UnpickleOptions } from './pickle';
+import { unpickleAt, type PickleContext, type PyGlobal, type UnpickleOptions } from './pickle';
 
 /** Where a storage's bytes are: in memory, or fetched on demand from a file. Shared by a storage and its views. */
 export interface StorageData {
@@ -295,5 +295,3 @@ export async function locateLegacyStorages(
     pos = start + n;
   }
 }
-
-export { isTruncation };

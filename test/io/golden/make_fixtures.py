@@ -208,6 +208,7 @@ flame = {
     'bs_style': 'lbs',
     'note': 'caf\xe9',
 }
+flame['weights_again'] = flame['weights']  # memo GET of a Ch: must see the BUILT value
 orig_mod = sp.csc_matrix.__module__
 sp.csc_matrix.__module__ = 'scipy.sparse.csc'
 buf = io.BytesIO()
@@ -215,7 +216,7 @@ Py2Pickler(buf, protocol=2).dump(flame)
 sp.csc_matrix.__module__ = orig_mod
 write('flame_like_py2.pkl', buf.getvalue())
 flame_expected = dict(flame)
-for k in ('v_template', 'shapedirs', 'posedirs', 'weights'):
+for k in ('v_template', 'shapedirs', 'posedirs', 'weights', 'weights_again'):
     flame_expected[k] = flame[k].x
 write_json('flame_like_py2.json', tag(flame_expected))
 
