@@ -132,6 +132,16 @@ describe('torch checkpoints', () => {
     await ck.close();
   });
 
+  it('zip64 archives (as torch writes for files over 4 GB)', async () => {
+    const w = new Float32Array([0.5, 1.5, -2.5]);
+    const bytes = zip64({
+      'model/data.pkl': stateDictPickle([['w', 'FloatStorage', '0', [3], [1], 3]]),
+      'model/data/0': new Uint8Array(w.buffer),
+    });
+    const ck = await openTorchCheckpoint(bufferSource(bytes, 'z64.pt'));
+    assert.deepEqual(Array.from((await ck.get('w')).data as Float32Array), [0.5, 1.5, -2.5]);
+  });
+
   it('bad files: wrong magic, not a checkpoint zip, truncation at every point', async () => {
     await assert.rejects(openTorchCheckpoint(fixture('f32_c.npy')), /f32_c\.npy is not a PyTorch checkpoint/);
     await assert.rejects(openTorchCheckpoint(fixture('stored.npz')), /stored\.npz is a zip file but not a PyTorch checkpoint/);
@@ -228,4 +238,62 @@ function stateDictPickle(tensors: TensorSpec[]): Uint8Array {
   }
   op(0x75, 0x2e); // SETITEMS, STOP
   return Uint8Array.from(out);
+}
+
+/** Stored-entry zip with every size/offset in zip64 extra fields and a zip64 end record. */
+function zip64(files: Record<string, Uint8Array>): Uint8Array {
+  const parts: Buffer[] = [];
+  const central: Buffer[] = [];
+  let off = 0;
+  const u64 = (b: Buffer, v: number, at: number) => b.writeBigUInt64LE(BigInt(v), at);
+  for (const [name, data] of Object.entries(files)) {
+    const n = Buffer.from(name);
+    const local = Buffer.alloc(30 + n.length + 20);
+    local.writeUInt32LE(0x04034b50, 0);
+    local.writeUInt16LE(45, 4);
+    local.writeUInt32LE(0xffffffff, 18);
+    local.writeUInt32LE(0xffffffff, 22);
+    local.writeUInt16LE(n.length, 26);
+    local.writeUInt16LE(20, 28);
+    n.copy(local, 30);
+    local.writeUInt16LE(1, 30 + n.length);
+    local.writeUInt16LE(16, 32 + n.length);
+    u64(local, data.length, 34 + n.length);
+    u64(local, data.length, 42 + n.length);
+    const c = Buffer.alloc(46 + n.length + 28);
+    c.writeUInt32LE(0x02014b50, 0);
+    c.writeUInt16LE(45, 4);
+    c.writeUInt16LE(45, 6);
+    c.writeUInt32LE(0xffffffff, 20);
+    c.writeUInt32LE(0xffffffff, 24);
+    c.writeUInt16LE(n.length, 28);
+    c.writeUInt16LE(28, 30);
+    c.writeUInt32LE(0xffffffff, 42);
+    n.copy(c, 46);
+    c.writeUInt16LE(1, 46 + n.length);
+    c.writeUInt16LE(24, 48 + n.length);
+    u64(c, data.length, 50 + n.length);
+    u64(c, data.length, 58 + n.length);
+    u64(c, off, 66 + n.length);
+    central.push(c);
+    parts.push(local, Buffer.from(data));
+    off += local.length + data.length;
+  }
+  const cd = Buffer.concat(central);
+  const rec = Buffer.alloc(56 + 20 + 22);
+  rec.writeUInt32LE(0x06064b50, 0);
+  u64(rec, 44, 4);
+  u64(rec, central.length, 24);
+  u64(rec, central.length, 32);
+  u64(rec, cd.length, 40);
+  u64(rec, off, 48);
+  rec.writeUInt32LE(0x07064b50, 56);
+  u64(rec, off + cd.length, 64);
+  rec.writeUInt32LE(1, 72);
+  rec.writeUInt32LE(0x06054b50, 76);
+  rec.writeUInt16LE(0xffff, 84);
+  rec.writeUInt16LE(0xffff, 86);
+  rec.writeUInt32LE(0xffffffff, 88);
+  rec.writeUInt32LE(0xffffffff, 92);
+  return new Uint8Array(Buffer.concat([...parts, cd, rec]));
 }
