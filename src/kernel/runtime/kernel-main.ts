@@ -8,12 +8,19 @@ import { toMimeBundle } from './display';
 import { Executor } from './executor';
 import type { ExecuteRequest, HostToKernel, KernelToHost } from './protocol';
 import { mp, VERSION } from '../mp';
+import { configureSessions, type ExecutionProviderName } from '../onnx/session';
 
 function send(msg: KernelToHost): void {
   if (process.send) process.send(msg);
 }
 
 const executor = new Executor(send);
+
+// Settings from the host (VS Code configuration or CLI environment).
+configureSessions({
+  provider: (process.env.MAGICPORTRAIT_EP as ExecutionProviderName | undefined) ?? 'cpu',
+  threads: Number(process.env.MAGICPORTRAIT_THREADS ?? 0) || 0,
+});
 
 // Console output of cells (and of timers they leave behind) streams into the cell that owns it.
 function stream(name: 'stdout' | 'stderr') {
