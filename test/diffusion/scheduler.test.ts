@@ -41,6 +41,7 @@ test('schedule matches float32 torch ops (±1 ulp betas) and the float64 schedul
   assert.ok(dTorch <= 1.2e-7, `ᾱ differ from the torch float32 schedule by ${dTorch}`);
   assert.ok(maxAbsDiff(s.alphasCumprod, await f64(z, 'alphas_cumprod_f64')) < 5e-7);
   assert.ok(maxAbsDiff(s.alphasCumprod64, await f64(z, 'alphas_cumprod_f64')) < 1e-12);
+  await z.close();
 });
 
 test('one DDIM v-prediction step (η = 0) equals the independent numpy step', async () => {
@@ -62,12 +63,14 @@ test('one DDIM v-prediction step (η = 0) equals the independent numpy step', as
   const x = Float32Array.of(0.3, -1.2);
   const v = Float32Array.of(0.5, 2);
   assert.deepEqual([...s.step(v, 999, x).predOriginalSample], [-0.5, -2]);
+  await z.close();
 });
 
 test('classifier-free guidance in float32 equals torch', async () => {
   const z = await npz('scheduler.npz');
   const out = applyGuidance(await f32(z, 'cfg_vu'), await f32(z, 'cfg_vc'), 3.5);
   assert.equal(maxAbsDiff(out, await f32(z, 'cfg_out')), 0);
+  await z.close();
 });
 
 test('bad configurations fail loudly', () => {
