@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { newCodeCell, serializeNotebook, type CellData } from '../src/kernel/notebook/nbformat';
 
-const md = (source: string): CellData => ({ kind: 'markdown', source, language: 'markdown', id: Math.random().toString(16).slice(2, 10), outputs: [], executionCount: null, metadata: {} });
+const md = (source: string): CellData => ({ kind: 'markdown', source, language: 'markdown', id: '', outputs: [], executionCount: null, metadata: {} });
 
 const cells: CellData[] = [
   md(`# MagicPortrait quickstart
@@ -38,5 +38,7 @@ frames.length`),
   newCodeCell(`await display(mp.frames([{ name: 'synthetic', frames }], { title: 'Synthetic sequence', fps: 24 }));`),
 ];
 
+// Stable cell ids, so regenerating the notebook does not churn its diff.
+cells.forEach((c, i) => (c.id = `cell-${String(i + 1).padStart(2, '0')}`));
 writeFileSync(join(__dirname, '..', 'notebooks', 'quickstart.mpnb'), serializeNotebook({ metadata: {}, cells }));
 console.log(`wrote notebooks/quickstart.mpnb (${cells.length} cells)`);
