@@ -38,7 +38,7 @@ export interface KeyCoverage {
 
 /** Shape-checked, usage-recording state-dict access (see blocks.ts). */
 export class WeightLookup {
-  protected readonly used = new Map<string, number[]>();
+  private readonly used = new Map<string, number[]>();
   private readonly ignoreRules: { test: (key: string) => boolean; reason: string }[] = [];
 
   constructor(
