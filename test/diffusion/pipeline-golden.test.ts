@@ -44,7 +44,7 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-test('every weight of the reference checkpoints is used (or known-unused after the last bank tap)', () => {
+test('every weight of the reference checkpoints is used (or known-unused after the last bank tap)', (t) => {
   const m = bundle.manifest.models;
   for (const role of ['referenceUnet', 'denoisingUnet', 'guidanceEncoder'] as const) assert.deepEqual(m[role].keys!.unexpected, [], role);
   // the VAE file feeds two graphs: the encoder and decoder each use their half
@@ -52,12 +52,13 @@ test('every weight of the reference checkpoints is used (or known-unused after t
   assert.ok(m.referenceUnet.keys!.ignored > 0, 'layers after the last tap are reported as ignored');
 });
 
-test('VAE encoder (mean × 0.18215), reference-UNet bank (fp16) and guidance encoders match the reference', async () => {
+test('VAE encoder (mean × 0.18215), reference-UNet bank (fp16) and guidance encoders match the reference', async (t) => {
   const s = await bundleSessions(bundle);
   const S = arch.imageSize;
   const lat = S / 8;
   const enc = await s.vaeEncoder.run({ image: new ort.Tensor('float32', await f32(z, 'ref_image'), [1, 3, S, S]) });
   const eLat = maxErr(enc.latent!.data as Float32Array, await f64(z, 'ref_latent'));
+  t.diagnostic(`vae encoder: ${eLat}`);
   assert.ok(eLat <= 1e-4, `vae encoder: ${eLat}`);
   const refOut = await s.referenceUnet.run({
     ref_latents: new ort.Tensor('float32', Float32Array.from(await f64(z, 'ref_latent')), [1, 4, lat, lat]),
@@ -78,10 +79,11 @@ test('VAE encoder (mean × 0.18215), reference-UNet bank (fp16) and guidance enc
   for (const t of ['depth', 'normal', 'render']) feeds[t] = new ort.Tensor('float32', await f32(z, `gmap_${t}`), [2, 3, S, S]);
   const g = await s.guidanceEncoder.run(feeds);
   const eG = maxErr(g.guidance!.data as Float32Array, await f64(z, 'gfeat'));
+  t.diagnostic(`guidance encoders (summed): ${eG}`);
   assert.ok(eG <= 1e-4, `guidance encoders (summed): ${eG}`);
 });
 
-test('denoising UNet: conditional (bank K/V) and unconditional (empty bank) branches match the reference', async () => {
+test('denoising UNet: conditional (bank K/V) and unconditional (empty bank) branches match the reference', async (t) => {
   const s = await bundleSessions(bundle);
   const lat = arch.imageSize / 8;
   const C0 = arch.unet.blockOutChannels[0]!;
@@ -103,10 +105,11 @@ test('denoising UNet: conditional (bank K/V) and unconditional (empty bank) bran
   const vu = (await s.denoisingUnet.run(uncond)).model_output!.data as Float32Array;
   const ec = maxErr(vc, await f64(z, 'call_vc'));
   const eu = maxErr(vu, await f64(z, 'call_vu'));
+  t.diagnostic(`cond ${ec}, uncond ${eu}`);
   assert.ok(ec <= 1e-4 && eu <= 1e-4, `cond ${ec}, uncond ${eu}`);
 });
 
-test('sample(): 14 frames, 2 wrapped windows, 3 steps, CFG 3.5, decode — latents and 8-bit frames match the reference', async () => {
+test('sample(): 14 frames, 2 wrapped windows, 3 steps, CFG 3.5, decode — latents and 8-bit frames match the reference', async (t) => {
   const S = arch.imageSize;
   const lat = S / 8;
   const C0 = arch.unet.blockOutChannels[0]!;
@@ -122,6 +125,7 @@ test('sample(): 14 frames, 2 wrapped windows, 3 steps, CFG 3.5, decode — laten
   assert.equal(out.windows.length, 2);
   assert.equal(out.timings.unetCalls, 3 * 2 * 2);
   const eLat = maxErr(out.latents, await f64(z, 'sample_latents'));
+  t.diagnostic(`final latents: ${eLat}`);
   assert.ok(eLat <= 1e-4, `final latents: ${eLat}`);
   const want = (await arr(z, 'sample_u8')).data as Uint8Array;
   let off = 0;

@@ -18,7 +18,7 @@
  * optional `outDir`) once complete.
  */
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { MagicPortraitError } from '../errors';
@@ -28,7 +28,7 @@ import { DISPLAY, type DisplayContext, type Displayable } from '../runtime/displ
 import { FrameSequenceDisplay, type RgbImage } from '../runtime/frames';
 import { Progress, progressText, type ProgressState } from '../runtime/progress';
 import { MIME, type MimeBundle } from '../runtime/protocol';
-import { type DiffusionBundle, type ModelRole, MODEL_ROLES, loadBundle, modelPath, readTextEmbeds } from './bundle';
+import { type DiffusionBundle, type ModelRole, MANIFEST, MODEL_ROLES, loadBundle, modelPath, readTextEmbeds } from './bundle';
 import { type ContextOptions, WindowAggregator, contextWindows, gatherFrames } from './context';
 import { bankName, bankSites, latentSize } from './graph/config';
 import { GUIDANCE_IO } from './graph/guidance';
@@ -206,6 +206,28 @@ export async function releaseBundleSessions(b: DiffusionBundle): Promise<void> {
 
 const f32 = (data: Float32Array, dims: number[]) => new ort.Tensor('float32', data, dims);
 
+const opened = new Map<string, { mtimeMs: number; bundle: DiffusionBundle }>();
+
+/**
+ * Loads (and validates) a bundle folder once per process; later calls with the same folder return the same object,
+ * so its ONNX sessions are reused. A rewritten manifest (new mtime) is loaded afresh.
+ */
+export async function openBundle(dir: string): Promise<DiffusionBundle> {
+  const key = resolve(dir);
+  let mtimeMs = -1;
+  try {
+    mtimeMs = statSync(join(key, MANIFEST)).mtimeMs;
+  } catch {
+    /* loadBundle reports it */
+  }
+  const hit = opened.get(key);
+  if (hit && hit.mtimeMs === mtimeMs) return hit.bundle;
+  if (hit) await releaseBundleSessions(hit.bundle);
+  const bundle = await loadBundle(key);
+  opened.set(key, { mtimeMs, bundle });
+  return bundle;
+}
+
 // ------------------------------------------------------------------------------------------------------------------
 // Progress with a live detail line
 
@@ -258,7 +280,7 @@ function guidanceCount(g: GuidanceInput): number {
  */
 export async function sample(input: SampleInput, options: SampleOptions = {}): Promise<SampleResult> {
   const t0 = performance.now();
-  const bundle = typeof input.bundle === 'string' ? await loadBundle(input.bundle) : input.bundle;
+  const bundle = typeof input.bundle === 'string' ? await openBundle(input.bundle) : input.bundle;
   const m = bundle.manifest;
   const arch = m.architecture;
   const label = m.label;
