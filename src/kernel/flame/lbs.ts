@@ -16,7 +16,10 @@ import { MagicPortraitError } from '../errors';
 import type { FlameModelData, FloatArray, FloatDType } from './types';
 import { rodriguesInto } from './rotations';
 import { contourLutIndex, contourYawDeg, landmarks68, landmarks68Full, NUM_LANDMARKS } from './landmarks';
-import { lbsKernels, lbsModule, MAX_BLOCK, type LbsKernel } from './wasm-lbs';
+import { KERNEL_UNROLL, lbsKernels, lbsModule, newWasmMemory, type LbsKernel, type WasmMemory } from './wasm-lbs';
+
+/** Batch items per kernel call (accumulators live in registers: 3 per item). Tuned in bench/flame.ts. */
+const BATCH_BLOCK = 2;
 
 export interface FlameForwardOptions {
   /** Shape components used (the first n); default all of the model's. DECA uses 100. */
@@ -59,8 +62,10 @@ export interface FlameOutput {
 
 interface WasmState {
   kernels: LbsKernel[];
-  memory: WebAssembly.Memory;
+  memory: WasmMemory;
   lanes: number;
+  /** Packed columns, K rounded up to a multiple of the kernel's unroll (extra columns are zero). */
+  kpad: number;
   groups: number;
   vpad: number;
   offM: number;
@@ -162,16 +167,17 @@ export function prepareFlame(model: FlameModelData, opts: FlameForwardOptions = 
     const lanes = 16 / es;
     const groups = Math.ceil(V / lanes);
     const vpad = groups * lanes;
+    const kpad = Math.ceil(K / KERNEL_UNROLL) * KERNEL_UNROLL;
     const offM = 0;
-    const offT = offM + groups * K * 48;
+    const offT = offM + groups * kpad * 48;
     const offW = offT + groups * 48;
     const dyn = offW + groups * J * 16;
     const capacity = 16;
-    const bytes = dyn + dynBytes(K, J, vpad, es, capacity);
-    const memory = new WebAssembly.Memory({ initial: Math.ceil(bytes / 65536) });
+    const bytes = dyn + dynBytes(kpad, J, vpad, es, capacity);
+    const memory = newWasmMemory(bytes);
     const buf = memory.buffer;
     const Arr = dtype === 'float32' ? Float32Array : Float64Array;
-    const M = new Arr(buf, offM, groups * K * 3 * lanes);
+    const M = new Arr(buf, offM, groups * kpad * 3 * lanes);
     const T = new Arr(buf, offT, groups * 3 * lanes);
     const W = new Arr(buf, offW, groups * J * lanes);
     for (let g = 0; g < groups; g++) {
@@ -180,14 +186,14 @@ export function prepareFlame(model: FlameModelData, opts: FlameForwardOptions = 
         if (v >= V) continue; // padding vertices stay zero
         for (let c = 0; c < 3; c++) T[(g * 3 + c) * lanes + lane] = model.vTemplate[v * 3 + c];
         for (let j = 0; j < J; j++) W[(g * J + j) * lanes + lane] = model.lbsWeights[v * J + j];
-        const base = g * K * 3 * lanes + lane;
+        const base = g * kpad * 3 * lanes + lane;
         for (let k = 0; k < K; k++) {
           for (let c = 0; c < 3; c++) M[base + (k * 3 + c) * lanes] = read(v, c, k);
         }
       }
     }
-    const chunk = Math.max(1, Math.floor((192 * 1024) / Math.max(1, K * 48)));
-    wasm = { kernels: lbsKernels(mod, memory), memory, lanes, groups, vpad, offM, offT, offW, dyn, capacity, chunk };
+    const chunk = Math.max(1, Math.floor((192 * 1024) / (kpad * 48)));
+    wasm = { kernels: lbsKernels(mod, memory), memory, lanes, kpad, groups, vpad, offM, offT, offW, dyn, capacity, chunk };
   } else {
     const basis = makeArray(dtype, V * K * 3);
     for (let v = 0; v < V; v++) {
@@ -332,28 +338,28 @@ export function flameForward(prep: PreparedFlame, params: FlameParams, out?: Fla
 }
 
 function runWasm(prep: PreparedFlame, w: WasmState, B: number, Q: Float64Array, A: Float64Array, verts: FloatArray): void {
-  const J = prep.model.numJoints, K = prep.numColumns, V = prep.model.numVertices;
+  const J = prep.model.numJoints, K = prep.numColumns, V = prep.model.numVertices, kp = w.kpad;
   const es = prep.dtype === 'float32' ? 4 : 8;
   if (B > w.capacity) {
-    const need = w.dyn + dynBytes(K, J, w.vpad, es, B);
+    const need = w.dyn + dynBytes(kp, J, w.vpad, es, B);
     const have = w.memory.buffer.byteLength;
     if (need > have) w.memory.grow(Math.ceil((need - have) / 65536));
     w.capacity = B;
   }
   const offQ = w.dyn;
-  const offA = offQ + Math.ceil((K * B * es) / 16) * 16;
+  const offA = offQ + Math.ceil((kp * B * es) / 16) * 16;
   const offO = offA + Math.ceil((B * J * 12 * es) / 16) * 16;
   const Arr = prep.dtype === 'float32' ? Float32Array : Float64Array;
   const buf = w.memory.buffer;
-  const qv = new Arr(buf, offQ, K * B);
+  const qv = new Arr(buf, offQ, kp * B);
   for (let b = 0; b < B; b++) for (let k = 0; k < K; k++) qv[k * B + b] = Q[b * K + k];
+  qv.fill(0, K * B);
   new Arr(buf, offA, B * J * 12).set(A);
-  const nb = Math.min(B, MAX_BLOCK === 4 ? 3 : MAX_BLOCK);
   for (let g0 = 0; g0 < w.groups; g0 += w.chunk) {
     const g1 = Math.min(w.groups, g0 + w.chunk);
-    for (let b = 0; b < B; b += nb) {
-      const n = Math.min(nb, B - b);
-      w.kernels[n - 1](g0, g1, K, J, B, b, w.offM, w.offT, w.offW, offQ, offA, offO, w.vpad);
+    for (let b = 0; b < B; b += BATCH_BLOCK) {
+      const n = Math.min(BATCH_BLOCK, B - b);
+      w.kernels[n - 1](g0, g1, kp, J, B, b, w.offM, w.offT, w.offW, offQ, offA, offO, w.vpad);
     }
   }
   const ov = new Arr(buf, offO, B * w.vpad * 3);

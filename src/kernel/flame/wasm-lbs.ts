@@ -62,11 +62,11 @@ const P = { g0: 0, g1: 1, K: 2, J: 3, B: 4, b0: 5, M: 6, T: 7, W: 8, Q: 9, A: 10
 const NPARAM = 13;
 
 /** Body of kernel_nb: locals after the params: i32 scratch, then v128s. */
-function kernelBody(fl: Flavour, nb: number): { locals: number[][]; code: number[] } {
+function kernelBody(fl: Flavour, nb: number, unroll: number): { locals: number[][]; code: number[] } {
   const c = new Code();
   // i32 locals
   let n = NPARAM;
-  const g = n++, mp = n++, mend = n++, qp = n++, wp = n++, ap = n++, jn = n++, op = n++;
+  const g = n++, mp = n++, mend = n++, qp = n++, wp = n++, ap = n++, jn = n++, op = n++, qs = n++;
   const nI32 = n - NPARAM;
   // v128 locals
   const acc: number[] = [];
@@ -79,6 +79,7 @@ function kernelBody(fl: Flavour, nb: number): { locals: number[][]; code: number
   const mul = () => c.simd(fl.mul);
 
   c.get(P.g0).set(g);
+  c.get(P.B).i32(fl.es).op(Op.i32Mul).set(qs);
   c.op(Op.block, Op.voidType); // $done
   c.op(Op.loop, Op.voidType); // $groups
   c.get(g).get(P.g1).op(Op.i32GeU).op(Op.brIf, 1);
@@ -95,19 +96,21 @@ function kernelBody(fl: Flavour, nb: number): { locals: number[][]; code: number
   c.get(P.Q).get(P.b0).i32(fl.es).op(Op.i32Mul).op(Op.i32Add).set(qp);
   c.op(Op.block, Op.voidType); // skip the k loop when K = 0
   c.get(mp).get(mend).op(Op.i32GeU).op(Op.brIf, 0);
-  c.op(Op.loop, Op.voidType); // $k
-  c.get(mp); vload(0).set(mx);
-  c.get(mp); vload(16).set(my);
-  c.get(mp); vload(32).set(mz);
-  for (let i = 0; i < nb; i++) {
-    c.get(qp); splat(i * fl.es).set(s);
-    const m3 = [mx, my, mz];
-    for (let comp = 0; comp < 3; comp++) {
-      c.get(acc[3 * i + comp]).get(m3[comp]).get(s); mul(); add(); c.set(acc[3 * i + comp]);
+  c.op(Op.loop, Op.voidType); // $k (K is a multiple of `unroll`)
+  for (let u = 0; u < unroll; u++) {
+    c.get(mp); vload(48 * u).set(mx);
+    c.get(mp); vload(48 * u + 16).set(my);
+    c.get(mp); vload(48 * u + 32).set(mz);
+    for (let i = 0; i < nb; i++) {
+      c.get(qp); splat(i * fl.es).set(s);
+      const m3 = [mx, my, mz];
+      for (let comp = 0; comp < 3; comp++) {
+        c.get(acc[3 * i + comp]).get(m3[comp]).get(s); mul(); add(); c.set(acc[3 * i + comp]);
+      }
     }
+    c.get(qp).get(qs).op(Op.i32Add).set(qp);
   }
-  c.inc(mp, 48);
-  c.get(qp).get(P.B).i32(fl.es).op(Op.i32Mul).op(Op.i32Add).set(qp);
+  c.inc(mp, 48 * unroll);
   c.get(mp).get(mend).op(Op.i32LtU).op(Op.brIf, 0);
   c.op(Op.end); // loop $k
   c.op(Op.end); // block skip
@@ -164,9 +167,11 @@ function name(s: string, out: number[]): void {
 }
 
 export const MAX_BLOCK = 4;
+/** The k loop is unrolled this many times: packed bases have a multiple of it columns (zero-padded). */
+export const KERNEL_UNROLL = 1;
 
 /** The module bytes: imports env.mem, exports k1..k{MAX_BLOCK} (kernels for batch blocks of 1..MAX_BLOCK). */
-export function buildLbsModule(dtype: 'float32' | 'float64'): Uint8Array {
+export function buildLbsModule(dtype: 'float32' | 'float64', unroll = KERNEL_UNROLL): Uint8Array {
   const fl = dtype === 'float32' ? F32 : F64;
   const out = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
   const types: number[] = [];
@@ -194,7 +199,7 @@ export function buildLbsModule(dtype: 'float32' | 'float64'): Uint8Array {
   const code: number[] = [];
   uleb(MAX_BLOCK, code);
   for (let nb = 1; nb <= MAX_BLOCK; nb++) {
-    const { locals, code: body } = kernelBody(fl, nb);
+    const { locals, code: body } = kernelBody(fl, nb, unroll);
     const fn: number[] = [];
     uleb(locals.length, fn);
     for (const [count, t] of locals) { uleb(count, fn); fn.push(t); }
@@ -211,15 +216,31 @@ export type LbsKernel = (
   M: number, T: number, W: number, Q: number, A: number, O: number, Vpad: number,
 ) => void;
 
-const moduleCache = new Map<string, WebAssembly.Module | null>();
+// The tsconfig has no DOM lib, so the few WebAssembly JS-API members used here are typed locally.
+export interface WasmMemory { readonly buffer: ArrayBuffer; grow(pages: number): number }
+interface WasmApi {
+  validate(bytes: Uint8Array): boolean;
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (mod: object, imports: object) => { exports: Record<string, unknown> };
+  Memory: new (desc: { initial: number; maximum?: number }) => WasmMemory;
+}
+const wasmApi = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
+
+/** A new linear memory of at least `bytes` bytes (null without WebAssembly). */
+export function newWasmMemory(bytes: number): WasmMemory {
+  if (!wasmApi) throw new Error('WebAssembly is not available');
+  return new wasmApi.Memory({ initial: Math.max(1, Math.ceil(bytes / 65536)) });
+}
+
+const moduleCache = new Map<string, object | null>();
 
 /** The compiled module, or null where WebAssembly SIMD is unavailable. */
-export function lbsModule(dtype: 'float32' | 'float64'): WebAssembly.Module | null {
+export function lbsModule(dtype: 'float32' | 'float64'): object | null {
   if (!moduleCache.has(dtype)) {
-    let mod: WebAssembly.Module | null = null;
+    let mod: object | null = null;
     try {
       const bytes = buildLbsModule(dtype);
-      if (typeof WebAssembly !== 'undefined' && WebAssembly.validate(bytes)) mod = new WebAssembly.Module(bytes);
+      if (wasmApi && wasmApi.validate(bytes)) mod = new wasmApi.Module(bytes);
     } catch {
       mod = null;
     }
@@ -229,9 +250,9 @@ export function lbsModule(dtype: 'float32' | 'float64'): WebAssembly.Module | nu
 }
 
 /** Instantiates the kernels over `memory`. */
-export function lbsKernels(mod: WebAssembly.Module, memory: WebAssembly.Memory): LbsKernel[] {
-  const inst = new WebAssembly.Instance(mod, { env: { mem: memory } });
+export function lbsKernels(mod: object, memory: WasmMemory): LbsKernel[] {
+  const inst = new wasmApi!.Instance(mod, { env: { mem: memory } });
   const ks: LbsKernel[] = [];
-  for (let nb = 1; nb <= MAX_BLOCK; nb++) ks.push(inst.exports[`k${nb}`] as unknown as LbsKernel);
+  for (let nb = 1; nb <= MAX_BLOCK; nb++) ks.push(inst.exports[`k${nb}`] as LbsKernel);
   return ks;
 }
