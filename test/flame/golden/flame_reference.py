@@ -434,8 +434,16 @@ def save_model_files(model, emb, uv, uv_faces, mean, tex_dir, d):
     assert back['bs_style'] == 'lbs' and np.array_equal(back['f'], model['f'])
     assert b'cchumpy.ch\nCh\n' in raw and b'cscipy.sparse.csc\ncsc_matrix\n' in raw
 
+    # DECA's file holds the dynamic contour tables as torch tensors (pickled through torch.storage._load_from_bytes)
+    emb_out = dict(emb)
+    try:
+        import torch
+        for k in ('dynamic_lmk_faces_idx', 'dynamic_lmk_bary_coords'):
+            emb_out[k] = torch.from_numpy(np.ascontiguousarray(emb[k]))
+    except ImportError:
+        print('note: torch is not available; landmark_embedding.npy holds numpy arrays only')
     buf = io.BytesIO()
-    np.save(buf, emb, allow_pickle=True)
+    np.save(buf, emb_out, allow_pickle=True)
     with gzip.GzipFile(os.path.join(d, 'landmark_embedding.npy.gz'), 'wb', compresslevel=9, mtime=0) as f:
         f.write(buf.getvalue())
     np.savez_compressed(os.path.join(d, 'FLAME_texture.npz'), mean=mean, tex_dir=tex_dir)
@@ -459,7 +467,7 @@ def load_model_dir(d):
 
     model = pickle.loads(read('generic_model.pkl'), encoding='latin1')
     emb = np.load(io.BytesIO(read('landmark_embedding.npy')), allow_pickle=True, encoding='latin1').item()
-    emb = {k: np.asarray(v) for k, v in emb.items()}
+    emb = {k: (v.numpy() if hasattr(v, 'numpy') else np.asarray(v)) for k, v in emb.items()}
     return model, emb
 
 
