@@ -121,7 +121,7 @@ function buildMesh(): Mesh {
   const uvGrid: number[][] = [];
   for (let r = 0; r < nR; r++) {
     const row: number[] = [];
-    for (let c = 0; c <= N_COL; c++) row.push(r === 0 ? uvPush((c + 0.5) / N_COL, V_TOP) : uvPush(c / N_COL, vOfRow(r)));
+    for (let c = 0; c <= N_COL; c++) row.push(r === 0 ? uvPush(Math.min(1, (c + 0.5) / N_COL), V_TOP) : uvPush(c / N_COL, vOfRow(r)));
     uvGrid.push(row);
   }
 
@@ -255,7 +255,7 @@ function jawField(p: Vec3, kappa: number): number {
   const d = front ? dFront : dSide;
   const w = front ? smoothstep(-0.0008, 0.0045, d) : smoothstep(-0.003, 0.011, d);
   const neck = 1 - smoothstep(UNDER_CHIN_KEYFRAME - 0.5, NECK_ANGLE_KEYFRAME + 0.25, kappa);
-  const back = smoothstep(-0.04, -0.006, p[2]);
+  const back = smoothstep(-0.03, 0.0, p[2]);
   return w * neck * back;
 }
 
@@ -418,13 +418,14 @@ function blink(v: Vertex, s: number): Vec3 {
   if (v.kind !== Kind.Skin) return [0, 0, 0];
   const p = v.p;
   const r2 = eyeR2(p, s);
-  const inside = Math.exp(-Math.pow(r2 / 1.3, 3));
-  if (inside < 1e-4) return [0, 0, 0];
-  // the lids meet a little below the centre; the skin returns to (just in front of) the unhollowed surface
-  const yMeet = EYE.y - 0.0022;
-  const dy = p[1] > yMeet ? (yMeet - p[1]) * 0.82 * smoothstep(0, 1, 1.25 - r2 * 0.25) : (yMeet - p[1]) * 0.25;
-  const fill = v.base[2] + 0.0012 - p[2];
-  return [0, dy * inside, Math.max(0, fill) * inside];
+  if (r2 > 3) return [0, 0, 0];
+  // the upper lid comes down to the lower lid's margin (its skin stretching up to the crease), the lower lid
+  // rises a little; the skin returns to just in front of the unhollowed surface, covering the eyeball
+  const dx = (p[0] - s * EYE.x) / (EYE_OPENING.rx * 1.14);
+  const yMeet = EYE.y - 0.0084 * Math.sqrt(Math.max(0, 1 - dx * dx));
+  const k = p[1] > yMeet ? 1 - smoothstep(1.4, 2.6, r2) : 0.15 * (1 - smoothstep(1.0, 2.0, r2));
+  const fill = Math.max(0, v.base[2] + 0.0012 - p[2]) * (1 - smoothstep(1.2, 2.6, r2));
+  return [0, (yMeet - p[1]) * k, fill];
 }
 
 const onSide = (s: number, p: Vec3) => (s * p[0] > 0 ? 1 : 0);
@@ -444,7 +445,10 @@ const EXPRESSION_FIELDS: Record<(typeof DEMO_EXPRESSION_NAMES)[number], Field> =
     return [-0.0025 * sgn(v.p[0]) * inner, -0.004 * b, -0.0015 * m.front * gauss(sq(v.p[0] / 0.007) + sq((v.p[1] - 0.03) / 0.008))];
   },
   blink: ({ v, m }) => add3(blink(v, 1), blink(v, -1)),
-  pucker: ({ v, m }) => [-0.35 * v.p[0] * m.lips - 0.08 * v.p[0] * m.mouth, 0, 0.008 * m.lips + 0.002 * m.mouth],
+  pucker: ({ v, m }) => {
+    const corners = m.front * gauss((sq(Math.abs(v.p[0]) - MOUTH_HALF_WIDTH) + sq(v.p[1] - Y_SEAM)) / sq(0.008));
+    return [-0.35 * v.p[0] * m.lips - 0.1 * v.p[0] * m.mouth - 0.0035 * sgn(v.p[0]) * corners, 0, 0.008 * m.lips + 0.002 * m.mouth];
+  },
   mouth_stretch: ({ v, m }) => [0.22 * v.p[0] * m.mouth, -0.001 * m.mouth, -0.001 * m.mouth],
   upper_lip_raise: ({ v, m }) => {
     const g = v.side > 0 ? m.front * lipWindow(v.p[0]) * gauss(sq((v.p[1] - Y_SEAM - 0.006) / 0.008)) : 0;
