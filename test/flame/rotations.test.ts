@@ -40,7 +40,7 @@ test('round trips: axis-angle → matrix → axis-angle, Euler ↔ matrix ↔ ax
   const aa = ex.f64('rot_aa');
   const n = aa.length / 3;
   const R = batchRodrigues(aa);
-  const back = batchMatrixToAxisAngle(R);
+  const back = batchMatrixToAxisAngle(R) as Float64Array;
   const R2 = batchRodrigues(back);
   // the same rotation (axis-angle itself is only unique up to 2π wraps and the sign at π). FLAME's Rodrigues is
   // exact only up to its 1e-8 offset (θ = ‖r + 1e-8‖ while k = r/θ), so matrices agree to a few 1e-8.
