@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createDemoHead, DEMO_EXPRESSION_NAMES, DEMO_SHAPE_NAMES, demoHeadFaceKinds } from '../../src/kernel/flame/demo-head';
+import { buildDemoHead, createDemoHead, DEMO_EXPRESSION_NAMES, DEMO_SHAPE_NAMES, demoHeadFaceKinds } from '../../src/kernel/flame/demo-head';
 import { prepareFlame, flameForward } from '../../src/kernel/flame/lbs';
 import { validateFlameModel } from '../../src/kernel/flame/types';
 import { flameTexAlbedo } from '../../src/kernel/flame/texture';
@@ -63,8 +63,14 @@ test('the mesh is watertight except the neck opening, with consistent winding', 
   assert.equal(demoHeadFaceKinds().length, m.numFaces);
 });
 
-test('it is deterministic', () => {
-  // the cached instance and the face kinds agree with a rebuild of the mesh topology
+test('it is deterministic: a rebuild is bit-identical', () => {
+  const again = buildDemoHead();
+  assert.notEqual(again, m);
+  for (const k of ['vTemplate', 'faces', 'shapedirs', 'exprdirs', 'posedirs', 'jRegressor', 'lbsWeights'] as const) {
+    assert.ok(Buffer.from(again[k]!.buffer).equals(Buffer.from(m[k]!.buffer)), k);
+  }
+  assert.ok(Buffer.from(again.texture!.mean.buffer).equals(Buffer.from(m.texture!.mean.buffer)));
+  assert.ok(Buffer.from(again.landmarks!.dynamicFaces.buffer).equals(Buffer.from(m.landmarks!.dynamicFaces.buffer)));
   const kinds = demoHeadFaceKinds();
   assert.ok(kinds.some((k) => k === 1) && kinds.some((k) => k === 2) && kinds.some((k) => k === 3));
 });

@@ -802,7 +802,8 @@ function mix(a: Vec3, b: Vec3, t: number): Vec3 {
 
 // ---------------------------------------------------------------------------------------------------------------
 
-function build(): FlameModelData {
+/** Builds a fresh demo head (deterministic: every build is bit-identical). Prefer the cached createDemoHead(). */
+export function buildDemoHead(): FlameModelData {
   const mesh = buildMesh();
   const V = mesh.verts.length, F = mesh.faces.length / 3, J = 5;
   const pos = new Float32Array(V * 3);
@@ -875,7 +876,7 @@ let cached: FlameModelData | null = null;
  * stand-in with 24 named shape and 25 named expression components, for use without the FLAME 2020 files.
  */
 export function createDemoHead(): FlameModelData {
-  if (!cached) cached = build();
+  if (!cached) cached = buildDemoHead();
   return cached;
 }
 

@@ -369,28 +369,37 @@ function runWasm(prep: PreparedFlame, w: WasmState, B: number, Q: Float64Array, 
 function runJs(prep: PreparedFlame, s: JsState, B: number, Q: Float64Array, A: Float64Array, verts: FloatArray): void {
   const m = prep.model, V = m.numVertices, J = m.numJoints, K = prep.numColumns;
   const M = s.basis, T = m.vTemplate, W = m.lbsWeights;
+  const P = new Float64Array(6);
   for (let v = 0; v < V; v++) {
     const mo = v * K * 3;
     const t0 = T[3 * v], t1 = T[3 * v + 1], t2 = T[3 * v + 2];
-    for (let b = 0; b < B; b++) {
-      let x = t0, y = t1, z = t2;
-      const qo = b * K;
+    // two batch items per pass over the vertex's basis rows (each row loaded once for both)
+    for (let b = 0; b < B; b += 2) {
+      const two = b + 1 < B;
+      const qa = b * K, qb = two ? qa + K : qa;
+      let x0 = t0, y0 = t1, z0 = t2, x1 = t0, y1 = t1, z1 = t2;
       for (let k = 0, i = mo; k < K; k++, i += 3) {
-        const c = Q[qo + k];
-        x += M[i] * c; y += M[i + 1] * c; z += M[i + 2] * c;
+        const m0 = M[i], m1 = M[i + 1], m2 = M[i + 2];
+        const ca = Q[qa + k], cb = Q[qb + k];
+        x0 += m0 * ca; y0 += m1 * ca; z0 += m2 * ca;
+        x1 += m0 * cb; y1 += m1 * cb; z1 += m2 * cb;
       }
-      let ox = 0, oy = 0, oz = 0;
-      const ao = b * J * 12;
-      for (let j = 0; j < J; j++) {
-        const w = W[v * J + j];
-        if (w === 0) continue;
-        const a = ao + 12 * j;
-        ox += w * (A[a] * x + A[a + 1] * y + A[a + 2] * z + A[a + 3]);
-        oy += w * (A[a + 4] * x + A[a + 5] * y + A[a + 6] * z + A[a + 7]);
-        oz += w * (A[a + 8] * x + A[a + 9] * y + A[a + 10] * z + A[a + 11]);
+      P[0] = x0; P[1] = y0; P[2] = z0; P[3] = x1; P[4] = y1; P[5] = z1;
+      for (let h = 0; h < (two ? 2 : 1); h++) {
+        const x = P[3 * h], y = P[3 * h + 1], z = P[3 * h + 2];
+        let ox = 0, oy = 0, oz = 0;
+        const ao = (b + h) * J * 12;
+        for (let j = 0; j < J; j++) {
+          const w = W[v * J + j];
+          if (w === 0) continue;
+          const a = ao + 12 * j;
+          ox += w * (A[a] * x + A[a + 1] * y + A[a + 2] * z + A[a + 3]);
+          oy += w * (A[a + 4] * x + A[a + 5] * y + A[a + 6] * z + A[a + 7]);
+          oz += w * (A[a + 8] * x + A[a + 9] * y + A[a + 10] * z + A[a + 11]);
+        }
+        const o = ((b + h) * V + v) * 3;
+        verts[o] = ox; verts[o + 1] = oy; verts[o + 2] = oz;
       }
-      const o = (b * V + v) * 3;
-      verts[o] = ox; verts[o + 1] = oy; verts[o + 2] = oz;
     }
   }
 }
