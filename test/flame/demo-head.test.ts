@@ -4,6 +4,7 @@ import { buildDemoHead, createDemoHead, DEMO_EXPRESSION_NAMES, DEMO_SHAPE_NAMES,
 import { prepareFlame, flameForward } from '../../src/kernel/flame/lbs';
 import { validateFlameModel } from '../../src/kernel/flame/types';
 import { flameTexAlbedo } from '../../src/kernel/flame/texture';
+import { flameRigData } from '../../src/kernel/flame/rig';
 
 const m = createDemoHead();
 const V = m.numVertices, J = m.numJoints;
@@ -176,4 +177,15 @@ test('albedo space: plausible colours, components change them', () => {
   assert.ok(d > 0);
   // every UV lies in [0, 1]
   for (const u of m.uv!.uvs) assert.ok(u >= 0 && u <= 1);
+});
+
+test('viewer rig data re-poses like the forward (without correctives, joints of the shaped template)', () => {
+  const shape = new Float64Array(m.numShape); shape[0] = 1;
+  const rig = flameRigData(m, shape);
+  const out = flameForward(prep, { batchSize: 1, shape });
+  let d = 0;
+  for (let i = 0; i < rig.base.length; i++) d = Math.max(d, Math.abs(rig.base[i] - out.vertices[i]));
+  assert.ok(d < 1e-6);
+  assert.equal(rig.exprBasis.length, m.numExpression * V * 3);
+  for (let j = 0; j < J; j++) for (let c = 0; c < 3; c++) assert.ok(Math.abs(rig.joints[3 * j + c] - out.joints[3 * j + c]) < 1e-6);
 });

@@ -11,3 +11,4 @@ export { loadFlame, type LoadFlameOptions } from './model-files';
 export {
   createDemoHead, buildDemoHead, demoHeadFaceKinds, DEMO_HEAD_NAME, DEMO_SHAPE_NAMES, DEMO_EXPRESSION_NAMES, DEMO_TEXTURE_NAMES,
 } from './demo-head';
+export { flameRigData, type FlameRigData } from './rig';

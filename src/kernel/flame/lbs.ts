@@ -14,6 +14,7 @@
 
 import { MagicPortraitError } from '../errors';
 import type { FlameModelData, FloatArray, FloatDType } from './types';
+import { validateFlameModel } from './types';
 import { rodriguesInto } from './rotations';
 import { contourLutIndex, contourYawDeg, landmarks68, landmarks68Full, NUM_LANDMARKS } from './landmarks';
 import { KERNEL_UNROLL, lbsKernels, lbsModule, newWasmMemory, type LbsKernel, type WasmMemory } from './wasm-lbs';
@@ -123,6 +124,7 @@ function basisReader(m: FlameModelData, nS: number, nE: number, nP: number) {
 
 /** Packs the bases for the requested component counts and precision; reuse the result for every call. */
 export function prepareFlame(model: FlameModelData, opts: FlameForwardOptions = {}): PreparedFlame {
+  validateFlameModel(model);
   const nS = opts.numShape ?? model.numShape;
   const nE = opts.numExpression ?? model.numExpression;
   if (!Number.isInteger(nS) || nS < 0 || nS > model.numShape) {
