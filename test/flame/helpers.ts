@@ -1,6 +1,6 @@
 // Shared helpers for the flame tests: the synthetic FLAME-format folder (gunzipped into a temp dir once per
 // process) and the expected values written by golden/flame_reference.py.
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync, copyFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync, copyFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -10,11 +10,15 @@ export const FIXTURES = join(__dirname, 'fixtures');
 const SYNTH = join(FIXTURES, 'synthetic_flame');
 
 let synthDir: string | null = null;
+const created: string[] = [];
+process.on('exit', () => {
+  for (const d of created) rmSync(d, { recursive: true, force: true });
+});
 
 /** A temp folder laid out like a FLAME/DECA data folder, from the committed (gzipped) synthetic fixtures. */
 export function syntheticFlameDir(): string {
   if (synthDir) return synthDir;
-  const dir = mkdtempSync(join(tmpdir(), 'mp-flame-'));
+  const dir = tempDir();
   for (const name of readdirSync(SYNTH)) {
     if (name.endsWith('.gz')) writeFileSync(join(dir, name.slice(0, -3)), gunzipSync(readFileSync(join(SYNTH, name))));
     else copyFileSync(join(SYNTH, name), join(dir, name));
@@ -23,9 +27,11 @@ export function syntheticFlameDir(): string {
   return dir;
 }
 
-/** A fresh temp folder. */
+/** A fresh temp folder, removed when the process exits. */
 export function tempDir(): string {
-  return mkdtempSync(join(tmpdir(), 'mp-flame-'));
+  const d = mkdtempSync(join(tmpdir(), 'mp-flame-'));
+  created.push(d);
+  return d;
 }
 
 export interface Expected {
