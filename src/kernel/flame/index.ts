@@ -12,3 +12,4 @@ export {
   createDemoHead, buildDemoHead, demoHeadFaceKinds, DEMO_HEAD_NAME, DEMO_SHAPE_NAMES, DEMO_EXPRESSION_NAMES, DEMO_TEXTURE_NAMES,
 } from './demo-head';
 export { flameRigData, type FlameRigData } from './rig';
+export { MeshView, type MeshViewOptions } from './display';
