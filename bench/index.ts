@@ -9,6 +9,7 @@ type Bench = () => Promise<BenchRow[]>;
 const areas: Record<string, () => Promise<Bench>> = {
   runtime: async () => (require('./runtime') as typeof import('./runtime')).benchRuntime,
   flame: async () => (require('./flame') as typeof import('./flame')).benchFlame,
+  diffusion: async () => (require('./diffusion') as typeof import('./diffusion')).benchDiffusion,
 };
 
 async function main(): Promise<void> {
