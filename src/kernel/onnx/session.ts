@@ -36,6 +36,8 @@ export interface CreateSessionOptions {
   label?: string;
   provider?: ExecutionProviderName;
   threads?: number;
+  /** ORT log level for this session: 0 verbose … 2 warning (ORT's default) … 4 fatal. */
+  logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
 }
 
 /** Creates a session from a file path or model bytes, with a clear error for bad models or unavailable providers. */
@@ -55,6 +57,7 @@ export async function createSession(
     executionProviders: provider === 'cpu' ? ['cpu'] : [provider, 'cpu'],
     graphOptimizationLevel: 'all',
   };
+  if (options.logSeverityLevel !== undefined) opts.logSeverityLevel = options.logSeverityLevel;
   const threads = options.threads ?? settings.threads;
   if (threads > 0) opts.intraOpNumThreads = threads;
   try {

@@ -193,7 +193,8 @@ export function modelSession(id: ModelId): Promise<ort.InferenceSession> {
   const p = prepareModel(id);
   let s = sessions.get(p.path);
   if (!s) {
-    s = createSession(p.path, { label: `${id} (${p.path})` });
+    // Level 3: the BlazeFace files carry unused initializers that ORT would warn about on every load.
+    s = createSession(p.path, { label: `${id} (${p.path})`, logSeverityLevel: 3 });
     sessions.set(p.path, s);
     s.catch(() => sessions.delete(p.path));
   }

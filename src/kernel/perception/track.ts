@@ -19,6 +19,8 @@ export interface TrackOptions extends DetectOptions {
 
 export interface TrackedFrame {
   index: number;
+  /** The frame itself (passed through, so consumers can crop it). */
+  image: Image;
   /** null when no face was found in this frame. */
   face: Face | null;
   /** How the face was found: from the previous frame's region, or by a full-frame detection. */
@@ -56,7 +58,8 @@ export async function* trackFaces(
   const scale = options.searchScale ?? 2;
   const minScore = options.minScore ?? 0.5;
   const iouT = options.iouThreshold ?? 0.3;
-  let prev: Box | null = null;
+  let prev: Box | null = null; // the previous frame's box (null after a frame without a face)
+  let last: Box | null = null; // the last box seen, to keep following the same person after a loss
   let k = 0;
   for await (const item of frames as AsyncIterable<Image | VideoFrame>) {
     const isFrame = 'image' in item;
@@ -75,12 +78,13 @@ export async function* trackFaces(
     }
     if (!face) {
       const faces = await detectFaces(image, options);
-      face = prev ? closest(faces, prev) ?? faces[0] ?? null : faces[Math.min(options.index ?? 0, faces.length - 1)] ?? null;
+      face = last ? (closest(faces, last) ?? faces[0] ?? null) : (faces[Math.min(options.index ?? 0, faces.length - 1)] ?? null);
       if (face) source = 'detected';
     }
-    const result: TrackedFrame = { index, face, source };
+    const result: TrackedFrame = { index, image, face, source };
+    prev = face ? face.box : null;
     if (face) {
-      prev = face.box;
+      last = face.box;
       if (options.landmarks?.includes('468')) result.mesh = await landmarks468(image, face);
       if (options.landmarks?.includes('68')) result.landmarks68 = await landmarks68(image, face);
     }
