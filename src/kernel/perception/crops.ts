@@ -5,7 +5,7 @@
  */
 import type { Image } from '../io/image';
 import type { Box, Point } from './detect';
-import { affineToMatrix3, continuousToCentre, invertAffine, matrix3ToAffine, warpImage, warpToTensor, type Affine, type Matrix3 } from './warp';
+import { continuousToCentre, invertAffine, matrix3ToAffine, warpImage, warpToTensor, type Affine, type Matrix3 } from './warp';
 
 /**
  * The orthogonal-Procrustes similarity of the reference's `transformation_from_points` (float64): centre both sets,
@@ -175,11 +175,12 @@ export function decaCrop(image512: Image, landmarks68: readonly Point[]): Encode
   const size = Math.trunc(oldSize * 1.3);
   const tform = encoderTform(centre[0], centre[1], size);
   const hwc = warp224(image512, tform, 1 / 255);
-  let lo = 0, hi = 0; // clip range = [min(image, cval), max(image, cval)]
-  for (let i = 0; i < image512.data.length; i++) if (image512.data[i]! > hi) hi = image512.data[i]!;
-  lo = 0;
+  // scikit-image clips to [min(image, cval), max(image, cval)]; for bytes with cval 0 that is [0, max/255].
+  let hi = 0;
+  const C = image512.channels;
+  for (let i = 0; i < image512.data.length; i++) if (i % C < 3 && image512.data[i]! > hi) hi = image512.data[i]!;
   hi /= 255;
-  for (let i = 0; i < hwc.length; i++) hwc[i] = Math.min(hi, Math.max(lo, hwc[i]!));
+  for (let i = 0; i < hwc.length; i++) hwc[i] = Math.min(hi, Math.max(0, hwc[i]!));
   return { image: hwcToChw(hwc, 224 * 224), tform, centre, size };
 }
 
@@ -206,4 +207,3 @@ export function smirkCrop(image: Image, landmarks: readonly Point[] | null): Enc
   return { image: hwcToChw(hwc, 224 * 224), tform, centre, size };
 }
 
-export { affineToMatrix3 };
