@@ -3,7 +3,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Image } from '../../src/kernel/io/image';
+import { readImage, type Image } from '../../src/kernel/io/image';
+import { detectFaces } from '../../src/kernel/perception/detect';
+import { faceCrops } from '../../src/kernel/perception/faceCrops';
+import { dataDir, FACE_API, FACE_MESH, missingPackage } from './helpers';
 import type { Point } from '../../src/kernel/perception/detect';
 import {
   decaCrop,
@@ -117,4 +120,17 @@ test('least-squares similarity recovers a known rotation, scale and shift', () =
   const dst = src.map(([x, y]): Point => [s * (Math.cos(a) * x - Math.sin(a) * y) + 5, s * (Math.sin(a) * x + Math.cos(a) * y) - 3]);
   const m = similarityTransform(src, dst);
   checkMatrix(m, [[s * Math.cos(a), -s * Math.sin(a), 5], [s * Math.sin(a), s * Math.cos(a), -3]], 1e-9, 'similarity');
+});
+
+test('faceCrops on a real portrait: the face sits in the middle of the 512 crop, encoder crops cover it', { skip: missingPackage(FACE_API) || missingPackage(FACE_MESH) }, async () => {
+  const img = readImage(join(dataDir, 'liveportrait/s5.jpg'));
+  const c = await faceCrops(img);
+  assert.deepEqual([c.generation.image.width, c.generation.image.height], [512, 512]);
+  const again = (await detectFaces(c.generation.image))[0]!;
+  const cx = (again.box.x1 + again.box.x2) / 2, w = again.box.x2 - again.box.x1;
+  assert.ok(Math.abs(cx - 256) < 20, `face centre x ${cx}`);
+  assert.ok(Math.abs(w - 352 / 1.5) < 40, `face width ${w} ≈ 352/1.5 (box side mapped to the 352-px target ÷ 1.5)`);
+  assert.ok(c.deca && c.smirk.tform);
+  // both encoder crops are centred near the face centre in the 512 crop
+  for (const e of [c.deca!, c.smirk]) assert.ok(Math.hypot(e.centre[0] - cx, e.centre[1] - (again.box.y1 + again.box.y2) / 2) < 40);
 });

@@ -37,3 +37,5 @@ export { prepareModel, prepareModels, modelCacheDir, resolveModelPackage, MODEL_
 export type { ModelId, PreparedModel } from './models';
 export type { Affine, Matrix3 } from './warp';
 export { invertAffine, applyAffine, composeAffine, affineToMatrix3, matrix3ToAffine } from './warp';
+export { faceCrops } from './faceCrops';
+export type { FaceCrops } from './faceCrops';

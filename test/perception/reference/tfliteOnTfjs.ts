@@ -59,6 +59,12 @@ export function runTfliteOnTfjs(model: TfliteModel, input: tf.Tensor4D): Record<
         case 'RELU':
           y = tf.relu(get(op.inputs[0]!));
           break;
+        case 'RESHAPE':
+          y = tf.reshape(get(op.inputs[0]!), model.tensors[op.outputs[0]!]!.shape);
+          break;
+        case 'CONCATENATION':
+          y = act(tf.concat(op.inputs.map(get), o.axis as number), o.fused_activation_function as number);
+          break;
         case 'LOGISTIC':
           y = tf.sigmoid(get(op.inputs[0]!));
           break;
