@@ -6,7 +6,7 @@ import { MagicPortraitError } from '../errors';
 import { checkImage, type Image } from '../io/image';
 import { ort } from '../onnx/session';
 import { modelSession } from './models';
-import { continuousToCentre, halveImage, warpToTensor, type Affine } from './warp';
+import { continuousToCentre, sourceForShrink, warpToTensor, type Affine } from './warp';
 
 export type Point = [number, number];
 
@@ -139,12 +139,7 @@ export function fullRegion(image: Image): Region {
 
 /** Network input for one detector from a square region: samples with box-filter halvings first when shrinking >2×. */
 function regionTensor(image: Image, region: Region, size: number): Float32Array {
-  let src = image;
-  let f = 1;
-  while (region.side / size / f > 2 && src.width >= 4 && src.height >= 4) {
-    src = halveImage(src);
-    f *= 2;
-  }
+  const { src, f } = sourceForShrink(image, region.side / size);
   // input u = (u_img − x0)·size/side  ⇒  u_src = u_img/f = (u·side/size + x0)/f
   const k = region.side / size / f;
   const inv: Affine = continuousToCentre([k, 0, region.x0 / f, 0, k, region.y0 / f]);

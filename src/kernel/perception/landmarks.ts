@@ -9,7 +9,7 @@ import { similarityTransform } from './crops';
 import type { Box, Face, Point } from './detect';
 import { modelSession } from './models';
 import { DLIB_MEAN_FACE_X, DLIB_MEAN_FACE_Y } from './templates';
-import { applyAffine, continuousToCentre, halveImage, invertAffine, warpToTensor, type Affine } from './warp';
+import { applyAffine, continuousToCentre, invertAffine, sourceForShrink, warpToTensor, type Affine } from './warp';
 
 /** A rotated square region of interest: centre, side (pixels) and rotation (radians, clockwise in the image). */
 export interface Roi {
@@ -29,12 +29,7 @@ function roiToImage(roi: Roi, n: number): Affine {
 /** Samples an N×N crop of `roi`, box-filtering first when the crop shrinks the image more than 2×. */
 function cropTensor(image: Image, roi: Roi, n: number, out: Float32Array, scale: number, bias: [number, number, number]): Affine {
   const toImage = roiToImage(roi, n);
-  let src = image;
-  let f = 1;
-  while (roi.size / n / f > 2 && src.width >= 4 && src.height >= 4) {
-    src = halveImage(src);
-    f *= 2;
-  }
+  const { src, f } = sourceForShrink(image, roi.size / n);
   const toSrc: Affine = [toImage[0] / f, toImage[1] / f, toImage[2] / f, toImage[3] / f, toImage[4] / f, toImage[5] / f];
   warpToTensor(src, continuousToCentre(toSrc), n, n, out, 0, scale, bias);
   return toImage;
@@ -162,12 +157,7 @@ export function faceChip(image: Image, lm: Landmarks68 | readonly Point[], size 
   // Chip → image, in pixel centres; pre-shrink the source when the chip is much smaller (as dlib's pyramid does).
   const inv = invertAffine(matrix);
   const scale = Math.hypot(inv[0], inv[3]);
-  let src = image;
-  let f = 1;
-  while (scale / f > 2 && src.width >= 4 && src.height >= 4) {
-    src = halveImage(src);
-    f *= 2;
-  }
+  const { src, f } = sourceForShrink(image, scale);
   // centre coords: x_src = (x_img + 0.5)/f − 0.5
   const toSrc: Affine = [inv[0] / f, inv[1] / f, (inv[2] + 0.5) / f - 0.5, inv[3] / f, inv[4] / f, (inv[5] + 0.5) / f - 0.5];
   const tensor = warpToTensor(src, toSrc, size, size, new Float32Array(size * size * 3));

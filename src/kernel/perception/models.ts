@@ -194,7 +194,8 @@ export function modelSession(id: ModelId): Promise<ort.InferenceSession> {
   let s = sessions.get(p.path);
   if (!s) {
     // Level 3: the BlazeFace files carry unused initializers that ORT would warn about on every load.
-    s = createSession(p.path, { label: `${id} (${p.path})`, logSeverityLevel: 3 });
+    // No spinning: these small nets run between JS crops/warps, and spinning ORT threads would starve that work.
+    s = createSession(p.path, { label: `${id} (${p.path})`, logSeverityLevel: 3, allowSpinning: false });
     sessions.set(p.path, s);
     s.catch(() => sessions.delete(p.path));
   }

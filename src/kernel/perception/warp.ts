@@ -113,12 +113,37 @@ export function halveImage(src: Image): Image {
   const W = src.width >> 1, H = src.height >> 1, C = src.channels, sw = src.width;
   const out = new Uint8Array(W * H * 3);
   const d = src.data;
-  for (let y = 0; y < H; y++)
-    for (let x = 0; x < W; x++) {
-      const p = (2 * y * sw + 2 * x) * C;
-      const q = p + sw * C;
-      const o = (y * W + x) * 3;
-      for (let c = 0; c < 3; c++) out[o + c] = (d[p + c]! + d[p + C + c]! + d[q + c]! + d[q + C + c]! + 2) >> 2;
+  const row = sw * C;
+  let o = 0;
+  for (let y = 0; y < H; y++) {
+    let p = 2 * y * row;
+    for (let x = 0; x < W; x++, p += 2 * C, o += 3) {
+      const q = p + row;
+      out[o] = (d[p]! + d[p + C]! + d[q]! + d[q + C]! + 2) >> 2;
+      out[o + 1] = (d[p + 1]! + d[p + C + 1]! + d[q + 1]! + d[q + C + 1]! + 2) >> 2;
+      out[o + 2] = (d[p + 2]! + d[p + C + 2]! + d[q + 2]! + d[q + C + 2]! + 2) >> 2;
     }
+  }
   return { width: W, height: H, channels: 3, data: out };
+}
+
+const pyramids = new WeakMap<Uint8Array, Image[]>();
+
+/**
+ * The source to sample for a crop that shrinks the image by `shrink` (source pixels per output pixel): the image
+ * itself, or a 2×2-box-halved level (cached per image, so several crops of one frame halve it once) such that the
+ * remaining bilinear step shrinks by at most 2. Returns the level and its factor f (level pixel = f image pixels).
+ */
+export function sourceForShrink(image: Image, shrink: number): { src: Image; f: number } {
+  let levels = pyramids.get(image.data);
+  let src = image;
+  let f = 1;
+  let i = 0;
+  while (shrink / f > 2 && src.width >= 4 && src.height >= 4) {
+    if (!levels) pyramids.set(image.data, (levels = []));
+    src = levels[i] ??= halveImage(src);
+    f *= 2;
+    i++;
+  }
+  return { src, f };
 }
