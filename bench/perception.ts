@@ -1,12 +1,13 @@
 /**
  * Face perception benchmark: our ONNX Runtime pipeline vs the same networks in TF.js, measured in the same run.
  *   node --import tsx bench/perception.ts
- * Rows: per-network latency (ours vs TF.js), the full per-frame chain at 512×512 (detection + 468 + 68 + descriptor,
+ * Rows (median times): per-network latency (ours vs TF.js), the full per-frame chain at 512×512 (detection + 468 + 68 + descriptor,
  * target ≤ 25 ms), and a 240-frame 512×512 video streamed through decode + tracking + 468 + 68 (target ≤ 6 s).
  * TF.js runs the original graphs/weights: face-api's own nets, and the MediaPipe TFLite graphs op by op
  * (test/perception/reference/tfliteOnTfjs.ts). BlazeFace in TF.js is MediaPipe's face_detection_short_range.tflite
  * (the same 128×128 architecture as the ONNX BlazeFace we run).
  */
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { readImage, type Image } from '../src/kernel/io/image';
@@ -18,28 +19,12 @@ import { extractPackedFile, modelSession, resolveModelPackage, type ModelId } fr
 import { readTflite } from '../src/kernel/perception/convert/tflite';
 import { trackFaces } from '../src/kernel/perception/track';
 import { runTfliteOnTfjs } from '../test/perception/reference/tfliteOnTfjs';
-
-export interface BenchRow {
-  name: string;
-  /** Ours, milliseconds (per call, or total for the video row). */
-  oursMs: number;
-  /** The reference in the same run (TF.js), when there is one. */
-  refMs?: number;
-  refLabel?: string;
-  /** refMs / oursMs. */
-  speedup?: number;
-  targetMs?: number;
-  pass?: boolean;
-}
+import { printRows, timeIt, type BenchRow } from './types';
 
 const data = join(__dirname, '..', '..', 'shared', 'data');
 
-async function time(fn: () => Promise<unknown> | unknown, iters: number, warm = 2): Promise<number> {
-  for (let i = 0; i < warm; i++) await fn();
-  const t = performance.now();
-  for (let i = 0; i < iters; i++) await fn();
-  return (performance.now() - t) / iters;
-}
+/** Median of `iters` timed calls after `warm` unmeasured ones (milliseconds). */
+const time = (fn: () => Promise<unknown> | unknown, iters: number, warm = 2): Promise<number> => timeIt(fn, iters, warm);
 
 async function ortNet(id: ModelId, input: string, shape: number[]): Promise<number> {
   const s = await modelSession(id);
@@ -98,7 +83,7 @@ export async function benchPerception(): Promise<BenchRow[]> {
   };
   const names = { det: 'BlazeFace 128 (network)', mesh: 'face mesh 468 (network)', lm68: '68 landmarks (network)', desc: 'descriptor 128-d (network)' };
   for (const k of ['det', 'mesh', 'lm68', 'desc'] as const)
-    rows.push({ name: names[k], oursMs: ours[k], refMs: ref[k], refLabel: label, speedup: ref[k] / ours[k] });
+    rows.push({ area: 'perception', name: names[k], oursMs: ours[k], refMs: ref[k], ref: label, note: `${(ref[k] / ours[k]).toFixed(1)}× faster` });
 
   // Full chain per 512×512 frame: detection + 468 + 68 + aligned chip + descriptor (incl. all crops/warps).
   const frames: Image[] = [];
@@ -112,7 +97,7 @@ export async function benchPerception(): Promise<BenchRow[]> {
     await descriptorFromChip(faceChip(im, lm).tensor);
   }, 40, 4);
   const refChain = ref.det + ref.mesh + ref.lm68 + ref.desc;
-  rows.push({ name: 'per frame 512²: detect + 468 + 68 + descriptor', oursMs: chain, refMs: refChain, refLabel: `${label} (sum of networks only)`, speedup: refChain / chain, targetMs: 25, pass: chain <= 25 });
+  rows.push({ area: 'perception', name: 'per frame 512²: detect + 468 + 68 + descriptor (incl. crops)', oursMs: chain, refMs: refChain, ref: `${label}, sum of the 4 networks`, target: '≤ 25 ms', note: `${chain <= 25 ? 'meets' : 'MISSES'} target; load avg ${loadavg()[0]!.toFixed(1)} on ${cpus().length} cores` });
   void face;
 
   // Streaming: 240 frames of a 512×512 video, decode + track + 468 + 68.
@@ -121,24 +106,13 @@ export async function benchPerception(): Promise<BenchRow[]> {
   for await (const r of trackFaces(readFrames(join(data, 'liveportrait', 'd3.mp4'), { maxFrames: 240 }), { landmarks: ['468', '68'] })) if (r.index >= 0) n++;
   const stream = performance.now() - t0;
   const refStream = n * (ref.det + ref.mesh + ref.lm68);
-  rows.push({ name: `video ${n} frames 512²: decode + track + 468 + 68`, oursMs: stream, refMs: refStream, refLabel: `${label} (networks only, estimated)`, speedup: refStream / stream, targetMs: 6000, pass: stream <= 6000 });
+  rows.push({ area: 'perception', name: `stream ${n} frames 512²: decode + track + 468 + 68 (total)`, oursMs: stream, refMs: refStream, ref: `${label}, ${n}× the 3 networks`, target: '≤ 6000 ms', note: `${stream <= 6000 ? 'meets' : 'MISSES'} target; load avg ${loadavg()[0]!.toFixed(1)} on ${cpus().length} cores` });
   tf.dispose([x128, x192, x112, x150]);
   return rows;
 }
 
-export function formatRows(rows: BenchRow[]): string {
-  const f = (v?: number) => (v === undefined ? '' : v >= 100 ? v.toFixed(0) : v.toFixed(2));
-  const lines = ['| benchmark | ours (ms) | reference (ms) | reference | speed-up | target (ms) | ok |', '|---|---:|---:|---|---:|---:|---|'];
-  for (const r of rows)
-    lines.push(`| ${r.name} | ${f(r.oursMs)} | ${f(r.refMs)} | ${r.refLabel ?? ''} | ${r.speedup ? r.speedup.toFixed(1) + '×' : ''} | ${r.targetMs ?? ''} | ${r.pass === undefined ? '' : r.pass ? 'yes' : 'NO'} |`);
-  return lines.join('\n');
-}
-
 if (require.main === module)
-  benchPerception().then(
-    (rows) => console.log(formatRows(rows)),
-    (e) => {
-      console.error(e);
-      process.exit(1);
-    },
-  );
+  benchPerception().then(printRows, (e) => {
+    console.error(e);
+    process.exit(1);
+  });
