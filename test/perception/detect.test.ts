@@ -90,7 +90,15 @@ test('small faces: found in a large frame (full-range fallback when needed); a t
   compose(canvas, s1, 0.12, 700, 900); // face ≈ 45 px in a 1600 px frame
   const faces = await detectFaces(canvas);
   assert.equal(faces.length, 1, 'the small face is found');
+  assert.equal(faces[0]!.model, 'full', 'by the 256 model');
   assert.ok(faces[0]!.box.x1 > 690 && faces[0]!.box.x2 < 850);
+  assert.equal((await detectFaces(canvas, { model: 'short' })).length, 0, 'the short-range model alone misses it');
+  const mid = grey(600, 600);
+  compose(mid, s1, 0.12, 230, 230); // ≈ 45 px face in 600 px: short finds a poor box, the 256 model a good one
+  const m = await detectFaces(mid);
+  assert.equal(m.length, 1);
+  assert.equal(m[0]!.model, 'full');
+  assert.ok(Math.abs(m[0]!.box.x2 - m[0]!.box.x1 - 45) < 12, `box width ${m[0]!.box.x2 - m[0]!.box.x1}`);
   const tiny = grey(400, 400);
   compose(tiny, s1, 0.05, 150, 150); // face ≈ 19 px
   const found = await detectFaces(tiny);

@@ -6,7 +6,8 @@
  */
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { MagicPortraitError } from '../../src/kernel/errors';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { cosine, dataDir, FACE_API, FACE_MESH, maxAbsDiff, missingPackage, rng } from './helpers';
@@ -117,4 +118,11 @@ test('conversion is cached by package version + source hash + converter version'
   assert.equal(forced.converted, true);
   assert.ok(existsSync(forced.path));
   assert.ok(!readdirSync(modelCacheDir()).some((f) => f.includes('.tmp-')), 'no temporary files left behind');
+});
+
+test('an unwritable cache folder and a missing model package give clear errors', { skip: missingPackage(FACE_API) }, () => {
+  const file = join(modelCacheDir(), '..', 'not-a-folder');
+  writeFileSync(file, 'x');
+  assert.throws(() => prepareModel('landmarks68', { cacheDir: join(file, 'models'), force: true }), (e: Error) => e instanceof MagicPortraitError && /MAGICPORTRAIT_CACHE/.test(e.message));
+  assert.throws(() => resolveModelPackage('@magicportrait/no-such-model-package'), (e: Error) => e instanceof MagicPortraitError && e.code === 'missing-model' && /no-such-model-package/.test(e.message));
 });

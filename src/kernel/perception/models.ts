@@ -160,9 +160,9 @@ export function prepareModel(id: ModelId, options: { cacheDir?: string; force?: 
       } catch (e) {
         throw new MagicPortraitError(`Converting ${id} from ${spec.pkg}@${pkg.version} failed: ${(e as Error).message}`, 'convert-failed');
       }
-      mkdirSync(cacheDir, { recursive: true });
       const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
       try {
+        mkdirSync(cacheDir, { recursive: true });
         graph.save(tmp, {
           source_package: `${spec.pkg}@${pkg.version}`,
           source_files: spec.files.join(','),
@@ -170,8 +170,18 @@ export function prepareModel(id: ModelId, options: { cacheDir?: string; force?: 
           converter_version: String(CONVERTER_VERSION),
         });
         renameSync(tmp, path); // atomic: concurrent processes never see a half-written model
+      } catch (e) {
+        throw new MagicPortraitError(
+          `Cannot write the converted ${id} model to ${cacheDir} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}). ` +
+            'Set MAGICPORTRAIT_CACHE to a writable folder.',
+          'cache-unwritable',
+        );
       } finally {
-        rmSync(tmp, { force: true });
+        try {
+          rmSync(tmp, { force: true });
+        } catch {
+          /* the folder itself is unusable: already reported */
+        }
       }
       converted = true;
     }
