@@ -1,10 +1,15 @@
 /** Shared setup for perception tests: a fresh model cache (conversion runs in the test, offline) and test data. */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveModelPackage } from '../../src/kernel/perception/models';
 
-if (!process.env.MAGICPORTRAIT_TEST_KEEP_CACHE) process.env.MAGICPORTRAIT_CACHE = mkdtempSync(join(tmpdir(), 'mp-models-'));
+// A fresh cache per test process (the conversion itself is under test), removed at exit: converted models are ~26 MB.
+if (!process.env.MAGICPORTRAIT_TEST_KEEP_CACHE) {
+  const dir = mkdtempSync(join(tmpdir(), 'mp-models-'));
+  process.env.MAGICPORTRAIT_CACHE = dir;
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+}
 
 export const dataDir = join(__dirname, '..', '..', '..', 'shared', 'data');
 export const PORTRAITS = ['magicportrait/boy.jpeg', 'magicportrait/boy_cropped.jpg', 'liveportrait/s1.jpg', 'liveportrait/s5.jpg', 'liveportrait/s7.jpg'];
