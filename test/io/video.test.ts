@@ -108,3 +108,9 @@ test('a corrupt or missing video gives a clear error naming the file', async () 
     resetFfmpegLocation();
   }
 });
+
+test('header-only probe estimates the frame count without scanning the file', () => {
+  const info = probeVideo(join(data, 'liveportrait', 'd3.mp4'), { countFrames: false });
+  assert.deepEqual([info.width, info.height, info.fps], [512, 512, 30]);
+  assert.ok(Math.abs(info.frameCount - 354) <= 2, `estimated ${info.frameCount}`);
+});

@@ -34,17 +34,25 @@ function lastLines(text: string, n = 3): string {
     .join(' | ');
 }
 
-/** Reads size, frame rate, codec and the exact frame count of the first video stream. */
-export function probeVideo(path: string): VideoInfo {
+export interface ProbeOptions {
+  /**
+   * Count the frames exactly by reading every packet (no decoding; default true). Without it only the header is
+   * read and `frameCount` is estimated from duration × fps.
+   */
+  countFrames?: boolean;
+}
+
+/** Reads size, frame rate, codec and the frame count of the first video stream. */
+export function probeVideo(path: string, options: ProbeOptions = {}): VideoInfo {
   checkFile(path);
   const ff = locateFfmpeg().path;
-  const r = spawnSync(ff, ['-hide_banner', '-nostdin', '-i', path, '-map', '0:v:0', '-c', 'copy', '-f', 'null', '-'], {
-    encoding: 'utf8',
-    maxBuffer: 64 * 1024 * 1024,
-  });
+  const count = options.countFrames ?? true;
+  const args = count ? ['-hide_banner', '-nostdin', '-i', path, '-map', '0:v:0', '-c', 'copy', '-f', 'null', '-'] : ['-hide_banner', '-nostdin', '-i', path];
+  const r = spawnSync(ff, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
   const err = r.stderr ?? '';
   const stream = /Stream #\d+:\d+[^:]*: Video: ([^\n]+)/.exec(err);
-  if (r.status !== 0 || !stream)
+  // Without an output, ffmpeg exits 1 after printing the stream list: only a missing stream is an error then.
+  if ((count && r.status !== 0) || !stream || /Invalid data found|moov atom not found/.test(err))
     throw new MagicPortraitError(
       `${basename(path)} is not a readable video${stream ? '' : ' (no video stream)'}: ${lastLines(err) || `ffmpeg exit ${r.status}`}`,
       'bad-video',
@@ -60,10 +68,11 @@ export function probeVideo(path: string): VideoInfo {
   const rot = /rotate\s*:\s*(-?\d+)/.exec(err) ?? /rotation of (-?[\d.]+) degrees/.exec(err);
   if (rot && Math.abs(Math.round(Number(rot[1])) % 180) === 90) [width, height] = [height, width];
   const frames = [...err.matchAll(/frame=\s*(\d+)/g)];
-  const frameCount = frames.length ? Number(frames[frames.length - 1]![1]) : 0;
   const dur = /Duration: (\d+):(\d+):([\d.]+)/.exec(err);
   const duration = dur ? Number(dur[1]) * 3600 + Number(dur[2]) * 60 + Number(dur[3]) : 0;
-  const fps = fpsM ? Number(fpsM[1]) : duration > 0 && frameCount > 0 ? frameCount / duration : 25;
+  const counted = frames.length ? Number(frames[frames.length - 1]![1]) : 0;
+  const fps = fpsM ? Number(fpsM[1]) : duration > 0 && counted > 0 ? counted / duration : 25;
+  const frameCount = count ? counted : Math.round(duration * fps);
   return { width, height, fps, frameCount, duration, codec };
 }
 
@@ -88,7 +97,7 @@ export interface VideoFrame {
  * frame, so a long video is never held in memory. Breaking out of the loop stops ffmpeg.
  */
 export async function* readFrames(path: string, options: ReadFramesOptions = {}): AsyncGenerator<VideoFrame> {
-  const info = probeVideo(path);
+  const info = probeVideo(path, { countFrames: false }); // header only: a long video is not scanned twice
   const width = options.width ?? info.width;
   const height = options.height ?? info.height;
   const step = Math.max(1, Math.floor(options.step ?? 1));
@@ -136,7 +145,7 @@ export async function* readFrames(path: string, options: ReadFramesOptions = {})
     finished = true;
     const code = await Promise.race([exited, spawnError.then((e) => e)]);
     if (code instanceof Error) throw new MagicPortraitError(`Could not start ffmpeg: ${code.message}`, 'no-ffmpeg');
-    if (code !== 0 || (index === 0 && info.frameCount > 0))
+    if (code !== 0 || (index === 0 && info.duration > 0))
       throw new MagicPortraitError(
         `Decoding ${basename(path)} failed after ${index} frame(s): ${lastLines(stderr) || `ffmpeg exit ${code}`}`,
         'bad-video',
