@@ -5,7 +5,7 @@ import { dataDir, FACE_API, FACE_MESH, missingPackage, PORTRAITS } from './helpe
 import { readImage } from '../../src/kernel/io/image';
 import { findFace } from '../../src/kernel/perception/detect';
 import { descriptorDistance, faceChip, faceDescriptor, identitySimilarity, landmarks468, landmarks68, roiFromMesh } from '../../src/kernel/perception/landmarks';
-import { applyAffine } from '../../src/kernel/perception/warp';
+import { applyAffine, warpImage, type Affine } from '../../src/kernel/perception/warp';
 import { DLIB_MEAN_FACE_X, DLIB_MEAN_FACE_Y } from '../../src/kernel/perception/templates';
 
 const skipApi = missingPackage(FACE_API);
@@ -73,4 +73,34 @@ test('aligned chip puts the landmarks on the dlib template; descriptors: same ph
   assert.ok(diff > 0.5, `different people ${diff}`);
   assert.ok(identitySimilarity(dBoy, dCropped) > identitySimilarity(dBoy, dS1));
   assert.ok(Math.abs(identitySimilarity(dBoy, dBoy) - 1) < 1e-6);
+});
+
+test('a tilted head (30°): mesh and 68 points follow the rotation', { skip: skipApi || skipMesh }, async () => {
+  const img = readImage(join(dataDir, 'liveportrait/s5.jpg'));
+  const a = (30 * Math.PI) / 180;
+  const cx = img.width / 2, cy = img.height / 2;
+  // rotated(p) = R·(p − c) + c ; the warp needs the inverse map (rotated → original)
+  const inv: Affine = [Math.cos(a), Math.sin(a), cx - Math.cos(a) * cx - Math.sin(a) * cy, -Math.sin(a), Math.cos(a), cy + Math.sin(a) * cx - Math.cos(a) * cy];
+  const rot = warpImage(img, inv, img.width, img.height);
+  const fwd = (x: number, y: number): [number, number] => [Math.cos(a) * (x - cx) - Math.sin(a) * (y - cy) + cx, Math.sin(a) * (x - cx) + Math.cos(a) * (y - cy) + cy];
+  const f0 = await findFace(img);
+  const f1 = await findFace(rot);
+  const m0 = await landmarks468(img, f0);
+  const m1 = await landmarks468(rot, f1);
+  const iod = Math.hypot(m0.points[99]! - m0.points[789]!, m0.points[100]! - m0.points[790]!);
+  let e = 0;
+  for (let i = 0; i < 468; i++) {
+    const [x, y] = fwd(m0.points[3 * i]!, m0.points[3 * i + 1]!);
+    e += Math.hypot(x - m1.points[3 * i]!, y - m1.points[3 * i + 1]!) / 468;
+  }
+  assert.ok(e / iod < 0.05, `mesh: mean error ${(e / iod).toFixed(3)} of the eye distance`);
+  const l0 = (await landmarks68(img, f0)).points;
+  const l1 = (await landmarks68(rot, f1)).points;
+  let e68 = 0;
+  for (let i = 17; i < 68; i++) {
+    const [x, y] = fwd(l0[i]![0], l0[i]![1]);
+    e68 += Math.hypot(x - l1[i]![0], y - l1[i]![1]) / 51;
+  }
+  console.log(`# tilted 30°: mesh error ${(e / iod).toFixed(3)}, 68-point error ${(e68 / iod).toFixed(3)} of the eye distance`);
+  assert.ok(e68 / iod < 0.08, `68: mean error ${(e68 / iod).toFixed(3)} of the eye distance`);
 });

@@ -16,7 +16,7 @@ import { extractPackedFile, modelCacheDir, prepareModel, resolveModelPackage } f
 import { readTflite } from '../../src/kernel/perception/convert/tflite';
 import { createSession, ort } from '../../src/kernel/onnx/session';
 import { detectFaces } from '../../src/kernel/perception/detect';
-import { faceChip, landmarks68, roi68FromBox, roiFromDetection } from '../../src/kernel/perception/landmarks';
+import { faceChip, landmarks68, roi68, roiFromDetection } from '../../src/kernel/perception/landmarks';
 import { continuousToCentre, warpToTensor, type Affine } from '../../src/kernel/perception/warp';
 import { runTfliteOnTfjs } from './reference/tfliteOnTfjs';
 
@@ -30,7 +30,7 @@ function realCrop(file: string, n: number, roiOf: 'mesh' | '68') {
   return async () => {
     const img = readImage(join(dataDir, file));
     const face = (await detectFaces(img))[0]!;
-    const roi = roiOf === 'mesh' ? roiFromDetection(face) : roi68FromBox(face.box);
+    const roi = roiOf === 'mesh' ? roiFromDetection(face) : roi68(face);
     const c = Math.cos(roi.angle), s = Math.sin(roi.angle), k = roi.size / n;
     const m: Affine = [c * k, -s * k, roi.cx - (c - s) * (n / 2) * k, s * k, c * k, roi.cy - (s + c) * (n / 2) * k];
     return warpToTensor(img, continuousToCentre(m), n, n, new Float32Array(n * n * 3));

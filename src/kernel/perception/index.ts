@@ -14,7 +14,7 @@ export {
   descriptorDistance,
   roiFromDetection,
   roiFromMesh,
-  roi68FromBox,
+  roi68,
   CHIP_SIZE,
   CHIP_PADDING,
 } from './landmarks';

@@ -114,14 +114,23 @@ export interface Landmarks68 {
 }
 
 /**
- * The square crop for the 68-point net from a face box. BlazeFace boxes are tighter than the detector boxes face-api
- * was trained with; this rule (side = 1.1·max(w, h), centre 5% of the height lower) was chosen on the shared
- * portraits and driving frames as the one whose eye/mouth/nose/chin points agree best with the 468 mesh.
+ * The square crop for the 68-point net. BlazeFace boxes are tighter than the detector boxes face-api was trained
+ * with; this rule (side = 1.1·max(w, h), centre 5% of the height lower) was chosen on the shared portraits and
+ * driving frames as the one whose eye/mouth/nose/chin points agree best with the 468 mesh. With a detection (not a
+ * bare box), the crop is also rotated by the eye line so that tilted heads reach the network upright.
  */
-export function roi68FromBox(box: Box): Roi {
+export function roi68(face: Face | Box): Roi {
+  const box = 'box' in face ? face.box : face;
   const w = box.x2 - box.x1;
   const h = box.y2 - box.y1;
-  return { cx: (box.x1 + box.x2) / 2, cy: (box.y1 + box.y2) / 2 + 0.05 * h, size: Math.max(w, h) * 1.1, angle: 0 };
+  const angle = 'box' in face ? roiFromDetection(face).angle : 0;
+  // "lower" is along the face's own down axis (−sin, cos)
+  return {
+    cx: (box.x1 + box.x2) / 2 - Math.sin(angle) * 0.05 * h,
+    cy: (box.y1 + box.y2) / 2 + Math.cos(angle) * 0.05 * h,
+    size: Math.max(w, h) * 1.1,
+    angle,
+  };
 }
 
 const LM_N = 112;
@@ -129,7 +138,7 @@ const LM_N = 112;
 /** 68 landmarks for a detected face (or an explicit box). */
 export async function landmarks68(image: Image, face: Face | Box): Promise<Landmarks68> {
   checkImage(image);
-  const crop = roi68FromBox('box' in face ? face.box : face);
+  const crop = roi68(face);
   const input = new Float32Array(LM_N * LM_N * 3);
   const toImage = cropTensor(image, crop, LM_N, input, 1, [0, 0, 0]);
   const session = await modelSession('landmarks68');
