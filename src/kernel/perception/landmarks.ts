@@ -19,11 +19,12 @@ export interface Roi {
   angle: number;
 }
 
-/** Continuous-coordinate map from an N×N crop of `roi` to the image. */
+/** Continuous-coordinate map from an N×N crop of `roi` (centre in pixel-centre coordinates) to the image. */
 function roiToImage(roi: Roi, n: number): Affine {
   const c = Math.cos(roi.angle), s = Math.sin(roi.angle), k = roi.size / n;
+  const cx = roi.cx + 0.5, cy = roi.cy + 0.5; // to continuous coordinates
   // p = centre + R·((u − n/2)·k, (v − n/2)·k)
-  return [c * k, -s * k, roi.cx - (c + -s) * (n / 2) * k, s * k, c * k, roi.cy - (s + c) * (n / 2) * k];
+  return [c * k, -s * k, cx - (c - s) * (n / 2) * k, s * k, c * k, cy - (s + c) * (n / 2) * k];
 }
 
 /** Samples an N×N crop of `roi`, box-filtering first when the crop shrinks the image more than 2×. */
