@@ -6,7 +6,7 @@
 import type { Image } from '../io/image';
 import type { VideoFrame } from '../io/video';
 import { boxArea, detectFaces, detectInRegion, type Box, type DetectOptions, type Face } from './detect';
-import { landmarks468, landmarks68, roiFromMesh, type Landmarks68, type Mesh468 } from './landmarks';
+import { landmarks468, landmarks68, type Landmarks68, type Mesh468 } from './landmarks';
 
 export interface TrackOptions extends DetectOptions {
   /** Which face to follow in the first frame with faces (largest first; default 0). */
@@ -92,4 +92,3 @@ export async function* trackFaces(
   }
 }
 
-export { roiFromMesh };
