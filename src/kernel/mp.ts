@@ -7,6 +7,11 @@ import { FrameSequenceDisplay, type FrameTrack, type RgbImage } from './runtime/
 import { stageCache, type StageSpec } from './pipeline/cache';
 import { CancelledError } from './errors';
 import * as flame from './flame';
+import * as perception from './perception';
+import * as diffusion from './diffusion';
+import { analyzeFace, loadImage, resolvePath, trackVideoFaces } from './pipeline/face';
+import { join } from 'node:path';
+import { homedir } from 'node:os';
 
 export const VERSION = '0.1.0';
 
@@ -49,6 +54,28 @@ export const mp = {
   frames(tracks: FrameTrack[], options: { title?: string; fps?: number; label?: string } = {}) {
     return new FrameSequenceDisplay(tracks, options);
   },
+  /** Reads a JPEG/PNG (relative paths resolve against the notebook's folder). `display(img)` shows it. */
+  image: loadImage,
+  /** Resolves a path against the notebook's folder. */
+  path: resolvePath,
+  /** Detection, 468 + 68 landmarks, descriptor and the reference crops of a portrait; displays the overlay. */
+  analyzeFace,
+  /** Face detection only: every face, largest first (MediaPipe BlazeFace on ONNX Runtime). */
+  detect: perception.detectFaces,
+  /** Streams a video through face tracking and 68 landmarks; displays a frame strip with the landmarks. */
+  trackFaces: trackVideoFaces,
+  /** Identity similarity (cosine of dlib descriptors; the paper's CSIM). */
+  identitySimilarity: perception.identitySimilarity,
+  /** Converts the npm-shipped face models to ONNX into the cache (runs on first use anyway). */
+  prepareFaceModels: perception.prepareModels,
+  /** Model bundles for sampling. */
+  bundle: {
+    /** The tiny bundle: the full architecture at small widths with untrained demo weights (built once, cached). */
+    tiny: (dir?: string) => diffusion.tinyBundle(dir ?? join(process.env.MAGICPORTRAIT_CACHE ?? join(homedir(), '.cache', 'magicportrait'), 'bundles', 'tiny')),
+    load: diffusion.loadBundle,
+  },
+  /** Samples a video with the diffusion stack (reference UNet, GGE guidance, motion modules, DDIM). */
+  sample: diffusion.sample,
   /** FLAME: the built-in demo head, FLAME 2020 files, the forward model, and the 3D viewer. */
   flame: {
     /** The built-in demo head (same structure as FLAME; not FLAME). */
