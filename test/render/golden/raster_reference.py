@@ -467,7 +467,7 @@ def crop_tform(cx, cy, size):
     """§1.2 step 5 then §1.4: T maps 512-image pixels to 224-crop pixels; the renderer uses (T^-1)^T."""
     k = 223.0 / size
     T = np.array([[k, 0, -k * (cx - size / 2)], [0, k, -k * (cy - size / 2)], [0, 0, 1.0]])
-    return np.linalg.inv(T).T.astype(F32)
+    return np.ascontiguousarray(np.linalg.inv(T).T).astype(F32)
 
 
 CASES = [
