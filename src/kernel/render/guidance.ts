@@ -14,7 +14,7 @@
 //   ("the crop frame"); with the reference's `tform` = (T⁻¹)ᵀ they are first moved into the original image by
 //   `placeInImage` (§1.4) and drawn at the original image size (512×512 in the reference).
 // * z: like DECA, normal and render are rasterised with z = `(z − min z) + 10 + 10` (float32) and the depth map
-//   with `(z − min z) + 10`. Because pytorch3d's barycentrics sum to area/(area + 1e-8) < 1, the two shifts can
+//   with `(z − min z) + 10`. Because pytorch3d's barycentrics sum to area/(area + 1e-8) ≠ 1, the two shifts can
 //   pick different faces at silhouettes (a handful of pixels per frame, off by up to ~10/255 in depth), so the
 //   depth map's visibility is tracked separately in the same traversal (Rasterizer `altZOffset`).
 

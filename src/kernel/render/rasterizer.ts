@@ -17,9 +17,9 @@
 //   the lowest face index. (pz < 0 is rejected by pytorch3d; with every vertex z ≥ 1e-8 and every w_k > 0 it
 //   cannot happen, so the inner loop does not test it.)
 //
-// * The barycentrics do not sum to 1: Σ w_k = area / (area + 1e-8). For small faces this scales the interpolated
-//   z (and every attribute) down measurably, so adding a constant to every vertex z CAN change which face wins at
-//   silhouettes. DECA rasterises its depth map with z + 10 and everything else with z + 20; `altZOffset` tracks the
+// * The barycentrics do not sum to 1: Σ w_k = area / (area + 1e-8) with the signed area, so below 1 for one
+//   winding and above 1 for the other. For small faces this scales the interpolated z (and every attribute)
+//   measurably, so adding a constant to every vertex z CAN change which face wins at silhouettes. DECA rasterises its depth map with z + 10 and everything else with z + 20; `altZOffset` tracks the
 //   visibility of that second z in the same traversal (za = z + offset · Σw) into `altFace`.
 //
 // Speed: arithmetic in float64 on preallocated typed arrays, no allocation per frame or per pixel; per face a
