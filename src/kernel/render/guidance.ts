@@ -211,6 +211,10 @@ export class GuidanceRenderer {
   private normals: Float32Array;
   private normalAcc: Float64Array;
   private readonly altBary = new Float32Array(3);
+  private readonly pxCol: Float64Array;
+  private planes: Float64Array;
+  private stamp: Int32Array;
+  private frameNo = 0;
   private lmkCrop = new Float32Array(68 * 3);
   private lmkImage = new Float32Array(68 * 3);
 
@@ -265,6 +269,11 @@ export class GuidanceRenderer {
       this.uvGrid = null;
     }
     const nv3 = this.nVerts * 3;
+    const nf = this.faces.length / 3;
+    this.planes = new Float64Array(20 * nf);
+    this.stamp = new Int32Array(nf);
+    this.pxCol = new Float64Array(this.width);
+    for (let j = 0; j < this.width; j++) this.pxCol[j] = (2 * j + 1) / this.width - 1;
     this.tvCrop = new Float32Array(nv3);
     this.tvImage = new Float32Array(nv3);
     this.rasterVerts = new Float32Array(nv3);
@@ -308,7 +317,7 @@ export class GuidanceRenderer {
     const depthA = depthAttribute(tv, this.depthAttr, rv);
     const normals = wantNormal || wantRender ? vertexNormals(frame.verts, this.faces, this.normals, this.normalAcc) : this.normals;
     // 3. rasterise
-    const R = this.raster.rasterize(rv, this.faces, wantDepth ? { altZOffset: -10 } : {});
+    const R = this.raster.rasterize(rv, this.faces, { altZOffset: wantDepth ? -10 : 0, resolve: false });
     // 4. outputs
     const n = W * H;
     const res: GuidanceMaps = { width: W, height: H, covered: R.covered };
@@ -356,6 +365,46 @@ export class GuidanceRenderer {
     this.normalAcc = new Float64Array(len);
   }
 
+  /**
+   * Per-face attribute planes: every interpolated attribute is affine in the pixel position within a face,
+   * `Σ w_k t_k = A + Bx·(px − x0) + By·(py − y0)` with the rasteriser's barycentric coefficients, so each face
+   * that shows up is prepared once per frame (20 numbers: x0, y0, then A, Bx, By for depth, nx, ny, nz, u, v).
+   */
+  private preparePlane(f: number, depthA: Float32Array, normals: Float32Array, withN: boolean, withUV: boolean): void {
+    const c = this.raster.faceCoefficients, o = 11 * f, P = this.planes, q = 20 * f;
+    const c0 = c[o + 2], a0 = c[o + 3], b0 = c[o + 4], a1 = c[o + 6], b1 = c[o + 7], a2 = c[o + 9], b2 = c[o + 10];
+    P[q] = c[o];
+    P[q + 1] = c[o + 1];
+    const faces = this.faces;
+    const va = faces[3 * f], vb = faces[3 * f + 1], vc = faces[3 * f + 2];
+    let t0 = depthA[va], t1 = depthA[vb], t2 = depthA[vc];
+    P[q + 2] = c0 * t0;
+    P[q + 3] = a0 * t0 + a1 * t1 + a2 * t2;
+    P[q + 4] = b0 * t0 + b1 * t1 + b2 * t2;
+    if (withN) {
+      for (let k = 0; k < 3; k++) {
+        t0 = normals[3 * va + k];
+        t1 = normals[3 * vb + k];
+        t2 = normals[3 * vc + k];
+        P[q + 5 + 3 * k] = c0 * t0;
+        P[q + 6 + 3 * k] = a0 * t0 + a1 * t1 + a2 * t2;
+        P[q + 7 + 3 * k] = b0 * t0 + b1 * t1 + b2 * t2;
+      }
+    }
+    if (withUV) {
+      const g = this.uvGrid!, uvf = this.uvFaces!;
+      const ta = 2 * uvf[3 * f], tb = 2 * uvf[3 * f + 1], tc = 2 * uvf[3 * f + 2];
+      for (let k = 0; k < 2; k++) {
+        t0 = g[ta + k];
+        t1 = g[tb + k];
+        t2 = g[tc + k];
+        P[q + 14 + 3 * k] = c0 * t0;
+        P[q + 15 + 3 * k] = a0 * t0 + a1 * t1 + a2 * t2;
+        P[q + 16 + 3 * k] = b0 * t0 + b1 * t1 + b2 * t2;
+      }
+    }
+  }
+
   /** One pass over the covered pixels: interpolate, sample, shade, quantise. */
   private shade(
     rowMin: number, rowMax: number, depthA: Float32Array, normals: Float32Array,
@@ -364,23 +413,31 @@ export class GuidanceRenderer {
   ): void {
     const W = this.width;
     const raster = this.raster;
-    const face = raster.face, altFace = raster.altFace, bary = raster.bary, faces = this.faces;
+    const face = raster.face, altFace = raster.altFace, faces = this.faces;
     const wb = this.altBary;
-    const uvFaces = this.uvFaces, uvGrid = this.uvGrid, tex = this.tex;
-    const S = this.texSize, P = S + 2;
+    const tex = this.tex;
+    const S = this.texSize, TP = S + 2;
     const L = this.shL;
-    const wantN = nOut !== null || fN !== null, wantR = rOut !== null;
+    const wantD = dOut !== null || fD !== null, wantN = nOut !== null || fN !== null, wantR = rOut !== null;
+    const withN = wantN || wantR;
+    const P = this.planes, stamp = this.stamp, pxCol = this.pxCol;
+    const frame = ++this.frameNo;
     for (let i = rowMin; i <= rowMax; i++) {
-      for (let p = i * W, end = p + W; p < end; p++) {
+      const py = (2 * i + 1) / this.height - 1;
+      for (let j = 0, p = i * W; j < W; j++, p++) {
         const f = face[p];
         if (f < 0) continue;
-        const w0 = bary[3 * p], w1 = bary[3 * p + 1], w2 = bary[3 * p + 2];
-        const a = faces[3 * f], b = faces[3 * f + 1], c = faces[3 * f + 2];
+        if (stamp[f] !== frame) {
+          this.preparePlane(f, depthA, normals, withN, wantR);
+          stamp[f] = frame;
+        }
+        const q = 20 * f;
+        const dx = pxCol[j] - P[q], dy = py - P[q + 1];
         if (mOut) mOut[p] = 255;
-        if (dOut || fD) {
+        if (wantD) {
           const fd = altFace[p];
           let d: number;
-          if (fd === f) d = w0 * depthA[a] + w1 * depthA[b] + w2 * depthA[c];
+          if (fd === f) d = P[q + 2] + P[q + 3] * dx + P[q + 4] * dy;
           else {
             // the depth pass (z + 10) picked another face here (see the header)
             raster.baryAt(fd, p, wb);
@@ -388,16 +445,16 @@ export class GuidanceRenderer {
           }
           if (fD) fD[p] = d;
           if (dOut) {
-            const q = quantize(d);
-            dOut[3 * p] = q;
-            dOut[3 * p + 1] = q;
-            dOut[3 * p + 2] = q;
+            const v = quantize(d);
+            dOut[3 * p] = v;
+            dOut[3 * p + 1] = v;
+            dOut[3 * p + 2] = v;
           }
         }
-        if (!wantN && !wantR) continue;
-        const nx = w0 * normals[3 * a] + w1 * normals[3 * b] + w2 * normals[3 * c];
-        const ny = w0 * normals[3 * a + 1] + w1 * normals[3 * b + 1] + w2 * normals[3 * c + 1];
-        const nz = w0 * normals[3 * a + 2] + w1 * normals[3 * b + 2] + w2 * normals[3 * c + 2];
+        if (!withN) continue;
+        const nx = P[q + 5] + P[q + 6] * dx + P[q + 7] * dy;
+        const ny = P[q + 8] + P[q + 9] * dx + P[q + 10] * dy;
+        const nz = P[q + 11] + P[q + 12] * dx + P[q + 13] * dy;
         if (fN) {
           fN[3 * p] = nx;
           fN[3 * p + 1] = ny;
@@ -410,15 +467,14 @@ export class GuidanceRenderer {
         }
         if (!wantR) continue;
         // albedo: grid_sample bilinear, zeros padding, align_corners=False
-        const ta = 2 * uvFaces![3 * f], tb = 2 * uvFaces![3 * f + 1], tc = 2 * uvFaces![3 * f + 2];
-        const gx = w0 * uvGrid![ta] + w1 * uvGrid![tb] + w2 * uvGrid![tc];
-        const gy = w0 * uvGrid![ta + 1] + w1 * uvGrid![tb + 1] + w2 * uvGrid![tc + 1];
+        const gx = P[q + 14] + P[q + 15] * dx + P[q + 16] * dy;
+        const gy = P[q + 17] + P[q + 18] * dx + P[q + 19] * dy;
         const ix = ((gx + 1) * S - 1) / 2, iy = ((gy + 1) * S - 1) / 2;
         const x0 = Math.floor(ix), y0 = Math.floor(iy);
         const fx = ix - x0, fy = iy - y0, gx0 = x0 + 1 - ix, gy0 = y0 + 1 - iy;
         let ar = 0, ag = 0, ab = 0;
         if (x0 >= -1 && x0 <= S - 1 && y0 >= -1 && y0 <= S - 1) {
-          const t00 = 3 * ((y0 + 1) * P + x0 + 1), t10 = t00 + 3, t01 = t00 + 3 * P, t11 = t01 + 3;
+          const t00 = 3 * ((y0 + 1) * TP + x0 + 1), t10 = t00 + 3, t01 = t00 + 3 * TP, t11 = t01 + 3;
           const wnw = gx0 * gy0, wne = fx * gy0, wsw = gx0 * fy, wse = fx * fy;
           ar = tex![t00] * wnw + tex![t10] * wne + tex![t01] * wsw + tex![t11] * wse;
           ag = tex![t00 + 1] * wnw + tex![t10 + 1] * wne + tex![t01 + 1] * wsw + tex![t11 + 1] * wse;
@@ -429,7 +485,7 @@ export class GuidanceRenderer {
             const tx = x0 + (t & 1), ty = y0 + (t >> 1);
             if (tx < 0 || tx > S - 1 || ty < 0 || ty > S - 1) continue;
             const wgt = (t & 1 ? fx : gx0) * (t >> 1 ? fy : gy0);
-            const o = 3 * ((ty + 1) * P + tx + 1);
+            const o = 3 * ((ty + 1) * TP + tx + 1);
             ar += tex![o] * wgt;
             ag += tex![o + 1] * wgt;
             ab += tex![o + 2] * wgt;

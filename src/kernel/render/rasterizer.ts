@@ -57,6 +57,11 @@ export interface RasterResult {
 export interface RasterOptions {
   /** Also resolve visibility with every vertex z shifted by this amount (see the file header). */
   altZOffset?: number;
+  /**
+   * Fill `bary` and `zbuf` (default true). A caller that only needs `face` (and evaluates barycentrics itself
+   * from `faceCoefficients`, as the guidance renderer does) can skip this pass; `bary`/`zbuf` are then stale.
+   */
+  resolve?: boolean;
 }
 
 export class Rasterizer implements RasterResult {
@@ -76,6 +81,7 @@ export class Rasterizer implements RasterResult {
   private readonly pyRow: Float64Array;
   private v = new Float64Array(0);
   private dirtyMin = 0;
+  private resolved = true;
   private dirtyMax: number;
 
   constructor(readonly width: number, readonly height: number) {
@@ -119,6 +125,7 @@ export class Rasterizer implements RasterResult {
     const hw = W / 2, hh = H / 2;
     const dx = 2 / W;
     let rowLo = H, rowHi = -1;
+    let covered = 0;
 
     for (let f = 0; f < nf; f++) {
       const a = 3 * faces[3 * f], b = 3 * faces[3 * f + 1], c = 3 * faces[3 * f + 2];
@@ -183,33 +190,45 @@ export class Rasterizer implements RasterResult {
       coef[o + 9] = (y1 - y0) * ib;
       coef[o + 10] = -(x1 - x0) * ib;
       const pxA = pxCol[jA];
+      const dzx = (sx0 * z0 + sx1 * z1 + sx2 * z2) * inv;
       let hit = false;
       for (let i = iA; i <= iB; i++) {
         const py = pyRow[i];
         let e0 = (pxA - x1) * A0 - (py - y1) * B0;
         let e1 = (pxA - x2) * A1 - (py - y2) * B1;
         let e2 = (pxA - x0) * A2 - (py - y0) * B2;
+        let p = i * W + jA;
         const end = i * W + jB;
-        for (let p = i * W + jA; p <= end; p++) {
-          if (e0 > 0 && e1 > 0 && e2 > 0) {
-            const z = (e0 * z0 + e1 * z1 + e2 * z2) * inv;
-            if (z < zt[p]) {
-              zt[p] = z;
-              face[p] = f;
-              hit = true;
-            }
-            if (alt) {
-              const za = z + sigOff;
-              if (za < altZt[p]) {
-                altZt[p] = za;
-                altFace[p] = f;
-              }
+        // the covered pixels of a row are contiguous (each edge sequence is monotone): skip to the first ...
+        while (p <= end && !(e0 > 0 && e1 > 0 && e2 > 0)) {
+          e0 += sx0;
+          e1 += sx1;
+          e2 += sx2;
+          p++;
+        }
+        if (p > end) continue;
+        // ... and stop at the first uncovered one
+        let z = (e0 * z0 + e1 * z1 + e2 * z2) * inv;
+        hit = true;
+        do {
+          if (z < zt[p]) {
+            if (face[p] < 0) covered++;
+            zt[p] = z;
+            face[p] = f;
+          }
+          if (alt) {
+            const za = z + sigOff;
+            if (za < altZt[p]) {
+              altZt[p] = za;
+              altFace[p] = f;
             }
           }
           e0 += sx0;
           e1 += sx1;
           e2 += sx2;
-        }
+          z += dzx;
+          p++;
+        } while (p <= end && e0 > 0 && e1 > 0 && e2 > 0);
       }
       if (hit) {
         if (iA < rowLo) rowLo = iA;
@@ -221,7 +240,9 @@ export class Rasterizer implements RasterResult {
     this.rowMax = rowHi;
     this.dirtyMin = rowLo;
     this.dirtyMax = rowHi;
-    this.resolve();
+    this.covered = covered;
+    this.resolved = options.resolve ?? true;
+    if (this.resolved) this.resolve();
     return this;
   }
 
@@ -230,13 +251,11 @@ export class Rasterizer implements RasterResult {
     const W = this.width;
     const face = this.face, bary = this.bary, zbuf = this.zbuf, zt = this.zt, coef = this.coef;
     const pxCol = this.pxCol, pyRow = this.pyRow;
-    let covered = 0;
     for (let i = this.rowMin; i <= this.rowMax; i++) {
       const py = pyRow[i];
       for (let j = 0, p = i * W; j < W; j++, p++) {
         const f = face[p];
         if (f < 0) continue;
-        covered++;
         const o = 11 * f;
         const dx = pxCol[j] - coef[o], dy = py - coef[o + 1];
         bary[3 * p] = coef[o + 2] + coef[o + 3] * dx + coef[o + 4] * dy;
@@ -245,7 +264,15 @@ export class Rasterizer implements RasterResult {
         zbuf[p] = zt[p];
       }
     }
-    this.covered = covered;
+  }
+
+  /**
+   * Per processed face, 11 numbers: `x0, y0, c0, a0, b0, c1, a1, b1, c2, a2, b2` with the barycentric
+   * `w_k = c_k + a_k·(px − x0) + b_k·(py − y0)` (the reference's `edge_k / (area + 1e-8)`, expanded about v0).
+   * Valid for the faces the last `rasterize` call reached (faces skipped as invalid hold stale numbers).
+   */
+  get faceCoefficients(): Float64Array {
+    return this.coef;
   }
 
   /**
@@ -268,6 +295,7 @@ export class Rasterizer implements RasterResult {
     this.zt.fill(Infinity, lo, hi);
     this.altFaceBuf.fill(-1, lo, hi);
     this.altZt.fill(Infinity, lo, hi);
+    if (!this.resolved) return; // bary and zbuf were not written
     this.zbuf.fill(-1, lo, hi);
     this.bary.fill(0, 3 * lo, 3 * hi);
   }
