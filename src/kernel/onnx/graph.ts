@@ -1,0 +1,265 @@
+/**
+ * A small ONNX graph builder: named values, initializers, nodes and attributes, serialised with the schema in
+ * proto.ts. Large initializers can go to an external-data file so models over protobuf's 2 GB limit still save.
+ */
+import { closeSync, openSync, writeSync, writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { AttributeType, DataType, ModelProto, type DType } from './proto';
+
+export type TypedArray =
+  | Float32Array
+  | Float64Array
+  | Int32Array
+  | BigInt64Array
+  | Uint8Array
+  | Int8Array
+  | Uint16Array;
+
+/** A constant tensor. float16 data is given as the raw Uint16Array of half-precision bits. */
+export interface TensorValue {
+  dtype: DType;
+  dims: readonly number[];
+  data: TypedArray;
+}
+
+/** Attribute values: integers become INT(S), other numbers FLOAT(S); use `floatAttr` to force a float. */
+export type AttrValue =
+  | number
+  | readonly number[]
+  | string
+  | TensorValue
+  | { readonly float: number }
+  | { readonly floats: readonly number[] };
+
+export const floatAttr = (value: number): AttrValue => ({ float: value });
+export const floatsAttr = (values: readonly number[]): AttrValue => ({ floats: values });
+
+export type Dim = number | string;
+
+interface NodeRecord {
+  opType: string;
+  input: string[];
+  output: string[];
+  name: string;
+  domain: string;
+  attribute: object[];
+}
+
+interface InitializerRecord {
+  name: string;
+  tensor: TensorValue;
+}
+
+export interface SaveOptions {
+  /** Initializers at least this many bytes go to `<file>.data` (default: only when the model would exceed ~1.8 GB). */
+  externalDataThreshold?: number;
+}
+
+const EXTERNAL_AUTO_LIMIT = 1.8 * 1024 ** 3;
+
+export class GraphBuilder {
+  private readonly nodes: NodeRecord[] = [];
+  private readonly initializers: InitializerRecord[] = [];
+  private readonly inputs: object[] = [];
+  private readonly outputs: object[] = [];
+  private readonly usedNames = new Set<string>();
+  private counter = 0;
+  private readonly opsets = new Map<string, number>();
+
+  constructor(
+    readonly name = 'graph',
+    opset = 17,
+  ) {
+    this.opsets.set('', opset);
+  }
+
+  /** A fresh value name with the given prefix (unique within the graph). */
+  fresh(prefix = 'v'): string {
+    let n: string;
+    do n = `${prefix}_${this.counter++}`;
+    while (this.usedNames.has(n));
+    return n;
+  }
+
+  private claim(name: string): string {
+    if (this.usedNames.has(name)) throw new Error(`ONNX graph '${this.name}': value name '${name}' is used twice`);
+    this.usedNames.add(name);
+    return name;
+  }
+
+  input(name: string, dtype: DType, shape: readonly Dim[]): string {
+    this.inputs.push(valueInfo(this.claim(name), dtype, shape));
+    return name;
+  }
+
+  /** Declares an existing value as a graph output (shape may use symbolic dims). */
+  output(name: string, dtype: DType, shape?: readonly Dim[]): string {
+    this.outputs.push(valueInfo(name, dtype, shape));
+    return name;
+  }
+
+  /** Adds a constant weight and returns its value name. */
+  initializer(name: string, tensor: TensorValue): string {
+    checkTensor(name, tensor);
+    this.initializers.push({ name: this.claim(name), tensor });
+    return name;
+  }
+
+  /** Convenience for float32 constants. */
+  constF32(prefix: string, data: ArrayLike<number>, dims: readonly number[]): string {
+    return this.initializer(this.fresh(prefix), { dtype: 'float32', dims, data: Float32Array.from(data) });
+  }
+
+  constI64(prefix: string, data: readonly number[], dims: readonly number[] = [data.length]): string {
+    return this.initializer(this.fresh(prefix), {
+      dtype: 'int64',
+      dims,
+      data: BigInt64Array.from(data.map((x) => BigInt(x))),
+    });
+  }
+
+  useOpset(domain: string, version: number): void {
+    this.opsets.set(domain, version);
+  }
+
+  /**
+   * Adds a node. `outputs` is a count (fresh names) or explicit names. Returns the output names.
+   */
+  node(
+    opType: string,
+    inputs: readonly string[],
+    attrs: Record<string, AttrValue> = {},
+    outputs: number | readonly string[] = 1,
+    domain = '',
+  ): string[] {
+    const outNames =
+      typeof outputs === 'number'
+        ? Array.from({ length: outputs }, () => this.claim(this.fresh(opType.toLowerCase())))
+        : outputs.map((o) => this.claim(o));
+    this.nodes.push({
+      opType,
+      input: [...inputs],
+      output: outNames,
+      name: this.fresh(`${opType}_node`),
+      domain,
+      attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)),
+    });
+    return outNames;
+  }
+
+  /** Single-output shorthand for `node`. */
+  op(opType: string, inputs: readonly string[], attrs: Record<string, AttrValue> = {}, outputName?: string): string {
+    return this.node(opType, inputs, attrs, outputName ? [outputName] : 1)[0]!;
+  }
+
+  /** Serialised model bytes, all weights inline. */
+  toBytes(meta: Record<string, string> = {}): Uint8Array {
+    return ModelProto.encode(this.modelMessage(meta, () => null)).finish();
+  }
+
+  /** Writes `<path>` (and `<path>.data` when weights go external). */
+  save(path: string, meta: Record<string, string> = {}, options: SaveOptions = {}): void {
+    const total = this.initializers.reduce((s, i) => s + i.tensor.data.byteLength, 0);
+    const threshold = options.externalDataThreshold ?? (total > EXTERNAL_AUTO_LIMIT ? 1024 : Infinity);
+    if (!Number.isFinite(threshold)) {
+      writeFileSync(path, this.toBytes(meta));
+      return;
+    }
+    const dataPath = `${path}.data`;
+    const fd = openSync(dataPath, 'w');
+    let offset = 0;
+    try {
+      const msg = this.modelMessage(meta, (t) => {
+        if (t.data.byteLength < threshold) return null;
+        const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+        writeSync(fd, bytes, 0, bytes.length, offset);
+        const entry = { location: basename(dataPath), offset, length: bytes.length };
+        offset += bytes.length;
+        // Keep each tensor 64-byte aligned, which ORT can memory-map.
+        offset = Math.ceil(offset / 64) * 64;
+        return entry;
+      });
+      writeFileSync(path, ModelProto.encode(msg).finish());
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  private modelMessage(
+    meta: Record<string, string>,
+    external: (t: TensorValue) => { location: string; offset: number; length: number } | null,
+  ) {
+    const graph = {
+      name: this.name,
+      node: this.nodes,
+      initializer: this.initializers.map(({ name, tensor }) => tensorProto(name, tensor, external(tensor))),
+      input: this.inputs,
+      output: this.outputs,
+    };
+    return ModelProto.create({
+      irVersion: 8,
+      producerName: 'magicportrait-studio',
+      producerVersion: '0.1.0',
+      graph,
+      opsetImport: [...this.opsets].map(([domain, version]) => ({ domain, version })),
+      metadataProps: Object.entries(meta).map(([key, value]) => ({ key, value })),
+    });
+  }
+}
+
+function valueInfo(name: string, dtype: DType, shape?: readonly Dim[]) {
+  const tensorType: Record<string, unknown> = { elemType: DataType[dtype] };
+  if (shape)
+    tensorType.shape = { dim: shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) };
+  return { name, type: { tensorType } };
+}
+
+const BYTES_PER: Record<DType, number> = { float32: 4, uint8: 1, int8: 1, int32: 4, int64: 8, bool: 1, float16: 2, float64: 8 };
+
+function checkTensor(name: string, t: TensorValue): void {
+  const n = t.dims.reduce((a, b) => a * b, 1);
+  if (t.data.byteLength !== n * BYTES_PER[t.dtype])
+    throw new Error(
+      `ONNX initializer '${name}': ${t.dtype}[${t.dims.join('x')}] needs ${n * BYTES_PER[t.dtype]} bytes, got ${t.data.byteLength}`,
+    );
+}
+
+function tensorProto(
+  name: string,
+  t: TensorValue,
+  ext: { location: string; offset: number; length: number } | null,
+) {
+  const base = { name, dims: [...t.dims], dataType: DataType[t.dtype] };
+  if (ext)
+    return {
+      ...base,
+      dataLocation: 1,
+      externalData: [
+        { key: 'location', value: ext.location },
+        { key: 'offset', value: String(ext.offset) },
+        { key: 'length', value: String(ext.length) },
+      ],
+    };
+  // raw_data is little-endian, which is the byte order of every platform Node runs on.
+  return { ...base, rawData: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength) };
+}
+
+function isTensor(v: unknown): v is TensorValue {
+  return typeof v === 'object' && v !== null && 'dtype' in v && 'dims' in v && 'data' in v;
+}
+
+function attribute(name: string, v: AttrValue): object {
+  if (typeof v === 'string') return { name, type: AttributeType.STRING, s: new TextEncoder().encode(v) };
+  if (typeof v === 'number')
+    return Number.isInteger(v) ? { name, type: AttributeType.INT, i: v } : { name, type: AttributeType.FLOAT, f: v };
+  if (Array.isArray(v)) {
+    const arr = v as readonly number[];
+    return arr.every(Number.isInteger)
+      ? { name, type: AttributeType.INTS, ints: [...arr] }
+      : { name, type: AttributeType.FLOATS, floats: [...arr] };
+  }
+  if (isTensor(v)) return { name, type: AttributeType.TENSOR, t: tensorProto(name, v, null) };
+  if ('float' in v) return { name, type: AttributeType.FLOAT, f: v.float };
+  if ('floats' in v) return { name, type: AttributeType.FLOATS, floats: [...v.floats] };
+  throw new Error(`ONNX attribute '${name}': unsupported value`);
+}
