@@ -213,8 +213,6 @@ export class GuidanceRenderer {
   private readonly altBary = new Float32Array(3);
   private readonly pxCol: Float64Array;
   private planes: Float64Array;
-  private stamp: Int32Array;
-  private frameNo = 0;
   private lmkCrop = new Float32Array(68 * 3);
   private lmkImage = new Float32Array(68 * 3);
 
@@ -271,7 +269,6 @@ export class GuidanceRenderer {
     const nv3 = this.nVerts * 3;
     const nf = this.faces.length / 3;
     this.planes = new Float64Array(20 * nf);
-    this.stamp = new Int32Array(nf);
     this.pxCol = new Float64Array(this.width);
     for (let j = 0; j < this.width; j++) this.pxCol[j] = (2 * j + 1) / this.width - 1;
     this.tvCrop = new Float32Array(nv3);
@@ -367,91 +364,105 @@ export class GuidanceRenderer {
 
   /**
    * Per-face attribute planes: every interpolated attribute is affine in the pixel position within a face,
-   * `Σ w_k t_k = A + Bx·(px − x0) + By·(py − y0)` with the rasteriser's barycentric coefficients, so each face
-   * that shows up is prepared once per frame (20 numbers: x0, y0, then A, Bx, By for depth, nx, ny, nz, u, v).
+   * `Σ w_k t_k = A + Bx·(px − x0) + By·(py − y0)` with the rasteriser's barycentric coefficients. 20 numbers per
+   * face: x0, y0, then (A, Bx, By) for depth, nx, ny, nz, u, v. Computed for every face (faces the rasteriser
+   * skipped get meaningless planes, but no pixel refers to them).
    */
-  private preparePlane(f: number, depthA: Float32Array, normals: Float32Array, withN: boolean, withUV: boolean): void {
-    const c = this.raster.faceCoefficients, o = 11 * f, P = this.planes, q = 20 * f;
-    const c0 = c[o + 2], a0 = c[o + 3], b0 = c[o + 4], a1 = c[o + 6], b1 = c[o + 7], a2 = c[o + 9], b2 = c[o + 10];
-    P[q] = c[o];
-    P[q + 1] = c[o + 1];
-    const faces = this.faces;
-    const va = faces[3 * f], vb = faces[3 * f + 1], vc = faces[3 * f + 2];
-    let t0 = depthA[va], t1 = depthA[vb], t2 = depthA[vc];
-    P[q + 2] = c0 * t0;
-    P[q + 3] = a0 * t0 + a1 * t1 + a2 * t2;
-    P[q + 4] = b0 * t0 + b1 * t1 + b2 * t2;
-    if (withN) {
-      for (let k = 0; k < 3; k++) {
-        t0 = normals[3 * va + k];
-        t1 = normals[3 * vb + k];
-        t2 = normals[3 * vc + k];
-        P[q + 5 + 3 * k] = c0 * t0;
-        P[q + 6 + 3 * k] = a0 * t0 + a1 * t1 + a2 * t2;
-        P[q + 7 + 3 * k] = b0 * t0 + b1 * t1 + b2 * t2;
+  private preparePlanes(depthA: Float32Array, normals: Float32Array, withD: boolean, withN: boolean, withUV: boolean): void {
+    const c = this.raster.faceCoefficients, P = this.planes, faces = this.faces;
+    const g = this.uvGrid, uvf = this.uvFaces;
+    const nf = faces.length / 3;
+    for (let f = 0; f < nf; f++) {
+      const o = 11 * f, q = 20 * f;
+      const c0 = c[o + 2], a0 = c[o + 3], b0 = c[o + 4], a1 = c[o + 6], b1 = c[o + 7], a2 = c[o + 9], b2 = c[o + 10];
+      P[q] = c[o];
+      P[q + 1] = c[o + 1];
+      const va = faces[3 * f], vb = faces[3 * f + 1], vc = faces[3 * f + 2];
+      if (withD) {
+        const t0 = depthA[va], t1 = depthA[vb], t2 = depthA[vc];
+        P[q + 2] = c0 * t0;
+        P[q + 3] = a0 * t0 + a1 * t1 + a2 * t2;
+        P[q + 4] = b0 * t0 + b1 * t1 + b2 * t2;
       }
-    }
-    if (withUV) {
-      const g = this.uvGrid!, uvf = this.uvFaces!;
-      const ta = 2 * uvf[3 * f], tb = 2 * uvf[3 * f + 1], tc = 2 * uvf[3 * f + 2];
-      for (let k = 0; k < 2; k++) {
-        t0 = g[ta + k];
-        t1 = g[tb + k];
-        t2 = g[tc + k];
-        P[q + 14 + 3 * k] = c0 * t0;
-        P[q + 15 + 3 * k] = a0 * t0 + a1 * t1 + a2 * t2;
-        P[q + 16 + 3 * k] = b0 * t0 + b1 * t1 + b2 * t2;
+      if (withN) {
+        for (let k = 0; k < 3; k++) {
+          const t0 = normals[3 * va + k], t1 = normals[3 * vb + k], t2 = normals[3 * vc + k];
+          P[q + 5 + 3 * k] = c0 * t0;
+          P[q + 6 + 3 * k] = a0 * t0 + a1 * t1 + a2 * t2;
+          P[q + 7 + 3 * k] = b0 * t0 + b1 * t1 + b2 * t2;
+        }
+      }
+      if (withUV) {
+        const ta = 2 * uvf![3 * f], tb = 2 * uvf![3 * f + 1], tc = 2 * uvf![3 * f + 2];
+        for (let k = 0; k < 2; k++) {
+          const t0 = g![ta + k], t1 = g![tb + k], t2 = g![tc + k];
+          P[q + 14 + 3 * k] = c0 * t0;
+          P[q + 15 + 3 * k] = a0 * t0 + a1 * t1 + a2 * t2;
+          P[q + 16 + 3 * k] = b0 * t0 + b1 * t1 + b2 * t2;
+        }
       }
     }
   }
 
-  /** One pass over the covered pixels: interpolate, sample, shade, quantise. */
+  /** Interpolate, sample, shade and quantise: one small loop per map (small loops compile to much tighter code). */
   private shade(
     rowMin: number, rowMax: number, depthA: Float32Array, normals: Float32Array,
     dOut: Uint8Array | null, nOut: Uint8Array | null, rOut: Uint8Array | null, mOut: Uint8Array | null,
     fD: Float32Array | null, fN: Float32Array | null, fR: Float32Array | null,
   ): void {
-    const W = this.width;
-    const raster = this.raster;
-    const face = raster.face, altFace = raster.altFace, faces = this.faces;
+    const withD = dOut !== null || fD !== null, withN = nOut !== null || fN !== null || rOut !== null;
+    this.preparePlanes(depthA, normals, withD, withN, rOut !== null);
+    if (mOut) this.maskPass(rowMin, rowMax, mOut);
+    if (withD) this.depthPass(rowMin, rowMax, depthA, dOut, fD);
+    if (nOut || fN) this.normalPass(rowMin, rowMax, nOut, fN);
+    if (rOut) this.renderPass(rowMin, rowMax, rOut, fR);
+  }
+
+  private maskPass(rowMin: number, rowMax: number, mOut: Uint8Array): void {
+    const face = this.raster.face, W = this.width;
+    for (let p = rowMin * W, end = (rowMax + 1) * W; p < end; p++) if (face[p] >= 0) mOut[p] = 255;
+  }
+
+  private depthPass(rowMin: number, rowMax: number, depthA: Float32Array, dOut: Uint8Array | null, fD: Float32Array | null): void {
+    const W = this.width, H = this.height, raster = this.raster;
+    const face = raster.face, altFace = raster.altFace, faces = this.faces, P = this.planes, pxCol = this.pxCol;
     const wb = this.altBary;
-    const tex = this.tex;
-    const S = this.texSize, TP = S + 2;
-    const L = this.shL;
-    const wantD = dOut !== null || fD !== null, wantN = nOut !== null || fN !== null, wantR = rOut !== null;
-    const withN = wantN || wantR;
-    const P = this.planes, stamp = this.stamp, pxCol = this.pxCol;
-    const frame = ++this.frameNo;
     for (let i = rowMin; i <= rowMax; i++) {
-      const py = (2 * i + 1) / this.height - 1;
+      const py = (2 * i + 1) / H - 1;
       for (let j = 0, p = i * W; j < W; j++, p++) {
         const f = face[p];
         if (f < 0) continue;
-        if (stamp[f] !== frame) {
-          this.preparePlane(f, depthA, normals, withN, wantR);
-          stamp[f] = frame;
+        const fd = altFace[p];
+        let d: number;
+        if (fd === f) {
+          const q = 20 * f;
+          d = P[q + 2] + P[q + 3] * (pxCol[j] - P[q]) + P[q + 4] * (py - P[q + 1]);
+        } else {
+          // the depth pass (z + 10) picked another face here (see the header)
+          raster.baryAt(fd, p, wb);
+          d = wb[0] * depthA[faces[3 * fd]] + wb[1] * depthA[faces[3 * fd + 1]] + wb[2] * depthA[faces[3 * fd + 2]];
         }
+        if (fD) fD[p] = d;
+        if (dOut) {
+          const v = quantize(d);
+          dOut[3 * p] = v;
+          dOut[3 * p + 1] = v;
+          dOut[3 * p + 2] = v;
+        }
+      }
+    }
+  }
+
+  private normalPass(rowMin: number, rowMax: number, nOut: Uint8Array | null, fN: Float32Array | null): void {
+    const W = this.width, H = this.height;
+    const face = this.raster.face, P = this.planes, pxCol = this.pxCol;
+    for (let i = rowMin; i <= rowMax; i++) {
+      const py = (2 * i + 1) / H - 1;
+      for (let j = 0, p = i * W; j < W; j++, p++) {
+        const f = face[p];
+        if (f < 0) continue;
         const q = 20 * f;
         const dx = pxCol[j] - P[q], dy = py - P[q + 1];
-        if (mOut) mOut[p] = 255;
-        if (wantD) {
-          const fd = altFace[p];
-          let d: number;
-          if (fd === f) d = P[q + 2] + P[q + 3] * dx + P[q + 4] * dy;
-          else {
-            // the depth pass (z + 10) picked another face here (see the header)
-            raster.baryAt(fd, p, wb);
-            d = wb[0] * depthA[faces[3 * fd]] + wb[1] * depthA[faces[3 * fd + 1]] + wb[2] * depthA[faces[3 * fd + 2]];
-          }
-          if (fD) fD[p] = d;
-          if (dOut) {
-            const v = quantize(d);
-            dOut[3 * p] = v;
-            dOut[3 * p + 1] = v;
-            dOut[3 * p + 2] = v;
-          }
-        }
-        if (!withN) continue;
         const nx = P[q + 5] + P[q + 6] * dx + P[q + 7] * dy;
         const ny = P[q + 8] + P[q + 9] * dx + P[q + 10] * dy;
         const nz = P[q + 11] + P[q + 12] * dx + P[q + 13] * dy;
@@ -465,7 +476,27 @@ export class GuidanceRenderer {
           nOut[3 * p + 1] = quantize(ny);
           nOut[3 * p + 2] = quantize(nz);
         }
-        if (!wantR) continue;
+      }
+    }
+  }
+
+  private renderPass(rowMin: number, rowMax: number, rOut: Uint8Array, fR: Float32Array | null): void {
+    const W = this.width, H = this.height;
+    const face = this.raster.face, P = this.planes, pxCol = this.pxCol;
+    const tex = this.tex!, S = this.texSize, TP = S + 2, L = this.shL;
+    const r0 = L[0], r1 = L[3], r2 = L[6], r3 = L[9], r4 = L[12], r5 = L[15], r6 = L[18], r7 = L[21], r8 = L[24];
+    const g0 = L[1], g1 = L[4], g2 = L[7], g3 = L[10], g4 = L[13], g5 = L[16], g6 = L[19], g7 = L[22], g8 = L[25];
+    const b0 = L[2], b1 = L[5], b2 = L[8], b3 = L[11], b4 = L[14], b5 = L[17], b6 = L[20], b7 = L[23], b8 = L[26];
+    for (let i = rowMin; i <= rowMax; i++) {
+      const py = (2 * i + 1) / H - 1;
+      for (let j = 0, p = i * W; j < W; j++, p++) {
+        const f = face[p];
+        if (f < 0) continue;
+        const q = 20 * f;
+        const dx = pxCol[j] - P[q], dy = py - P[q + 1];
+        const nx = P[q + 5] + P[q + 6] * dx + P[q + 7] * dy;
+        const ny = P[q + 8] + P[q + 9] * dx + P[q + 10] * dy;
+        const nz = P[q + 11] + P[q + 12] * dx + P[q + 13] * dy;
         // albedo: grid_sample bilinear, zeros padding, align_corners=False
         const gx = P[q + 14] + P[q + 15] * dx + P[q + 16] * dy;
         const gy = P[q + 17] + P[q + 18] * dx + P[q + 19] * dy;
@@ -476,9 +507,9 @@ export class GuidanceRenderer {
         if (x0 >= -1 && x0 <= S - 1 && y0 >= -1 && y0 <= S - 1) {
           const t00 = 3 * ((y0 + 1) * TP + x0 + 1), t10 = t00 + 3, t01 = t00 + 3 * TP, t11 = t01 + 3;
           const wnw = gx0 * gy0, wne = fx * gy0, wsw = gx0 * fy, wse = fx * fy;
-          ar = tex![t00] * wnw + tex![t10] * wne + tex![t01] * wsw + tex![t11] * wse;
-          ag = tex![t00 + 1] * wnw + tex![t10 + 1] * wne + tex![t01 + 1] * wsw + tex![t11 + 1] * wse;
-          ab = tex![t00 + 2] * wnw + tex![t10 + 2] * wne + tex![t01 + 2] * wsw + tex![t11 + 2] * wse;
+          ar = tex[t00] * wnw + tex[t10] * wne + tex[t01] * wsw + tex[t11] * wse;
+          ag = tex[t00 + 1] * wnw + tex[t10 + 1] * wne + tex[t01 + 1] * wsw + tex[t11 + 1] * wse;
+          ab = tex[t00 + 2] * wnw + tex[t10 + 2] * wne + tex[t01 + 2] * wsw + tex[t11 + 2] * wse;
         } else if (Number.isFinite(ix) && Number.isFinite(iy)) {
           // outside the padded texture: each tap is either inside or zero
           for (let t = 0; t < 4; t++) {
@@ -486,25 +517,25 @@ export class GuidanceRenderer {
             if (tx < 0 || tx > S - 1 || ty < 0 || ty > S - 1) continue;
             const wgt = (t & 1 ? fx : gx0) * (t >> 1 ? fy : gy0);
             const o = 3 * ((ty + 1) * TP + tx + 1);
-            ar += tex![o] * wgt;
-            ag += tex![o + 1] * wgt;
-            ab += tex![o + 2] * wgt;
+            ar += tex[o] * wgt;
+            ag += tex[o + 1] * wgt;
+            ab += tex[o + 2] * wgt;
           }
         }
         // SH shading of the unnormalised interpolated normal
         const nxy = nx * ny, nxz = nx * nz, nyz = ny * nz, nxx = nx * nx - ny * ny, nzz = 3 * nz * nz - 1;
-        const sr = L[0] + L[3] * nx + L[6] * ny + L[9] * nz + L[12] * nxy + L[15] * nxz + L[18] * nyz + L[21] * nxx + L[24] * nzz;
-        const sg = L[1] + L[4] * nx + L[7] * ny + L[10] * nz + L[13] * nxy + L[16] * nxz + L[19] * nyz + L[22] * nxx + L[25] * nzz;
-        const sb = L[2] + L[5] * nx + L[8] * ny + L[11] * nz + L[14] * nxy + L[17] * nxz + L[20] * nyz + L[23] * nxx + L[26] * nzz;
+        const sr = r0 + r1 * nx + r2 * ny + r3 * nz + r4 * nxy + r5 * nxz + r6 * nyz + r7 * nxx + r8 * nzz;
+        const sg = g0 + g1 * nx + g2 * ny + g3 * nz + g4 * nxy + g5 * nxz + g6 * nyz + g7 * nxx + g8 * nzz;
+        const sb = b0 + b1 * nx + b2 * ny + b3 * nz + b4 * nxy + b5 * nxz + b6 * nyz + b7 * nxx + b8 * nzz;
         const r = ar * sr, g = ag * sg, bl = ab * sb;
         if (fR) {
           fR[3 * p] = r;
           fR[3 * p + 1] = g;
           fR[3 * p + 2] = bl;
         }
-        rOut![3 * p] = quantize(r);
-        rOut![3 * p + 1] = quantize(g);
-        rOut![3 * p + 2] = quantize(bl);
+        rOut[3 * p] = quantize(r);
+        rOut[3 * p + 1] = quantize(g);
+        rOut[3 * p + 2] = quantize(bl);
       }
     }
   }

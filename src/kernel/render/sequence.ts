@@ -297,8 +297,9 @@ export async function renderSequence(frames: readonly GuidanceFrame[], opts: Seq
   const out: GuidanceMaps[] = keep ? new Array(n) : [];
   if (n === 0) return { frames: out, workers: 0, mode: 'inline' };
   if (opts.signal?.aborted) throw new CancelledError('guidance rendering');
-  // validate on this thread first, so a bad input fails with its frame named and no worker is started
-  const renderer = new GuidanceRenderer(opts.assets, opts);
+  // validate the assets and options on this thread first (a 1×1 renderer is cheap), so bad input fails before
+  // any worker starts
+  new GuidanceRenderer(opts.assets, { ...opts, width: 1, height: 1 });
   // ordered delivery
   const pending = new Map<number, GuidanceMaps>();
   let emitted = 0;
@@ -328,6 +329,7 @@ export async function renderSequence(frames: readonly GuidanceFrame[], opts: Seq
     }
   } else reason = 'workers: 0';
   // inline fallback (also used for workers: 0): same renderer, yielding between frames
+  const renderer = new GuidanceRenderer(opts.assets, opts);
   for (let i = emitted; i < n; i++) {
     if (opts.signal?.aborted) throw new CancelledError('guidance rendering');
     deliver(i, renderer.render(frames[i], undefined, `frame ${i}`));
