@@ -1,7 +1,7 @@
 // Test-side loaders for the golden fixtures written by test/render/golden/raster_reference.py.
 // (A minimal .npz/.npy reader, enough for the little-endian arrays the script writes; the kernel's own
 // reader belongs to src/kernel/io.)
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { unzipSync } from 'fflate';
 import { PNG } from 'pngjs';
@@ -105,4 +105,33 @@ export function loadSyntheticCases(): SyntheticCase[] {
     trans: get(`${name}.trans`),
     placed: get(`${name}.placed`),
   }));
+}
+
+export interface DemoCases {
+  faces: Int32Array;
+  uvCoords: Float32Array;
+  uvFaces: Int32Array;
+  /** (3, 256, 256) float32 = u8/255, as raster_reference.py --demo uses it */
+  albedo: Float32Array;
+  cases: SyntheticCase[];
+}
+
+/** The demo-head golden cases (make_demo_cases.ts), or null when they have not been generated. */
+export function loadDemoCases(): DemoCases | null {
+  const npz = join(FIXTURES, 'demo_head_cases.npz');
+  if (!existsSync(npz)) return null;
+  const z = readNpz(npz);
+  const meta = JSON.parse(readFileSync(join(FIXTURES, 'demo_head_cases.json'), 'utf8')) as { cases: { name: string }[] };
+  const get = (k: string) => (z[k] ? (z[k].data as Float32Array) : null);
+  const u8 = z.albedo_u8.data as Uint8Array;
+  return {
+    faces: z.faces.data as Int32Array,
+    uvCoords: z.uvcoords.data as Float32Array,
+    uvFaces: z.uvfaces.data as Int32Array,
+    albedo: Float32Array.from(u8, (v) => Math.fround(v) / 255),
+    cases: meta.cases.map(({ name }) => ({
+      name, verts: get(`${name}.verts`)!, cam: get(`${name}.cam`)!, light: get(`${name}.light`)!, lmk: get(`${name}.lmk`)!,
+      tform: get(`${name}.tform`), trans: null, placed: null,
+    })),
+  };
 }

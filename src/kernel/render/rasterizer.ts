@@ -22,16 +22,44 @@
 //   measurably, so adding a constant to every vertex z CAN change which face wins at silhouettes. DECA rasterises its depth map with z + 10 and everything else with z + 20; `altZOffset` tracks the
 //   visibility of that second z in the same traversal (za = z + offset · Σw) into `altFace`.
 //
-// Speed: arithmetic in float64 on preallocated typed arrays, no allocation per frame or per pixel; per face a
-// bounding box walked row by row with incremental edge functions (one add per edge per pixel); only the
-// winning face and its z are written while rasterising, and barycentrics are resolved once per covered pixel
-// afterwards (deferred), so overdraw costs a compare, not three stores. The reference computes in float32; the
-// two can disagree only where an edge function is within float32 rounding of 0 (see test/render/golden.test.ts).
+// * Coverage is decided exactly as in float32: the face-skip and winding tests are float32, and the edge
+//   functions are walked in float64 with a rigorous bound on the float32 rounding; the rare pixel whose float64
+//   edge value lies within that bound of 0 gets the float32 inside test itself. So the cracks float32 leaves
+//   between adjacent faces (a far face showing through a pixel on a shared edge) are reproduced. (The bit pattern
+//   is that of the unfused float32 formula; a GPU build of pytorch3d may contract it into FMAs.)
+//
+// Speed: float64 on preallocated typed arrays, no allocation per frame or per pixel; per face a bounding box
+// walked row by row with incremental edge functions (one add per edge per pixel), from the first candidate pixel
+// of the row to the last (the candidates of a row are contiguous); only the winning face and its z are written
+// while rasterising, and barycentrics are resolved once per covered pixel afterwards (deferred), so overdraw
+// costs a compare, not three stores. Interpolated z and barycentrics are float64 (the reference's are float32):
+// the two can then differ only in near-ties of z and in the last bits of attributes (test/render/golden.test.ts).
 
 /** Vertex indices, 3 per face. */
 export type IndexArray = Int32Array | Uint32Array | Uint16Array;
 
 const EPS = 1e-8;
+/** Relative bound used to find pixels whose float32 inside test could differ from the float64 one. */
+const TOL = 2 ** -20;
+/** pytorch3d's kEpsilon as the float32 it is. */
+const EPS32 = Math.fround(1e-8);
+const f32 = Math.fround;
+
+/** float32 `edge(p, a, b) = (p − a) × (b − a)` with the reference's operation order (no fused multiply-add). */
+function edge32(px: number, py: number, ax: number, ay: number, bx: number, by: number): number {
+  return f32(f32(f32(px - ax) * f32(by - ay)) - f32(f32(py - ay) * f32(bx - ax)));
+}
+
+/**
+ * The reference's inside test in float32: all three `w_k = edge_k / (area + 1e-8) > 0`. Used only for the rare
+ * pixels where a float64 edge value is within float32 rounding of 0, so that coverage (including the cracks
+ * float32 leaves between adjacent faces) is decided exactly as the reference decides it.
+ */
+function inside32(px: number, py: number, x0: number, y0: number, x1: number, y1: number, x2: number, y2: number, area32: number): boolean {
+  return f32(edge32(px, py, x1, y1, x2, y2) / area32) > 0 &&
+    f32(edge32(px, py, x2, y2, x0, y0) / area32) > 0 &&
+    f32(edge32(px, py, x0, y0, x1, y1) / area32) > 0;
+}
 
 export interface RasterResult {
   readonly width: number;
@@ -130,12 +158,15 @@ export class Rasterizer implements RasterResult {
     for (let f = 0; f < nf; f++) {
       const a = 3 * faces[3 * f], b = 3 * faces[3 * f + 1], c = 3 * faces[3 * f + 2];
       const z0 = v[a + 2], z1 = v[b + 2], z2 = v[c + 2];
-      if (z0 < EPS || z1 < EPS || z2 < EPS) continue;
+      if (z0 < EPS32 || z1 < EPS32 || z2 < EPS32) continue;
       const x0 = v[a], y0 = v[a + 1], x1 = v[b], y1 = v[b + 1], x2 = v[c], y2 = v[c + 1];
-      const faceArea = (x0 - x1) * (y2 - y1) - (y0 - y1) * (x2 - x1);
-      if (faceArea <= EPS && faceArea >= -EPS) continue;
+      // the skip and sign decisions in float32, exactly as the reference makes them
+      const faceArea32 = edge32(x0, y0, x1, y1, x2, y2);
+      if (faceArea32 <= EPS32 && faceArea32 >= -EPS32) continue;
+      const area32 = f32(edge32(x2, y2, x0, y0, x1, y1) + EPS32);
+      if (area32 === 0) continue;
       const areaB = (x2 - x0) * (y1 - y0) - (y2 - y0) * (x1 - x0) + EPS;
-      if (areaB === 0) continue;
+      if (areaB === 0 || (areaB > 0) !== (area32 > 0)) continue; // (only for areas of ~1e-8, already skipped)
 
       // bounding box → inclusive pixel ranges, decided with the exact pixel-centre coordinates
       const xmin = x0 < x1 ? (x0 < x2 ? x0 : x2) : x1 < x2 ? x1 : x2;
@@ -191,6 +222,13 @@ export class Rasterizer implements RasterResult {
       coef[o + 10] = -(x1 - x0) * ib;
       const pxA = pxCol[jA];
       const dzx = (sx0 * z0 + sx1 * z1 + sx2 * z2) * inv;
+      // Bounds on |float64 edge − float32 edge| over the box (generous: 2^-20 relative to the products): pixels
+      // with every edge value above its bound are inside in both, below minus it outside in both; the rest
+      // (rare) are decided by the float32 test itself.
+      const mx = xmax - xmin + 4 / W, my = ymax - ymin + 4 / H;
+      const d0 = (mx * Math.abs(A0) + my * Math.abs(B0)) * TOL, d1 = (mx * Math.abs(A1) + my * Math.abs(B1)) * TOL;
+      const d2 = (mx * Math.abs(A2) + my * Math.abs(B2)) * TOL;
+      const n0 = -d0, n1 = -d1, n2 = -d2;
       let hit = false;
       for (let i = iA; i <= iB; i++) {
         const py = pyRow[i];
@@ -199,28 +237,30 @@ export class Rasterizer implements RasterResult {
         let e2 = (pxA - x0) * A2 - (py - y0) * B2;
         let p = i * W + jA;
         const end = i * W + jB;
-        // the covered pixels of a row are contiguous (each edge sequence is monotone): skip to the first ...
-        while (p <= end && !(e0 > 0 && e1 > 0 && e2 > 0)) {
+        // the candidate pixels of a row are contiguous (each edge sequence is monotone): skip to the first ...
+        while (p <= end && !(e0 > n0 && e1 > n1 && e2 > n2)) {
           e0 += sx0;
           e1 += sx1;
           e2 += sx2;
           p++;
         }
         if (p > end) continue;
-        // ... and stop at the first uncovered one
+        // ... and stop after the last one
         let z = (e0 * z0 + e1 * z1 + e2 * z2) * inv;
         hit = true;
         do {
-          if (z < zt[p]) {
-            if (face[p] < 0) covered++;
-            zt[p] = z;
-            face[p] = f;
-          }
-          if (alt) {
-            const za = z + sigOff;
-            if (za < altZt[p]) {
-              altZt[p] = za;
-              altFace[p] = f;
+          if ((e0 > d0 && e1 > d1 && e2 > d2) || inside32(pxCol[p - i * W], py, x0, y0, x1, y1, x2, y2, area32)) {
+            if (z < zt[p]) {
+              if (face[p] < 0) covered++;
+              zt[p] = z;
+              face[p] = f;
+            }
+            if (alt) {
+              const za = z + sigOff;
+              if (za < altZt[p]) {
+                altZt[p] = za;
+                altFace[p] = f;
+              }
             }
           }
           e0 += sx0;
@@ -228,7 +268,7 @@ export class Rasterizer implements RasterResult {
           e2 += sx2;
           z += dzx;
           p++;
-        } while (p <= end && e0 > 0 && e1 > 0 && e2 > 0);
+        } while (p <= end && e0 > n0 && e1 > n1 && e2 > n2);
       }
       if (hit) {
         if (iA < rowLo) rowLo = iA;

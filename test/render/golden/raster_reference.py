@@ -6,7 +6,9 @@
 # Time one 512x512 frame, all three maps, FLAME-sized mesh (used by bench/render.ts; prints one JSON line and
 # writes nothing):
 #     /usr/bin/python3 test/render/golden/raster_reference.py --bench 3
-# Render an arbitrary case given as an .npz of inputs (used to add golden cases for other meshes):
+# Render the demo-head cases (inputs written by make_demo_cases.ts, see there for the full command):
+#     /usr/bin/python3 test/render/golden/raster_reference.py --demo
+# Render an arbitrary case given as an .npz of inputs:
 #     /usr/bin/python3 test/render/golden/raster_reference.py --case IN.npz OUTDIR
 #
 # Written from docs/reference-pipeline.md (§1.4, §2.5, §2.6, §5), NOT from the TypeScript. It is deliberately a
@@ -556,6 +558,27 @@ def main():
             render_frame(case['verts'], case['trans'], case['tform'], faces, uvs, uvfaces, albedo, case['light'])
             times.append((time.perf_counter() - t0) * 1000)
         print(json.dumps({'ms': min(times), 'runs': times, 'numpy': np.__version__}))
+        return
+    if args and args[0] == '--demo':
+        # the demo-head cases written by make_demo_cases.ts (inputs committed; albedo stored as u8, used as u8/255)
+        d = np.load(os.path.join(FIXTURES, 'demo_head_cases.npz'))
+        with open(os.path.join(FIXTURES, 'demo_head_cases.json')) as fh:
+            meta = json.load(fh)
+        faces = d['faces'].astype(np.int64)
+        uvs = d['uvcoords'].astype(F32)
+        uvfaces = d['uvfaces'].astype(np.int64)
+        albedo = (d['albedo_u8'].astype(F32) / F32(255)).astype(F32)
+        for c in meta['cases']:
+            n = c['name']
+            tform = d[f'{n}.tform'].astype(F32) if f'{n}.tform' in d.files else None
+            verts = d[f'{n}.verts'].astype(F32)
+            cam = d[f'{n}.cam'].astype(F32)
+            t0 = time.perf_counter()
+            res = render_frame(verts, orth_project(verts, cam), tform, faces, uvs, uvfaces, albedo, d[f'{n}.light'].astype(F32),
+                               lmk_world=d[f'{n}.lmk'].astype(F32), cam=cam)
+            for key in ('depth', 'normal', 'render', 'mask', 'landmarks'):
+                write_png(os.path.join(FIXTURES, f'{n}_{key}.png'), res[key])
+            print(f'{n}: covered {int((res["faces"] >= 0).sum())} px, {time.perf_counter() - t0:.2f} s')
         return
     if args and args[0] == '--case':
         # inputs: verts, trans, faces, uvcoords, uvfaces, albedo (3,S,S), light (9,3), optional tform, cam, lmk
