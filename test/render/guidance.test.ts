@@ -154,3 +154,18 @@ test('user errors are MagicPortraitErrors that name what is missing', () => {
     e instanceof MagicPortraitError && e.message.startsWith('frame_0007.jpg'));
   assert.throws(() => r.render({ verts: frontal.verts }, undefined, 3), (e: unknown) => e instanceof MagicPortraitError && /cam/.test(e.message));
 });
+
+test('float64 inputs are used as the float32 the reference holds', () => {
+  const albedo = albedoPattern();
+  const cs = cases.find((c) => c.tform)!;
+  const assets = { faces: mesh.faces, uvCoords: mesh.uvCoords, uvFaces: mesh.uvFaces, albedo, light: cs.light };
+  const r = new GuidanceRenderer(assets, { tform: cs.tform, cam: cs.cam, maps: ['depth', 'normal', 'render', 'mask', 'landmarks'] });
+  const a = r.render({ verts: cs.verts, landmarks: cs.lmk });
+  const b = r.render({ verts: Float64Array.from(cs.verts), landmarks: Float64Array.from(cs.lmk) });
+  const tv = Float64Array.from(orthProject(cs.verts, cs.cam));
+  const c = r.render({ verts: Float64Array.from(cs.verts), transVerts: tv, landmarks: cs.lmk });
+  for (const k of ['depth', 'normal', 'render', 'mask', 'landmarks'] as const) {
+    assert.ok(Buffer.from(a[k]!).equals(Buffer.from(b[k]!)), k);
+    assert.ok(Buffer.from(a[k]!).equals(Buffer.from(c[k]!)), k);
+  }
+});

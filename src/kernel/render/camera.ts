@@ -13,18 +13,19 @@ export const DECA_CROP_SIZE = 224;
  * `batch_orth_proj` followed by DECA's negation of y and z (§2.6): `x' = s(x + tx)`, `y' = -s(y + ty)`,
  * `z' = -s z`. The result is DECA's `trans_verts` in the 224-crop NDC: +x right, +y down, smaller z nearer.
  *
- * @param points world points, `n*3` (FLAME metres, +y up, +z toward the viewer)
+ * @param points world points, `n*3` (FLAME metres, +y up, +z toward the viewer); float64 input is rounded to
+ *   float32 first, as the reference's tensors are float32
  * @param cam `[s, tx, ty]`
  */
-export function orthProject(points: Float32Array, cam: ArrayLike<number>, out?: Float32Array): Float32Array {
+export function orthProject(points: Float32Array | Float64Array, cam: ArrayLike<number>, out?: Float32Array): Float32Array {
   const n = points.length / 3;
   const o = out ?? new Float32Array(points.length);
   const s = f(cam[0]), tx = f(cam[1]), ty = f(cam[2]);
   for (let i = 0; i < n; i++) {
     const k = 3 * i;
-    o[k] = f(s * f(points[k] + tx));
-    o[k + 1] = -f(s * f(points[k + 1] + ty));
-    o[k + 2] = -f(s * points[k + 2]);
+    o[k] = f(s * f(f(points[k]) + tx));
+    o[k + 1] = -f(s * f(f(points[k + 1]) + ty));
+    o[k + 2] = -f(s * f(points[k + 2]));
   }
   return o;
 }
@@ -38,7 +39,7 @@ export function orthProject(points: Float32Array, cam: ArrayLike<number>, out?: 
  *   pixels to 224-crop pixels. Use {@link tformFromCrop} to build it from `T`.
  */
 export function placeInImage(
-  points: Float32Array,
+  points: Float32Array | Float64Array,
   tform: ArrayLike<number>,
   width: number,
   height: number,
@@ -52,13 +53,13 @@ export function placeInImage(
   const c = f(cropSize), w = f(width), h = f(height);
   for (let i = 0; i < n; i++) {
     const k = 3 * i;
-    const u = f(f(f(points[k] * 0.5) + 0.5) * c);
-    const v = f(f(f(points[k + 1] * 0.5) + 0.5) * c);
+    const u = f(f(f(f(points[k]) * 0.5) + 0.5) * c);
+    const v = f(f(f(f(points[k + 1]) * 0.5) + 0.5) * c);
     const uo = f(f(f(u * t00) + f(v * t10)) + t20);
     const vo = f(f(f(u * t01) + f(v * t11)) + t21);
     o[k] = f(f(f(uo / w) * 2) - 1);
     o[k + 1] = f(f(f(vo / h) * 2) - 1);
-    o[k + 2] = points[k + 2];
+    o[k + 2] = f(points[k + 2]);
   }
   return o;
 }

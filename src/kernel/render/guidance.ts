@@ -74,12 +74,12 @@ export interface GuidanceOptions {
 
 /** One frame's geometry. */
 export interface GuidanceFrame {
-  /** World-space FLAME vertices `V*3` (used for the normals). */
-  verts: Float32Array;
+  /** World-space FLAME vertices `V*3` (used for the normals). Float64 input is used as float32. */
+  verts: Float32Array | Float64Array;
   /** DECA `trans_verts` in the 224-crop NDC (+y down, smaller z nearer); else `orthProject(verts, cam)`. */
-  transVerts?: Float32Array;
+  transVerts?: Float32Array | Float64Array;
   /** 68 world-space landmarks `68*3`, projected like the vertices. Needed for `landmarks`. */
-  landmarks?: Float32Array;
+  landmarks?: Float32Array | Float64Array;
 }
 
 export interface GuidanceFloatMaps {
@@ -115,15 +115,16 @@ export function quantize(x: number): number {
  * DECA `util.vertex_normals`: for each face (v0, v1, v2) add (v2−v1)×(v0−v1) to v1, (v0−v2)×(v1−v2) to v2 and
  * (v1−v0)×(v2−v0) to v0, then `n / max(|n|, 1e-6)`. Accumulated in float64, returned as float32.
  */
-export function vertexNormals(verts: Float32Array, faces: IndexArray, out?: Float32Array, acc?: Float64Array): Float32Array {
+export function vertexNormals(verts: Float32Array | Float64Array, faces: IndexArray, out?: Float32Array, acc?: Float64Array): Float32Array {
   const n = acc && acc.length >= verts.length ? acc : new Float64Array(verts.length);
   n.fill(0, 0, verts.length);
   const nf = (faces.length / 3) | 0;
   for (let f = 0; f < nf; f++) {
     const a = 3 * faces[3 * f], b = 3 * faces[3 * f + 1], c = 3 * faces[3 * f + 2];
-    const ax = verts[a], ay = verts[a + 1], az = verts[a + 2];
-    const bx = verts[b], by = verts[b + 1], bz = verts[b + 2];
-    const cx = verts[c], cy = verts[c + 1], cz = verts[c + 2];
+    // (fround: float64 input is used as the float32 the reference holds; a no-op for float32 input)
+    const ax = fr(verts[a]), ay = fr(verts[a + 1]), az = fr(verts[a + 2]);
+    const bx = fr(verts[b]), by = fr(verts[b + 1]), bz = fr(verts[b + 2]);
+    const cx = fr(verts[c]), cy = fr(verts[c + 1]), cz = fr(verts[c + 2]);
     // all three corner terms are the same vector (twice the area times the face normal), up to rounding
     let ux = cx - bx, uy = cy - by, uz = cz - bz, vx = ax - bx, vy = ay - by, vz = az - bz;
     n[b] += uy * vz - uz * vy;
@@ -296,7 +297,11 @@ export class GuidanceRenderer {
       if (frame.transVerts.length !== frame.verts.length) {
         throw new MagicPortraitError(`${label}: transVerts and verts differ in length`, 'bad-input');
       }
-      tv = frame.transVerts;
+      if (frame.transVerts instanceof Float32Array) tv = frame.transVerts;
+      else {
+        tv = this.tvCrop;
+        for (let k = 0; k < tv.length; k++) tv[k] = frame.transVerts[k]; // to float32, as the reference's tensor
+      }
     } else {
       if (!opts.cam) throw new MagicPortraitError(`${label}: no transVerts and no cam to project the vertices`, 'missing-key');
       tv = orthProject(frame.verts, opts.cam, this.tvCrop);
