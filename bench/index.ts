@@ -7,7 +7,8 @@ import { printRows, type BenchRow } from './types';
 
 type Bench = () => Promise<BenchRow[]>;
 const areas: Record<string, () => Promise<Bench>> = {
-  runtime: async () => (await import('./runtime')).benchRuntime,
+  runtime: async () => (require('./runtime') as typeof import('./runtime')).benchRuntime,
+  flame: async () => (require('./flame') as typeof import('./flame')).benchFlame,
   render: async () => (require('./render') as typeof import('./render')).benchRender,
 };
 
