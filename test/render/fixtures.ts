@@ -91,13 +91,31 @@ export interface SyntheticCase {
   placed: Float32Array | null;
 }
 
+/** raster_reference.py `rotate_about`: R·(v − root) + root in float64 with the same operation order, then float32. */
+export function rotateAbout(verts0: Float32Array, R: Float64Array, root = [0.0, -0.03, -0.01]): Float32Array {
+  const out = new Float32Array(verts0.length);
+  for (let i = 0; i < verts0.length; i += 3) {
+    const d0 = verts0[i] - root[0], d1 = verts0[i + 1] - root[1], d2 = verts0[i + 2] - root[2];
+    for (let r = 0; r < 3; r++) out[i + r] = R[3 * r] * d0 + R[3 * r + 1] * d1 + R[3 * r + 2] * d2 + root[r];
+  }
+  return out;
+}
+
 export function loadSyntheticCases(): SyntheticCase[] {
   const z = readNpz(join(FIXTURES, 'synthetic_cases.npz'));
   const meta = JSON.parse(readFileSync(join(FIXTURES, 'synthetic_cases.json'), 'utf8')) as { cases: { name: string }[] };
   const get = (k: string) => (z[k] ? (z[k].data as Float32Array) : null);
+  const verts0 = loadSyntheticMesh().verts;
   return meta.cases.map(({ name }) => ({
     name,
-    verts: get(`${name}.verts`)!,
+    verts: (() => {
+      const v = rotateAbout(verts0, z[`${name}.rot`].data as Float64Array);
+      let sum = 0;
+      for (let k = 0; k < v.length; k++) sum += v[k];
+      const want = (z[`${name}.verts_sum`].data as Float64Array)[0];
+      if (Math.abs(sum - want) > 1e-9 * Math.max(1, Math.abs(want))) throw new Error(`${name}: rebuilt vertices differ from the reference's (sum ${sum} vs ${want})`);
+      return v;
+    })(),
     cam: get(`${name}.cam`)!,
     light: get(`${name}.light`)!,
     lmk: get(`${name}.lmk`)!,

@@ -59,11 +59,15 @@ test('the procedural albedo matches the reference script', () => {
 test('camera helpers reproduce the reference float32 placement bit for bit', () => {
   const cs = cases.find((c) => c.trans)!;
   const tv = orthProject(cs.verts, cs.cam);
-  assert.deepEqual(Buffer.from(tv.buffer), Buffer.from(cs.trans!.buffer.slice(cs.trans!.byteOffset, cs.trans!.byteOffset + cs.trans!.byteLength)));
   const placed = placeInImage(tv, cs.tform!, W, H);
-  let diff = 0;
-  for (let k = 0; k < placed.length; k++) if (placed[k] !== cs.placed![k]) diff++;
-  assert.equal(diff, 0, `${diff} of ${placed.length} placed coordinates differ`);
+  let diffT = 0, diffP = 0;
+  for (let k = 0; k < cs.trans!.length; k++) {
+    if (tv[k] !== cs.trans![k]) diffT++;
+    if (placed[k] !== cs.placed![k]) diffP++;
+  }
+  assert.ok(cs.trans!.length >= 1800);
+  assert.equal(diffT, 0, `${diffT} of ${cs.trans!.length} projected coordinates differ`);
+  assert.equal(diffP, 0, `${diffP} of ${cs.placed!.length} placed coordinates differ`);
 });
 
 function goldenCase(cs: SyntheticCase, assets: GuidanceAssets, t: TestContext): void {

@@ -22,8 +22,8 @@
 # Fixtures (test/render/fixtures/):
 #   synthetic_mesh.npz   the FLAME-sized synthetic head: 5023 vertices, 9976 faces (head shell with a neck opening
 #                        plus two eyeballs that pierce it), UV topology with seams, a 68-point landmark embedding
-#   synthetic_cases.npz  per case: world vertices, crop-NDC vertices, cam, tform, light, world landmarks, and the
-#                        vertices placed in the 512 image NDC (to check the camera helpers)
+#   synthetic_cases.npz  per case: rotation (the vertices are rebuilt from it, see rotate_about), cam, tform, light,
+#                        world landmarks; for one case the first vertices projected and placed (camera check)
 #   <case>_{depth,normal,render,mask,landmarks}.png   8-bit maps (depth and mask as 1-channel grey PNGs)
 import json
 import os
@@ -499,24 +499,38 @@ def landmarks_world(verts, faces, lmk_faces, lmk_bary):
     return ((b[:, 0:1] * vf[:, 0] + b[:, 1:2] * vf[:, 1]) + b[:, 2:3] * vf[:, 2]).astype(F32)
 
 
+ROOT = (0.0, -0.03, -0.01)
+
+
+def rotate_about(verts0, R, root=ROOT):
+    """R·(v − root) + root in float64 with an explicit operation order (no BLAS), then float32: test/render/
+    fixtures.ts repeats it bit for bit, so the per-case vertices need not be stored."""
+    v = verts0.astype(np.float64)
+    out = np.empty_like(v)
+    d = [v[:, k] - root[k] for k in range(3)]
+    for r in range(3):
+        out[:, r] = ((R[r, 0] * d[0] + R[r, 1] * d[1]) + R[r, 2] * d[2]) + root[r]
+    return out.astype(F32)
+
+
 def build_cases(mesh):
     verts0, faces, uvs, uvfaces, lmk_faces, lmk_bary = mesh
-    root = np.array([0.0, -0.03, -0.01])
     out = []
     for n, (name, (yaw, pitch, roll), cam, tf) in enumerate(CASES):
         R = rotation(yaw, pitch, roll)
-        verts = ((verts0.astype(np.float64) - root) @ R.T + root).astype(F32)
+        verts = rotate_about(verts0, R)
         cam = np.array(cam, dtype=F32)
         trans = orth_project(verts, cam)
         tform = crop_tform(*tf) if tf is not None else None
-        out.append(dict(name=name, verts=verts, trans=trans, cam=cam, tform=tform, light=lights_for(1000 + n),
+        out.append(dict(name=name, verts=verts, rot=R, trans=trans, cam=cam, tform=tform, light=lights_for(1000 + n),
                         lmk=landmarks_world(verts, faces, lmk_faces, lmk_bary)))
     return out
 
 
 # ------------------------------------------------------------------------------------------------ PNG writer
 def write_png(path, img):
-    """Minimal PNG encoder (8-bit grey or RGB, Paeth filter on every row, zlib level 9)."""
+    """Minimal PNG encoder (8-bit grey or RGB; per row the filter with the smallest sum of |signed bytes|, the
+    usual heuristic; zlib level 9)."""
     img = np.ascontiguousarray(img)
     h, w = img.shape[:2]
     ch = 1 if img.ndim == 2 else img.shape[2]
@@ -526,9 +540,13 @@ def write_png(path, img):
     ul = np.zeros_like(a); ul[1:, ch:] = a[:-1, :-ch]
     p = left + up - ul
     pa, pb, pc = np.abs(p - left), np.abs(p - up), np.abs(p - ul)
-    pred = np.where((pa <= pb) & (pa <= pc), left, np.where(pb <= pc, up, ul))
-    filt = ((a - pred) % 256).astype(np.uint8)
-    raw = np.concatenate([np.full((h, 1), 4, dtype=np.uint8), filt], axis=1).tobytes()
+    paeth = np.where((pa <= pb) & (pa <= pc), left, np.where(pb <= pc, up, ul))
+    preds = [np.zeros_like(a), left, up, (left + up) // 2, paeth]          # filter types 0..4
+    filt = np.stack([((a - pr) % 256).astype(np.uint8) for pr in preds])    # (5, h, w*ch)
+    cost = np.abs(filt.astype(np.int8).astype(np.int32)).sum(axis=2)        # (5, h)
+    best = cost.argmin(axis=0)
+    rows = filt[best, np.arange(h)]
+    raw = np.concatenate([best.astype(np.uint8)[:, None], rows], axis=1).tobytes()
 
     def chunk(t, data):
         return struct.pack('>I', len(data)) + t + data + struct.pack('>I', zlib.crc32(t + data) & 0xFFFFFFFF)
@@ -610,15 +628,18 @@ def main():
         res = render_case(case, mesh, albedo)
         dt = time.perf_counter() - t0
         n = case['name']
-        for k in ('verts', 'cam', 'light', 'lmk'):
+        # the vertices are not stored: the test rebuilds them from the mesh and the rotation (rotate_about); a
+        # checksum guards that
+        for k in ('rot', 'cam', 'light', 'lmk'):
             arrays[f'{n}.{k}'] = case[k]
+        arrays[f'{n}.verts_sum'] = np.array([case['verts'].astype(np.float64).sum()])
         if case['tform'] is not None:
             arrays[f'{n}.tform'] = case['tform']
         if n == 'yaw30_tform':
-            # one case carries the projected vertices, to check the camera helpers bit for bit (the other cases
-            # are projected by the same helpers in the test)
-            arrays[f'{n}.trans'] = case['trans']
-            arrays[f'{n}.placed'] = transform_points(case['trans'], case['tform'], 512, 512)
+            # the first 600 vertices projected, to check the camera helpers bit for bit (everything else is
+            # projected by the same helpers in the test)
+            arrays[f'{n}.trans'] = case['trans'][:600]
+            arrays[f'{n}.placed'] = transform_points(case['trans'], case['tform'], 512, 512)[:600]
         for key in ('depth', 'normal', 'render', 'mask', 'landmarks'):
             write_png(os.path.join(FIXTURES, f'{n}_{key}.png'), res[key])
         cov = int((res['faces'] >= 0).sum())
