@@ -10,6 +10,7 @@ import * as flame from './flame';
 import * as perception from './perception';
 import * as diffusion from './diffusion';
 import { analyzeFace, loadImage, resolvePath, trackVideoFaces } from './pipeline/face';
+import { demoDrivingSequence, framingCamera, renderGuidanceSequence } from './pipeline/guidance';
 import { join } from 'node:path';
 import { homedir } from 'node:os';
 
@@ -68,6 +69,15 @@ export const mp = {
   identitySimilarity: perception.identitySimilarity,
   /** Converts the npm-shipped face models to ONNX into the cache (runs on first use anyway). */
   prepareFaceModels: perception.prepareModels,
+  /** Depth / normal / shaded-render guidance maps of a FLAME sequence, with the reference's conventions. */
+  renderGuidance: renderGuidanceSequence,
+  /** Built-in demo inputs that need no files. */
+  demo: {
+    /** Synthetic driving motion of the demo head (jaw, smile, blink, head turns). */
+    drivingSequence: demoDrivingSequence,
+    /** A camera framing a model's face in the 224 crop. */
+    framingCamera,
+  },
   /** Model bundles for sampling. */
   bundle: {
     /** The tiny bundle: the full architecture at small widths with untrained demo weights (built once, cached). */
