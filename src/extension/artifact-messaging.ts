@@ -1,0 +1,37 @@
+/**
+ * Renderers ask the extension for artifact bytes by hash (they cannot read the disk). The store is
+ * `<notebook>.artifacts/`; the hash is verified before anything is sent back.
+ */
+import * as vscode from 'vscode';
+import { createHash } from 'node:crypto';
+
+export const RENDERER_IDS = ['magicportrait-frames', 'magicportrait-video', 'magicportrait-mesh', 'magicportrait-attention'] as const;
+
+interface ArtifactRequest {
+  type: 'artifact';
+  requestId: number;
+  hash: string;
+  ext: string;
+}
+
+export function registerArtifactMessaging(context: vscode.ExtensionContext): void {
+  for (const id of RENDERER_IDS) {
+    const messaging = vscode.notebooks.createRendererMessaging(id);
+    context.subscriptions.push(
+      messaging.onDidReceiveMessage(async ({ editor, message }) => {
+        const m = message as ArtifactRequest;
+        if (m?.type !== 'artifact') return;
+        try {
+          if (!/^[0-9a-f]{64}$/.test(m.hash) || !/^[a-z0-9]+$/.test(m.ext)) throw new Error('bad artifact reference');
+          const nb = editor.notebook.uri;
+          const file = nb.with({ path: `${nb.path}.artifacts/${m.hash}.${m.ext}` });
+          const bytes = await vscode.workspace.fs.readFile(file);
+          if (createHash('sha256').update(bytes).digest('hex') !== m.hash) throw new Error(`artifact ${m.hash.slice(0, 12)} is damaged`);
+          void messaging.postMessage({ type: 'artifact', requestId: m.requestId, base64: Buffer.from(bytes).toString('base64') }, editor);
+        } catch (e) {
+          void messaging.postMessage({ type: 'artifact', requestId: m.requestId, error: (e as Error).message }, editor);
+        }
+      }),
+    );
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * `magicportrait` command line: run a notebook headless, clean its artifact store.
+ *   magicportrait run NOTEBOOK [-p key=value]... [--out DIR]
+ *   magicportrait gc NOTEBOOK
+ */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { KernelClient } from '../runtime/client';
+import { ArtifactStore, referencedHashes } from '../runtime/artifacts';
+import { parseNotebook } from '../notebook/nbformat';
+import { runNotebook } from '../notebook/run-notebook';
+import { MagicPortraitError } from '../errors';
+
+const USAGE = `usage:
+  magicportrait run NOTEBOOK [-p key=value]... [--out DIR]   run every cell headless; writes DIR/<name>.mpnb and its artifacts
+  magicportrait gc NOTEBOOK                                   remove artifacts no output of NOTEBOOK references`;
+
+/** The kernel entry next to this file: the bundled dist/kernel.js, or the TypeScript source under tsx. */
+export function kernelLaunch(): { entry: string; execArgv: string[] } {
+  if (__filename.endsWith('.ts'))
+    return { entry: join(__dirname, '..', 'runtime', 'kernel-main.ts'), execArgv: ['--import', pathToFileURL(require.resolve('tsx')).href] };
+  return { entry: join(__dirname, 'kernel.js'), execArgv: [] };
+}
+
+/** `-p key=value`: JSON values (numbers, booleans, quoted strings, arrays) are parsed, anything else is a string. */
+export function parseParam(arg: string): [string, unknown] {
+  const eq = arg.indexOf('=');
+  if (eq <= 0) throw new MagicPortraitError(`Parameter '${arg}' must look like key=value`);
+  const key = arg.slice(0, eq);
+  const raw = arg.slice(eq + 1);
+  try {
+    return [key, JSON.parse(raw)];
+  } catch {
+    return [key, raw];
+  }
+}
+
+async function cmdRun(args: string[]): Promise<number> {
+  let notebook: string | undefined;
+  let outDir = 'out';
+  const params: Record<string, unknown> = {};
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '-p' || a === '--parameter') {
+      const [k, v] = parseParam(args[++i] ?? '');
+      params[k] = v;
+    } else if (a === '--out' || a === '-o') outDir = args[++i] ?? outDir;
+    else if (!notebook) notebook = a;
+    else throw new MagicPortraitError(`Unexpected argument '${a}'\n${USAGE}`);
+  }
+  if (!notebook) throw new MagicPortraitError(USAGE);
+  const nbPath = resolve(notebook);
+  if (!existsSync(nbPath)) throw new MagicPortraitError(`Notebook not found: ${nbPath}`);
+  mkdirSync(outDir, { recursive: true });
+  const outPath = resolve(outDir, basename(nbPath));
+  const nb = parseNotebook(readFileSync(nbPath, 'utf8'), nbPath);
+  // Cells resolve relative paths against the source notebook's folder, as they would in the editor.
+  const kernel = new KernelClient({ ...kernelLaunch(), cwd: resolve(nbPath, '..'), env: { MAGICPORTRAIT_NOTEBOOK_DIR: resolve(nbPath, '..') } });
+  kernel.on('log', (text: string) => process.stderr.write(text));
+  const t0 = Date.now();
+  try {
+    const { failed } = await runNotebook(nb, { kernel, outPath, parameters: params, log: (l) => console.log(l) });
+    if (failed) {
+      console.error(`\n${failed.label} failed: ${failed.message}\nPartial results: ${outPath}`);
+      return 1;
+    }
+    console.log(`\nExecuted ${basename(nbPath)} in ${((Date.now() - t0) / 1000).toFixed(1)} s → ${outPath} (artifacts: ${outPath}.artifacts)`);
+    return 0;
+  } finally {
+    await kernel.shutdown();
+  }
+}
+
+function cmdGc(args: string[]): number {
+  const nbPath = resolve(args[0] ?? '');
+  if (!args[0] || !existsSync(nbPath)) throw new MagicPortraitError(`Notebook not found: ${nbPath}`);
+  const nb = parseNotebook(readFileSync(nbPath, 'utf8'), nbPath);
+  const refs = referencedHashes(nb.cells.map((c) => c.outputs));
+  const { removed, bytes } = ArtifactStore.besideNotebook(nbPath).collectGarbage(refs);
+  console.log(`Removed ${removed} unreferenced artifact(s), ${(bytes / 1e6).toFixed(2)} MB; ${refs.size} still referenced.`);
+  return 0;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  try {
+    switch (cmd) {
+      case 'run':
+        return await cmdRun(rest);
+      case 'gc':
+        return cmdGc(rest);
+      case undefined:
+      case '-h':
+      case '--help':
+        console.log(USAGE);
+        return cmd ? 0 : 2;
+      default:
+        throw new MagicPortraitError(`Unknown command '${cmd}'\n${USAGE}`);
+    }
+  } catch (e) {
+    console.error(e instanceof MagicPortraitError ? `magicportrait: ${e.message}` : e);
+    return 2;
+  }
+}
+
+if (require.main === module) void main(process.argv.slice(2)).then((code) => process.exit(code));

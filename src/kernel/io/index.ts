@@ -1,0 +1,10 @@
+// Public surface of the kernel's file readers.
+export * from './ndarray';
+export * from './pickle'; // includes the allowlist presets of pickle-globals.ts
+export { TORCH_GLOBALS, TORCH_NUMPY_GLOBALS, TorchTensorRef, loadTensor, type TorchStorage } from './torch-pickle';
+export * from './npy';
+export * from './torch-checkpoint';
+export * from './safetensors';
+export * from './obj';
+export * from './source';
+export { parseNumpyDescr } from './numpy-dtype';

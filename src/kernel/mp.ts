@@ -1,0 +1,54 @@
+/**
+ * The `mp` object cells use: every pipeline stage and helper, as plain functions over typed data. The kernel
+ * installs it as a global; Node programs can import it directly.
+ */
+import { checkCancelled, currentRun, newProgress } from './runtime/context';
+import { FrameSequenceDisplay, type FrameTrack, type RgbImage } from './runtime/frames';
+import { stageCache, type StageSpec } from './pipeline/cache';
+import { CancelledError } from './errors';
+
+export const VERSION = '0.1.0';
+
+/** Resolves after `ms`, or rejects at once with CancelledError when the cell is interrupted. */
+function sleep(ms: number): Promise<void> {
+  const signal = currentRun().signal;
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(new CancelledError('cell'));
+    const t = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(new CancelledError('cell'));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+export const mp = {
+  version: VERSION,
+  /** Live progress bar in the running cell: `const p = mp.progress('Rendering', n); p.tick(); p.finish()`. */
+  progress: newProgress,
+  /** Throws CancelledError if the user interrupted the cell; call between units of work. */
+  checkCancelled,
+  /** The running cell's AbortSignal. */
+  get signal(): AbortSignal {
+    return currentRun().signal;
+  },
+  sleep,
+  /** Runs `compute` once per distinct (stage, inputs, options) and caches the result on disk. */
+  cached<T>(stage: StageSpec, inputs: unknown, options: unknown, compute: () => Promise<T> | T): Promise<T> {
+    return stageCache().run(stage, inputs, options, compute);
+  },
+  get cache() {
+    return stageCache();
+  },
+  /** A frame-sequence output for the scrubber: `display(mp.frames([{ name: 'driving', frames }]))`. */
+  frames(tracks: FrameTrack[], options: { title?: string; fps?: number; label?: string } = {}) {
+    return new FrameSequenceDisplay(tracks, options);
+  },
+};
+
+export type Mp = typeof mp;
+export type { RgbImage };

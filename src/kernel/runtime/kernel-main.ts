@@ -1,0 +1,78 @@
+/**
+ * Entry point of a kernel process: receives cells over IPC, runs them one at a time, streams console output and
+ * displays back. Started by the VS Code extension (one per notebook) and by the CLI.
+ */
+import { format } from 'node:util';
+import { currentRun } from './context';
+import { toMimeBundle } from './display';
+import { Executor } from './executor';
+import type { ExecuteRequest, HostToKernel, KernelToHost } from './protocol';
+import { mp, VERSION } from '../mp';
+import { configureSessions, type ExecutionProviderName } from '../onnx/session';
+
+function send(msg: KernelToHost): void {
+  if (process.send) process.send(msg);
+}
+
+const executor = new Executor(send);
+
+// Settings from the host (VS Code configuration or CLI environment).
+configureSessions({
+  provider: (process.env.MAGICPORTRAIT_EP as ExecutionProviderName | undefined) ?? 'cpu',
+  threads: Number(process.env.MAGICPORTRAIT_THREADS ?? 0) || 0,
+});
+
+// Console output of cells (and of timers they leave behind) streams into the cell that owns it.
+function stream(name: 'stdout' | 'stderr') {
+  return (...args: unknown[]) => {
+    const id = executor.streamTarget;
+    const text = format(...args) + '\n';
+    if (id) send({ type: 'stream', id, name, text });
+    else (name === 'stdout' ? process.stdout : process.stderr).write(text);
+  };
+}
+console.log = console.info = console.debug = stream('stdout');
+console.error = console.warn = console.trace = stream('stderr');
+
+const g = globalThis as Record<string, unknown>;
+g.mp = mp;
+g.display = async (value: unknown, displayId?: string) => {
+  const run = currentRun();
+  run.emitDisplay(await toMimeBundle(value, run), displayId);
+};
+
+// A cell's stray promise rejection or thrown timer callback must not take the kernel down.
+process.on('unhandledRejection', (reason) => stream('stderr')('Unhandled promise rejection:', reason));
+process.on('uncaughtException', (err) => stream('stderr')('Uncaught exception:', err));
+
+const queue: ExecuteRequest[] = [];
+let running = false;
+async function pump(): Promise<void> {
+  if (running) return;
+  running = true;
+  while (queue.length) await executor.execute(queue.shift()!);
+  running = false;
+}
+
+process.on('message', (msg: HostToKernel) => {
+  switch (msg.type) {
+    case 'execute':
+      queue.push(msg);
+      void pump();
+      break;
+    case 'interrupt': {
+      // Drop a queued cell outright; ask a running one to stop.
+      const i = queue.findIndex((q) => q.id === msg.id);
+      if (i >= 0) {
+        queue.splice(i, 1);
+        send({ type: 'done', id: msg.id, ok: false, cancelled: true, error: { name: 'CancelledError', message: 'Interrupted before it started.', stack: '' } });
+      } else executor.interrupt(msg.id);
+      break;
+    }
+    case 'shutdown':
+      process.exit(0);
+  }
+});
+process.on('disconnect', () => process.exit(0));
+
+send({ type: 'ready', pid: process.pid, version: VERSION });
