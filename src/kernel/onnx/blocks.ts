@@ -467,3 +467,43 @@ export function spatialTransformer(
   taps.out = out;
   return out;
 }
+
+// ------------------------------------------------------------------------------------------------------------------
+// Checkpoint files → StateDict
+
+/** The part of io's lazy TensorStore (torch checkpoints, safetensors) that the adapter needs. */
+export interface LazyTensorStore<A> {
+  readonly file: string;
+  keys(): string[];
+  info(key: string): { dtype: string; shape: number[] };
+  get(key: string): Promise<A>;
+}
+
+/**
+ * A StateDict over a lazily read checkpoint: every key is listed with its dtype and shape, but only the keys `want`
+ * accepts are read (and converted to float32) now; reading another key's values throws. Use the architecture's
+ * required keys as `want`, so unused modules are never loaded.
+ */
+export async function loadStateDict<A>(
+  store: LazyTensorStore<A>,
+  want: (key: string) => boolean,
+  toFloat32: (array: A) => Float32Array,
+): Promise<StateDict> {
+  const out = new Map<string, StateTensor>();
+  for (const key of store.keys()) {
+    const { dtype, shape } = store.info(key);
+    if (want(key)) {
+      const data = toFloat32(await store.get(key));
+      out.set(key, { dtype, shape, float32: () => data });
+    } else {
+      out.set(key, {
+        dtype,
+        shape,
+        float32: () => {
+          throw new Error(`'${key}' was not loaded from ${store.file}`);
+        },
+      });
+    }
+  }
+  return out;
+}
