@@ -1,5 +1,5 @@
 /** Shared helpers of the GGE tests: golden fixtures, the synthetic frames of gge_reference.py, comparisons. */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import type { GuidanceImage } from '../../src/kernel/gge/run';
@@ -86,4 +86,47 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
     if (!(d <= m)) m = Number.isNaN(d) ? Infinity : d;
   }
   return m;
+}
+
+/** Writes a .safetensors file (F32 or F16 from float32 values): lets tests make modified checkpoints. */
+export function writeSafetensors(
+  path: string,
+  entries: readonly [string, { shape: readonly number[]; data: Float32Array }][],
+  dtype: 'F32' | 'F16' = 'F32',
+): void {
+  const header: Record<string, unknown> = {};
+  const parts: Uint8Array[] = [];
+  let off = 0;
+  for (const [key, { shape, data }] of entries) {
+    let bytes: Uint8Array;
+    if (dtype === 'F32') bytes = new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
+    else {
+      const h = new Uint16Array(data.length);
+      for (let i = 0; i < data.length; i++) h[i] = toHalf(data[i]!);
+      bytes = new Uint8Array(h.buffer);
+    }
+    header[key] = { dtype, shape, data_offsets: [off, off + bytes.length] };
+    parts.push(bytes);
+    off += bytes.length;
+  }
+  let json = JSON.stringify(header);
+  while ((8 + json.length) % 8) json += ' ';
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(json.length));
+  writeFileSync(path, Buffer.concat([len, Buffer.from(json), ...parts]));
+}
+
+/** float32 → IEEE half bits, round to nearest even (normal range; tests only). */
+function toHalf(v: number): number {
+  const f = new Float32Array([v]);
+  const u = new Uint32Array(f.buffer)[0]!;
+  const sign = (u >>> 16) & 0x8000;
+  const exp = ((u >>> 23) & 0xff) - 127 + 15;
+  let mant = u & 0x7fffff;
+  if (exp <= 0) return sign; // flush tiny values (weights here are far from the subnormal range or exactly 0)
+  if (exp >= 31) return sign | 0x7c00;
+  let h = (exp << 10) | (mant >>> 13);
+  mant &= 0x1fff;
+  if (mant > 0x1000 || (mant === 0x1000 && h & 1)) h++;
+  return sign | h;
 }
