@@ -110,7 +110,8 @@ async function session(bundle: GGEBundle, type: GuidanceType, which: 'main' | 'r
   const e = bundle.manifest.encoders[type];
   if (!e) throw new MagicPortraitError(`The GGE bundle ${bundle.dir} has no ${type} encoder.`, 'missing-model');
   const file = which === 'main' ? e.model : e.rowsModel;
-  const s = await createSession(join(bundle.dir, file), { label: `${file} (GGE bundle ${bundle.dir})`, threads });
+  // No arena: the attention's (heads, 4096, 4096) intermediates would otherwise stay reserved (~2 GB per encoder).
+  const s = await createSession(join(bundle.dir, file), { label: `${file} (GGE bundle ${bundle.dir})`, threads, memoryArena: false });
   cache[which].set(type, s);
   return s;
 }

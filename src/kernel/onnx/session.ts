@@ -36,6 +36,11 @@ export interface CreateSessionOptions {
   label?: string;
   provider?: ExecutionProviderName;
   threads?: number;
+  /**
+   * Keep ORT's CPU memory arena (default true). Set false for models with huge transient intermediates (e.g. a
+   * 4096×4096 attention): memory then goes back after each run instead of staying reserved by the session.
+   */
+  memoryArena?: boolean;
 }
 
 /** Creates a session from a file path or model bytes, with a clear error for bad models or unavailable providers. */
@@ -55,6 +60,10 @@ export async function createSession(
     executionProviders: provider === 'cpu' ? ['cpu'] : [provider, 'cpu'],
     graphOptimizationLevel: 'all',
   };
+  if (options.memoryArena === false) {
+    opts.enableCpuMemArena = false;
+    opts.enableMemPattern = false;
+  }
   const threads = options.threads ?? settings.threads;
   if (threads > 0) opts.intraOpNumThreads = threads;
   try {
