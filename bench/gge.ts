@@ -9,6 +9,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, statSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { importGGE } from '../src/kernel/gge/import';
+import { loadGGEBundle } from '../src/kernel/gge/bundle';
+import { runGGE, releaseGGE } from '../src/kernel/gge/run';
 import { median, printRows, type BenchRow } from './types';
 
 const root = join(__dirname, '..');
@@ -34,7 +37,6 @@ function importInChild(ckptDir: string, outDir: string): { ms: number; peakMB: n
 }
 
 async function importChild(ckptDir: string, outDir: string): Promise<void> {
-  const { importGGE } = await import('../src/kernel/gge/import');
   const baseMB = process.memoryUsage().rss / 2 ** 20;
   const t0 = performance.now();
   await importGGE(ckptDir, outDir, { log: () => {} });
@@ -67,8 +69,6 @@ export async function benchGGE(): Promise<BenchRow[]> {
     const pthMB = TYPES.reduce((s, t) => s + statSync(join(ckpt, `guidance_encoder_${t}.pth`)).size, 0) / 2 ** 20;
     const imp = importInChild(ckpt, join(dir, 'bundle'));
 
-    const { loadGGEBundle } = await import('../src/kernel/gge/bundle');
-    const { runGGE, releaseGGE } = await import('../src/kernel/gge/run');
     const bundle = loadGGEBundle(join(dir, 'bundle'));
     const [H, W] = [512, 512];
     const data = synthPlanar(H, W, 3);

@@ -8,7 +8,7 @@ import { printRows, type BenchRow } from './types';
 type Bench = () => Promise<BenchRow[]>;
 const areas: Record<string, () => Promise<Bench>> = {
   runtime: async () => (await import('./runtime')).benchRuntime,
-  gge: async () => (await import('./gge')).benchGGE,
+  gge: async () => (require('./gge') as typeof import('./gge')).benchGGE,
 };
 
 async function main(): Promise<void> {
