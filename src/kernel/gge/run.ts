@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { CancelledError, MagicPortraitError } from '../errors';
 import { createSession, ort } from '../onnx/session';
 import { type GGEBundle, loadGGEBundle } from './bundle';
+import { makeAttentionDisplayable } from './display';
 import { GGE_IO, type GuidanceType, ggeGridSize } from './model';
 
 /** One guidance image: planar float32 RGB in [0, 1], or interleaved 8-bit RGB / RGBA (divided by 255, §6.3). */
@@ -286,6 +287,7 @@ export async function runGGE(maps: GuidanceMaps, bundleOrDir: GGEBundle | string
     };
   };
 
+  makeAttentionDisplayable(attention, maps, attentionRows);
   return {
     ...(m.label ? { label: m.label } : {}),
     types,
