@@ -67,6 +67,10 @@ for (const caseName of ['small', 'odd']) {
     check('attn_received', cat(a.received), golden.array(`${caseName}.attn_received`), 1e-5);
     check('attn_out_norm', cat(a.outNorm), golden.array(`${caseName}.attn_out_norm`), 1e-4);
     check('attn_delta_norm', cat(a.deltaNorm), golden.array(`${caseName}.attn_delta_norm`), 1e-4);
+    // the features-only graph (fused attention kernel) gives the same features
+    const fast = await runGGE({ depth: c.seeds.map((s) => synthImage(c.height, c.width, s)) }, bundle, { threads: 2, attention: false });
+    assert.deepEqual(fast.attention.maps, {});
+    check('feature (fused attention graph)', cat(fast.features.depth!), golden.array(`${caseName}.feature`), 1e-4);
     const want = golden.array(`${caseName}.attn_rows`); // (N, heads, Q, L)
     const Q = c.queries.length;
     for (let f = 0; f < n; f++) {
@@ -83,6 +87,8 @@ test('a full 512×512 frame matches the reference (sampled features, full attent
   const idx = golden.array('full512.feature_index') as Int32Array;
   const got = Float32Array.from(idx, (i) => feat[i]!);
   const dFeat = check('feature (4096 sampled values)', got, golden.array('full512.feature_values'), 1e-4);
+  const fast = (await runGGE({ depth: [synthImage(512, 512, c.seeds[0]!)] }, bundle, { threads: 2, attention: false })).features.depth![0]!;
+  const dFast = check('feature, fused attention graph', Float32Array.from(idx, (i) => fast[i]!), golden.array('full512.feature_values'), 1e-4);
   let mean = 0, meanAbs = 0, min = Infinity, max = -Infinity;
   for (const v of feat) (mean += v), (meanAbs += Math.abs(v)), (min = Math.min(min, v)), (max = Math.max(max, v));
   mean /= feat.length;
@@ -110,6 +116,6 @@ test('a full 512×512 frame matches the reference (sampled features, full attent
       const am = c.stats.rows_argmax![0]![h]![q]!;
       assert.ok(Math.abs(row[am]! - c.stats.rows_max![0]![h]![q]!) < 1e-5, `row max of head ${h} query ${q}`);
     }
-  console.log(`# parity 512²: feature ${dFeat.toExponential(2)}, received ${dRecv.toExponential(2)}, rows ${dRows.toExponential(2)}`);
+  console.log(`# parity 512²: feature ${dFeat.toExponential(2)} (fused graph ${dFast.toExponential(2)}), received ${dRecv.toExponential(2)}, rows ${dRows.toExponential(2)}`);
   await releaseGGE(bundle);
 });

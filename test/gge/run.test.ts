@@ -22,6 +22,7 @@ test('the demo bundle is generated without user files, deterministically, and la
   for (const t of GUIDANCE_TYPES) {
     assert.equal(m.encoders[t]!.source.kind, 'generated');
     assert.equal(m.encoders[t]!.keys.unexpected.length, 0);
+    assert.equal(m.encoders[t]!.featuresModel, `guidance_encoder_${t}_features.onnx`);
   }
   const dirB = mkdtempSync(join(tmpdir(), 'gge-demo-b-'));
   createDemoGGE(dirB);
@@ -63,6 +64,12 @@ test('runGGE: per-type features, their sum in depth + normal + render order, att
   const rows = await r.attentionRows('normal', 1, [{ x: 3, y: 2 }]);
   assert.equal(rows.label, DEMO_LABEL);
   assert.equal(rows.rows.length, 8 * cells);
+  // Features-only run (fused attention graph): same features within float32 noise, no maps, rows recomputed on demand.
+  const fast = await runGGE(maps, demo, { threads: 1, attention: false });
+  assert.deepEqual(fast.attention.maps, {});
+  for (let i = 0; i < fast.sum[1]!.length; i++) assert.ok(Math.abs(fast.sum[1]![i]! - r.sum[1]![i]!) < 1e-4);
+  const rows2 = await fast.attentionRows('normal', 1, [{ x: 3, y: 2 }]);
+  for (let i = 0; i < rows.rows.length; i++) assert.ok(Math.abs(rows2.rows[i]! - rows.rows[i]!) < 1e-6);
   await assert.rejects(r.attentionRows('normal', 2, [{ x: 0, y: 0 }]), MagicPortraitError);
   await assert.rejects(r.attentionRows('normal', 0, [{ x: 10, y: 0 }]), /outside the 10×8 grid/);
 });

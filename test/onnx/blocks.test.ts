@@ -227,6 +227,15 @@ test('multi-head attention with extra key/value tokens (reference attention) mat
         mixed[i * dim + hh * d + c] = t;
       }
     }
+  // the fused kernel (com.microsoft.MultiHeadAttention) agrees, with the extra tokens too
+  const fctx: BlockContext = { g: new GraphBuilder('fused'), w: ctx.w };
+  fctx.g.input('x', 'float32', [1, L, dim]);
+  fctx.g.input('extra', 'float32', [1, E, dim]);
+  fctx.g.op('Identity', [attention(fctx, 'x', 'a', { dim, heads, extraKV: 'extra', fused: true }).out], {}, 'y');
+  fctx.g.output('y', 'float32');
+  const fs = await createSession(fctx.g.toBytes(), { threads: 1 });
+  const fy = (await fs.run({ x: new ort.Tensor('float32', x, [1, L, dim]), extra: new ort.Tensor('float32', extra, [1, E, dim]) })).y!;
+  assert.ok(maxAbsDiff(fy.data as Float32Array, out.y!.data as Float32Array) < 1e-5);
   assert.deepEqual(out.p!.dims, [1, heads, L, L + E]);
   assert.ok(maxAbsDiff(out.p!.data as Float32Array, probs) < 1e-6);
   assert.ok(maxAbsDiff(out.y!.data as Float32Array, refLinear(mixed, L, dim, Wo, dim, bo)) < 1e-5);

@@ -1,6 +1,7 @@
 /**
- * The GGE model bundle: a folder with `gge.json` (manifest) and, per guidance type, the encoder graph and the
- * query-rows graph. Written by the importer (user checkpoints) and by the demo generator (seeded weights).
+ * The GGE model bundle: a folder with `gge.json` (manifest) and, per guidance type, three graphs sharing the same
+ * weights: the explorer encoder (features + attention products), the features-only encoder (fused attention) and
+ * the query-rows graph. Written by the importer (user checkpoints) and by the demo generator (seeded weights).
  */
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -12,6 +13,7 @@ import {
   GUIDANCE_TYPES,
   type GGEConfig,
   type GuidanceType,
+  buildGGEFeaturesGraph,
   buildGGEMainGraph,
   buildGGERowsGraph,
   ignoreUnusedGGEKeys,
@@ -33,8 +35,10 @@ export interface GGEOutputSpec {
 }
 
 export interface GGEEncoderEntry {
-  /** Encoder graph, relative to the bundle folder. */
+  /** Explorer encoder graph (features + attention products), relative to the bundle folder. */
   model: string;
+  /** Features-only graph with the fused attention kernel (what sampling runs). */
+  featuresModel: string;
   /** Query-rows graph, relative to the bundle folder. */
   rowsModel: string;
   source: GGESource;
@@ -54,6 +58,7 @@ export interface GGEBundleManifest {
   sumOrder: GuidanceType[];
   inputs: { guidance: string; range: [0, 1]; layout: 'NCHW RGB' };
   outputs: GGEOutputSpec[];
+  featuresGraph: { outputs: GGEOutputSpec[] };
   rowsGraph: { inputs: GGEOutputSpec[]; outputs: GGEOutputSpec[] };
   encoders: Partial<Record<GuidanceType, GGEEncoderEntry>>;
 }
@@ -127,15 +132,19 @@ export function writeGGEBundle(
     ignoreUnusedGGEKeys(w);
     const main = buildGGEMainGraph(w, cfg, { headChunks: opts.headChunks, name: `guidance_encoder_${t}` });
     const rows = buildGGERowsGraph(w, cfg, `guidance_encoder_${t}_rows`);
+    const feats = buildGGEFeaturesGraph(w, cfg, { name: `guidance_encoder_${t}_features` });
     const cov = w.coverage();
     coverage[t] = cov;
     const model = `guidance_encoder_${t}.onnx`;
     const rowsModel = `guidance_encoder_${t}_rows.onnx`;
+    const featuresModel = `guidance_encoder_${t}_features.onnx`;
     const meta = { guidance_type: t, source: JSON.stringify(source), ...(opts.label ? { label: opts.label } : {}) };
     main.save(join(dir, model), meta);
     rows.save(join(dir, rowsModel), meta);
+    feats.save(join(dir, featuresModel), meta);
     encoders[t] = {
       model,
+      featuresModel,
       rowsModel,
       source,
       keys: { total: cov.total, used: cov.used.length, ignored: cov.ignored.length, unexpected: cov.unexpected },
@@ -156,6 +165,7 @@ export function writeGGEBundle(
     sumOrder: types,
     inputs: { guidance: GGE_IO.input, range: [0, 1], layout: 'NCHW RGB' },
     outputs: GGE_OUTPUTS,
+    featuresGraph: { outputs: GGE_OUTPUTS.slice(0, 1) },
     rowsGraph: ROWS_IO,
     encoders,
   };
@@ -184,7 +194,7 @@ export function loadGGEBundle(dir: string): GGEBundle {
   for (const t of manifest.sumOrder) {
     const e = manifest.encoders[t];
     if (!e) throw new MagicPortraitError(`${path}: sumOrder names '${t}' but there is no encoder for it.`, 'bad-file');
-    for (const f of [e.model, e.rowsModel])
+    for (const f of [e.model, e.rowsModel, e.featuresModel])
       if (!existsSync(join(resolve(dir), f))) throw new MagicPortraitError(`${dir}: bundle file ${f} is missing.`, 'bad-file');
   }
   return { dir: resolve(dir), manifest };

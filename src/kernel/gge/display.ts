@@ -119,7 +119,8 @@ export function makeAttentionDisplayable(attention: GGEAttention, maps: Guidance
         stride: attention.stride,
         encoding: 'f32le',
         tracks: attention.types.map((type) => {
-          const m = attention.maps[type]!;
+          // empty when the run skipped the attention products (runGGE { attention: false }): rows still work
+          const m = attention.maps[type] ?? { received: [], outNorm: [], deltaNorm: [] };
           const put = (a: Float32Array) => ctx.artifacts.put(bytesOf(a), 'bin', 'application/octet-stream');
           return {
             type,
@@ -130,7 +131,7 @@ export function makeAttentionDisplayable(attention: GGEAttention, maps: Guidance
             outNorm: m.outNorm.map(put),
             deltaNorm: m.deltaNorm.map(put),
             ranges: {
-              received: Array.from({ length: attention.heads }, (_, h) => range(m.received, h * cells, cells)),
+              received: m.received.length ? Array.from({ length: attention.heads }, (_, h) => range(m.received, h * cells, cells)) : [],
               outNorm: range(m.outNorm),
               deltaNorm: range(m.deltaNorm),
             },

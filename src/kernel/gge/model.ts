@@ -8,6 +8,7 @@
 import { GraphBuilder } from '../onnx/graph';
 import {
   type BlockContext,
+  type SpatialTransformerOptions,
   type SpatialTransformerTaps,
   WeightLookup,
   channelNorm,
@@ -73,25 +74,15 @@ export function ignoreUnusedGGEKeys(w: WeightLookup): void {
   w.ignore('guidance_attention.', 'guidance_attention: built by the reference but never executed');
 }
 
-/**
- * The main encoder graph. Input `guidance` (N, 3, H, W) in [0, 1]; outputs, with h = ceil(H/8), w = ceil(W/8):
- *   feature          (N, 320, h, w)  the guidance features (what the UNet adds after conv_in)
- *   attn_received    (N, heads, h, w) mean over query pixels of the attention each key pixel receives, per head
- *   attn_out_norm    (N, h, w)        channel L2 norm of the attention block's output (what conv_out sees)
- *   attn_delta_norm  (N, h, w)        channel L2 norm of the self-attention's contribution to the residual stream
- *   attn_tokens      (N, h·w, 256)    the self-attention input (norm1 output), for the query-rows graph
- * The (N, heads, h·w, h·w) probability tensor exists only inside the graph.
- */
 export interface GGEGraphOptions {
-  /** Compute the attention heads in this many sequential chunks (bounds peak memory; default 1). */
+  /** Compute the attention heads in this many sequential chunks (explicit attention only; default 1). */
   headChunks?: number;
   name?: string;
 }
 
-export function buildGGEMainGraph(w: WeightLookup, cfg: GGEConfig = GGE_CONFIG, opts: GGEGraphOptions = {}): GraphBuilder {
-  const name = opts.name ?? 'guidance_encoder';
-  const g = new GraphBuilder(name);
-  const ctx: BlockContext = { g, w };
+/** conv_in → blocks → attentions.5 → conv_out on `GGE_IO.input`; returns the last conv activation and the output. */
+function encoderStack(ctx: BlockContext, cfg: GGEConfig, attn: Partial<SpatialTransformerOptions>, taps: SpatialTransformerTaps) {
+  const { g } = ctx;
   const ch = cfg.blockOutChannels;
   const c = ch[ch.length - 1]!;
   g.input(GGE_IO.input, 'float32', ['N', cfg.guidanceInputChannels, 'H', 'W']);
@@ -100,37 +91,61 @@ export function buildGGEMainGraph(w: WeightLookup, cfg: GGEConfig = GGE_CONFIG, 
     h = silu(g, conv2d(ctx, h, `blocks.${2 * i}`, { inCh: ch[i]!, outCh: ch[i]!, kernel: 3 }));
     h = silu(g, conv2d(ctx, h, `blocks.${2 * i + 1}`, { inCh: ch[i]!, outCh: ch[i + 1]!, kernel: 3, stride: 2, pad: 1 }));
   }
-  const taps: SpatialTransformerTaps = {};
   const att = spatialTransformer(
     ctx,
     h,
     GGE_ATTENTION_KEY,
+    { channels: c, heads: cfg.attentionHeads, groups: cfg.normGroups, groupEps: cfg.normEps, ...attn },
+    taps,
+  );
+  const feature = conv2d(ctx, att, 'conv_out', { inCh: c, outCh: cfg.guidanceEmbeddingChannels, kernel: 3 });
+  g.op('Identity', [feature], {}, GGE_IO.feature);
+  g.output(GGE_IO.feature, 'float32', ['N', cfg.guidanceEmbeddingChannels, 'h', 'w']);
+  return { h, c };
+}
+
+/**
+ * The features-only encoder graph: the same network with ONNX Runtime's fused multi-head attention kernel (no
+ * 4096×4096 tensor, about a third of the attention's CPU time). Output `feature` (N, 320, h, w) only. This is what
+ * sampling uses; the explorer graph below computes the identical features plus the attention products.
+ */
+export function buildGGEFeaturesGraph(w: WeightLookup, cfg: GGEConfig = GGE_CONFIG, opts: GGEGraphOptions = {}): GraphBuilder {
+  const g = new GraphBuilder(opts.name ?? 'guidance_encoder_features');
+  encoderStack({ g, w }, cfg, { fused: true }, {});
+  return g;
+}
+
+/**
+ * The explorer encoder graph. Input `guidance` (N, 3, H, W) in [0, 1]; outputs, with h = ceil(H/8), w = ceil(W/8):
+ *   feature          (N, 320, h, w)  the guidance features (what the UNet adds after conv_in)
+ *   attn_received    (N, heads, h, w) mean over query pixels of the attention each key pixel receives, per head
+ *   attn_out_norm    (N, h, w)        channel L2 norm of the attention block's output (what conv_out sees)
+ *   attn_delta_norm  (N, h, w)        channel L2 norm of the self-attention's contribution to the residual stream
+ *   attn_tokens      (N, h·w, 256)    the self-attention input (norm1 output), for the query-rows graph
+ * The (N, heads, h·w, h·w) probability tensor exists only inside the graph.
+ */
+export function buildGGEMainGraph(w: WeightLookup, cfg: GGEConfig = GGE_CONFIG, opts: GGEGraphOptions = {}): GraphBuilder {
+  const g = new GraphBuilder(opts.name ?? 'guidance_encoder');
+  const taps: SpatialTransformerTaps = {};
+  const { h, c } = encoderStack(
+    { g, w },
+    cfg,
     {
-      channels: c,
-      heads: cfg.attentionHeads,
-      groups: cfg.normGroups,
-      groupEps: cfg.normEps,
       headChunks: opts.headChunks ?? 1,
       // mean over the query axis: the attention each key pixel receives
       reduceProbs: (gb, p) => gb.op('ReduceMean', [p], { axes: [2], keepdims: 0 }),
     },
     taps,
   );
-  const feature = conv2d(ctx, att, 'conv_out', { inCh: c, outCh: cfg.guidanceEmbeddingChannels, kernel: 3 });
-  g.op('Identity', [feature], {}, GGE_IO.feature);
-
-  // (N, heads, Lq, Lk) → mean over queries → (N, heads, h, w)
+  // (N, heads, Lk) → (N, heads, h, w); (N, L) → (N, h, w)
   const nShape = g.op('Shape', [h], { start: 0, end: 1 });
   const hwShape = g.op('Shape', [h], { start: 2 });
-  const received = taps.probsReduced!;
   const recvShape = g.op('Concat', [nShape, g.constI64('heads', [cfg.attentionHeads]), hwShape], { axis: 0 });
-  g.op('Reshape', [received, recvShape], {}, GGE_IO.received);
+  g.op('Reshape', [taps.probsReduced!, recvShape], {}, GGE_IO.received);
   g.op('Identity', [channelNorm(g, taps.out!, 1)], {}, GGE_IO.outNorm);
   const mapShape = g.op('Concat', [nShape, hwShape], { axis: 0 });
   g.op('Reshape', [channelNorm(g, taps.attnOut!, 2), mapShape], {}, GGE_IO.deltaNorm);
   g.op('Identity', [taps.tokens!], {}, GGE_IO.tokens);
-
-  g.output(GGE_IO.feature, 'float32', ['N', cfg.guidanceEmbeddingChannels, 'h', 'w']);
   g.output(GGE_IO.received, 'float32', ['N', cfg.attentionHeads, 'h', 'w']);
   g.output(GGE_IO.outNorm, 'float32', ['N', 'h', 'w']);
   g.output(GGE_IO.deltaNorm, 'float32', ['N', 'h', 'w']);

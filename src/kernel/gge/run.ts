@@ -18,6 +18,12 @@ export type GuidanceImage =
 export type GuidanceMaps = Partial<Record<GuidanceType, readonly GuidanceImage[]>>;
 
 export interface RunGGEOptions {
+  /**
+   * Compute the attention products (default true). false runs the features-only graphs (fused attention, about a
+   * third faster per frame, much less memory): `attention.maps` is then empty, and `attentionRows` recomputes the
+   * frame it is asked about.
+   */
+  attention?: boolean;
   /** Keep each type's features (default true); the sum is always kept. */
   keepTypeFeatures?: boolean;
   /**
@@ -56,6 +62,7 @@ export interface GGEAttention {
   /** Guidance image size; a grid cell covers `stride` input pixels. */
   input: { width: number; height: number };
   stride: number;
+  /** Per type; empty when the run was made with `attention: false`. */
   maps: Partial<Record<GuidanceType, GGETypeAttention>>;
 }
 
@@ -97,20 +104,18 @@ export interface GGEResult {
   ): Promise<GGEAttentionRows>;
 }
 
-interface SessionCache {
-  main: Map<GuidanceType, ort.InferenceSession>;
-  rows: Map<GuidanceType, ort.InferenceSession>;
-}
+type GraphKind = 'main' | 'rows' | 'features';
+type SessionCache = Record<GraphKind, Map<GuidanceType, ort.InferenceSession>>;
 const sessions = new WeakMap<GGEBundle, SessionCache>();
 
-async function session(bundle: GGEBundle, type: GuidanceType, which: 'main' | 'rows', threads?: number) {
+async function session(bundle: GGEBundle, type: GuidanceType, which: GraphKind, threads?: number) {
   let cache = sessions.get(bundle);
-  if (!cache) sessions.set(bundle, (cache = { main: new Map(), rows: new Map() }));
+  if (!cache) sessions.set(bundle, (cache = { main: new Map(), rows: new Map(), features: new Map() }));
   const hit = cache[which].get(type);
   if (hit) return hit;
   const e = bundle.manifest.encoders[type];
   if (!e) throw new MagicPortraitError(`The GGE bundle ${bundle.dir} has no ${type} encoder.`, 'missing-model');
-  const file = which === 'main' ? e.model : e.rowsModel;
+  const file = which === 'main' ? e.model : which === 'rows' ? e.rowsModel : e.featuresModel;
   // No arena: the attention's (heads, 4096, 4096) intermediates would otherwise stay reserved (~2 GB per encoder).
   const s = await createSession(join(bundle.dir, file), { label: `${file} (GGE bundle ${bundle.dir})`, threads, memoryArena: false });
   cache[which].set(type, s);
@@ -122,7 +127,7 @@ export async function releaseGGE(bundle: GGEBundle): Promise<void> {
   const cache = sessions.get(bundle);
   if (!cache) return;
   sessions.delete(bundle);
-  for (const s of [...cache.main.values(), ...cache.rows.values()]) await s.release();
+  for (const kind of Object.values(cache)) for (const s of kind.values()) await s.release();
 }
 
 /** (3·H·W) planar float32 in [0, 1] for one guidance image; validates size and range. */
@@ -199,7 +204,8 @@ export async function runGGE(maps: GuidanceMaps, bundleOrDir: GGEBundle | string
   const heads = m.config.attentionHeads;
   const keepTypes = opts.keepTypeFeatures ?? true;
   const tokenBytes = cells * m.config.blockOutChannels.at(-1)! * 4;
-  const keepTokens = opts.keepTokens ?? tokenBytes * frames * types.length <= 256 * 2 ** 20;
+  const withAttention = opts.attention ?? true;
+  const keepTokens = withAttention && (opts.keepTokens ?? tokenBytes * frames * types.length <= 256 * 2 ** 20);
   const tokens = new Map<string, Float32Array>();
 
   const features: Partial<Record<GuidanceType, Float32Array[]>> = {};
@@ -220,8 +226,8 @@ export async function runGGE(maps: GuidanceMaps, bundleOrDir: GGEBundle | string
   const total = frames * types.length;
   let done = 0;
 
-  const runFrame = async (t: GuidanceType, f: number) => {
-    const s = await session(bundle, t, 'main', opts.threads);
+  const runFrame = async (t: GuidanceType, f: number, kind: GraphKind = 'main') => {
+    const s = await session(bundle, t, kind, opts.threads);
     const data = guidanceTensorData(maps[t]![f]!, `${t} guidance frame ${f}`);
     const out = await s.run({ [GGE_IO.input]: new ort.Tensor('float32', data, [1, 3, input.height, input.width]) });
     return out;
@@ -232,7 +238,7 @@ export async function runGGE(maps: GuidanceMaps, bundleOrDir: GGEBundle | string
     const att: GGETypeAttention = { received: [], outNorm: [], deltaNorm: [] };
     for (let f = 0; f < frames; f++) {
       if (opts.signal?.aborted) throw new CancelledError('guidance encoder run');
-      const out = await runFrame(t, f);
+      const out = await runFrame(t, f, withAttention ? 'main' : 'features');
       const feat = out[GGE_IO.feature]!.data as Float32Array;
       if (feat.length !== channels * cells)
         throw new MagicPortraitError(`GGE ${t}: feature has ${feat.length} values, expected ${channels}·${cells}.`, 'bad-model');
@@ -242,14 +248,16 @@ export async function runGGE(maps: GuidanceMaps, bundleOrDir: GGEBundle | string
         for (let i = 0; i < acc.length; i++) acc[i]! += feat[i]!;
       }
       if (keepTypes) feats.push(feat);
-      att.received.push(out[GGE_IO.received]!.data as Float32Array);
-      att.outNorm.push(out[GGE_IO.outNorm]!.data as Float32Array);
-      att.deltaNorm.push(out[GGE_IO.deltaNorm]!.data as Float32Array);
+      if (withAttention) {
+        att.received.push(out[GGE_IO.received]!.data as Float32Array);
+        att.outNorm.push(out[GGE_IO.outNorm]!.data as Float32Array);
+        att.deltaNorm.push(out[GGE_IO.deltaNorm]!.data as Float32Array);
+      }
       if (keepTokens) tokens.set(`${t}:${f}`, out[GGE_IO.tokens]!.data as Float32Array);
       opts.onProgress?.(++done, total);
     }
     if (keepTypes) features[t] = feats;
-    attention.maps[t] = att;
+    if (withAttention) attention.maps[t] = att;
   }
 
   const attentionRows: GGEResult['attentionRows'] = async (type, frame, queries, space = 'grid') => {

@@ -308,6 +308,11 @@ export interface AttentionOptions {
    * the results are concatenated over heads and returned as `probsReduced`.
    */
   reduceProbs?: (g: GraphBuilder, probs: string) => string;
+  /**
+   * Use ONNX Runtime's fused `com.microsoft.MultiHeadAttention` kernel (CPU and CUDA): about 3× less CPU time at
+   * L = 4096 and no L×L' tensor in memory, but the probabilities cannot be tapped.
+   */
+  fused?: boolean;
 }
 
 export interface AttentionValues {
@@ -346,6 +351,12 @@ export function attention(ctx: BlockContext, x: string, key: string, o: Attentio
   const q = linear(ctx, x, `${key}.to_q`, o.dim, o.dim, bias);
   const k = linear(ctx, kvSrc, `${key}.to_k`, kvDim, o.dim, bias);
   const v = linear(ctx, kvSrc, `${key}.to_v`, kvDim, o.dim, bias);
+  if (o.fused) {
+    if (o.keepProbs || o.reduceProbs) throw new Error(`attention ${key}: the fused kernel cannot expose probabilities`);
+    g.useOpset('com.microsoft', 1);
+    const mixed = g.node('MultiHeadAttention', [q, k, v], { num_heads: o.heads, scale: floatAttr(1 / Math.sqrt(d)) }, 1, 'com.microsoft')[0]!;
+    return { out: linear(ctx, mixed, `${key}.to_out.0`, o.dim, o.dim, true) };
+  }
   // Scale q (L·d values) rather than the L·L' scores.
   const qh = g.op('Mul', [splitHeads(g, q, o.heads, d), g.constF32('attn_scale', [1 / Math.sqrt(d)], [])]);
   const kh = splitHeads(g, k, o.heads, d, true);
@@ -420,6 +431,7 @@ export interface SpatialTransformerOptions {
   keepProbs?: boolean;
   headChunks?: number;
   reduceProbs?: AttentionOptions['reduceProbs'];
+  fused?: boolean;
 }
 
 /**
@@ -451,6 +463,7 @@ export function spatialTransformer(
     keepProbs: o.keepProbs,
     headChunks: o.headChunks,
     reduceProbs: o.reduceProbs,
+    fused: o.fused,
   });
   h = g.op('Add', [a1.out, h]);
   if (o.context) {
