@@ -36,11 +36,14 @@ export interface CreateSessionOptions {
   label?: string;
   provider?: ExecutionProviderName;
   threads?: number;
-  /**
-   * Keep ORT's CPU memory arena (default true). Set false for models with huge transient intermediates (e.g. a
-   * 4096×4096 attention): memory then goes back after each run instead of staying reserved by the session.
-   */
+  /** ORT's CPU memory arena (default on): freed buffers are kept for the next run. */
   memoryArena?: boolean;
+  /**
+   * ORT's memory pattern (default on): one pre-planned block per run. For graphs with huge transient
+   * intermediates (a 4096×4096 attention) turning it off while keeping the arena halves the resident memory
+   * (the arena then reuses the big buffers themselves) without page-faulting fresh memory on every run.
+   */
+  memoryPattern?: boolean;
 }
 
 /** Creates a session from a file path or model bytes, with a clear error for bad models or unavailable providers. */
@@ -60,10 +63,8 @@ export async function createSession(
     executionProviders: provider === 'cpu' ? ['cpu'] : [provider, 'cpu'],
     graphOptimizationLevel: 'all',
   };
-  if (options.memoryArena === false) {
-    opts.enableCpuMemArena = false;
-    opts.enableMemPattern = false;
-  }
+  if (options.memoryArena === false) opts.enableCpuMemArena = false;
+  if (options.memoryPattern === false || options.memoryArena === false) opts.enableMemPattern = false;
   const threads = options.threads ?? settings.threads;
   if (threads > 0) opts.intraOpNumThreads = threads;
   try {
