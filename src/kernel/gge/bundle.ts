@@ -97,7 +97,6 @@ export interface WriteBundleOptions {
   label?: string;
   createdBy: string;
   config?: GGEConfig;
-  headChunks?: number;
   /** Where the coverage report goes (default: console.log). */
   log?: (text: string) => void;
 }
@@ -130,7 +129,7 @@ export function writeGGEBundle(
     const { stateDict, source, name } = weights[t]!;
     const w = new WeightLookup(stateDict, name);
     ignoreUnusedGGEKeys(w);
-    const main = buildGGEMainGraph(w, cfg, { headChunks: opts.headChunks, name: `guidance_encoder_${t}` });
+    const main = buildGGEMainGraph(w, cfg, { name: `guidance_encoder_${t}` });
     const rows = buildGGERowsGraph(w, cfg, `guidance_encoder_${t}_rows`);
     const feats = buildGGEFeaturesGraph(w, cfg, { name: `guidance_encoder_${t}_features` });
     const cov = w.coverage();

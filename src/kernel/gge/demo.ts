@@ -66,7 +66,7 @@ export function demoGGEStateDicts(): Record<GuidanceType, StateDict> {
  * Writes the demo bundle (all three encoders, seeded weights) to `outDir`. Its manifest, every graph's metadata and
  * every result computed from it carry the label "untrained demo weights".
  */
-export function createDemoGGE(outDir: string, opts: { log?: (text: string) => void; headChunks?: number } = {}): GGEBundle {
+export function createDemoGGE(outDir: string, opts: { log?: (text: string) => void } = {}): GGEBundle {
   const sds = demoGGEStateDicts();
   const weights = Object.fromEntries(
     GUIDANCE_TYPES.map((t) => [
@@ -74,5 +74,5 @@ export function createDemoGGE(outDir: string, opts: { log?: (text: string) => vo
       { stateDict: sds[t], name: `demo:${t}`, source: { kind: 'generated', generator: 'demoGGEStateDict', seed: DEMO_SEEDS[t] } },
     ]),
   ) as Record<GuidanceType, EncoderWeights>;
-  return writeGGEBundle(weights, outDir, { label: DEMO_LABEL, createdBy: 'createDemoGGE', log: opts.log ?? (() => {}), headChunks: opts.headChunks });
+  return writeGGEBundle(weights, outDir, { label: DEMO_LABEL, createdBy: 'createDemoGGE', log: opts.log ?? (() => {}) });
 }

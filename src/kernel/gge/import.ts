@@ -19,8 +19,6 @@ import { GGE_CONFIG, GUIDANCE_TYPES, type GuidanceType, ggeRequiredKeys } from '
 export interface GGEImportOptions {
   /** Where the key-coverage report is printed (default console.log). */
   log?: (text: string) => void;
-  /** Attention computed in this many sequential head chunks (bounds peak memory at run time; default 1). */
-  headChunks?: number;
 }
 
 /** Checkpoint files per guidance type, or the checkpoint folder that holds `guidance_encoder_<type>.pth`. */
@@ -84,5 +82,5 @@ export async function importGGE(files: GGEFiles, outDir: string, opts: GGEImport
       await store.close();
     }
   }
-  return writeGGEBundle(weights, outDir, { createdBy: 'importGGE', log: opts.log, headChunks: opts.headChunks });
+  return writeGGEBundle(weights, outDir, { createdBy: 'importGGE', log: opts.log });
 }

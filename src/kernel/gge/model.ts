@@ -75,7 +75,7 @@ export function ignoreUnusedGGEKeys(w: WeightLookup): void {
 }
 
 export interface GGEGraphOptions {
-  /** Compute the attention heads in this many sequential chunks (explicit attention only; default 1). */
+  /** Attention heads in this many chunks (explicit attention only; default 1; see AttentionOptions.headChunks). */
   headChunks?: number;
   name?: string;
 }
