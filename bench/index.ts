@@ -7,7 +7,10 @@ import { printRows, type BenchRow } from './types';
 
 type Bench = () => Promise<BenchRow[]>;
 const areas: Record<string, () => Promise<Bench>> = {
-  runtime: async () => (await import('./runtime')).benchRuntime,
+  runtime: async () => (require('./runtime') as typeof import('./runtime')).benchRuntime,
+  perception: async () => (require('./perception') as typeof import('./perception')).benchPerception,
+  flame: async () => (require('./flame') as typeof import('./flame')).benchFlame,
+  diffusion: async () => (require('./diffusion') as typeof import('./diffusion')).benchDiffusion,
   gge: async () => (require('./gge') as typeof import('./gge')).benchGGE,
 };
 

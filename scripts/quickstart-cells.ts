@@ -16,6 +16,12 @@ parameters at your own portrait, driving video and checkpoints to run the real m
 const frameCount = 48;
 const size = 128;`, { tags: ['parameters'] }),
   newCodeCell(`console.log(\`MagicPortrait kernel \${mp.version} on Node \${process.version}\`);`),
+  md(`## The head model
+The built-in demo head has FLAME's structure (shape and expression blendshapes, 5 joints with skinning weights, a
+68-landmark embedding with a dynamic contour, UVs). Drag to orbit; the sliders re-pose it live. Point \`mp.flame.load\`
+at a FLAME 2020 folder to use the real model.`),
+  newCodeCell(`const head = mp.flame.demoHead();
+await display(mp.flame.view(head, { title: 'Built-in demo head' }));`),
   newCodeCell(`// A synthetic driving sequence with live progress.
 const progress = mp.progress('Generating frames', frameCount, 'frames');
 const frames = [];

@@ -6,6 +6,7 @@ import { checkCancelled, currentRun, newProgress } from './runtime/context';
 import { FrameSequenceDisplay, type FrameTrack, type RgbImage } from './runtime/frames';
 import { stageCache, type StageSpec } from './pipeline/cache';
 import { CancelledError } from './errors';
+import * as flame from './flame';
 
 export const VERSION = '0.1.0';
 
@@ -47,6 +48,17 @@ export const mp = {
   /** A frame-sequence output for the scrubber: `display(mp.frames([{ name: 'driving', frames }]))`. */
   frames(tracks: FrameTrack[], options: { title?: string; fps?: number; label?: string } = {}) {
     return new FrameSequenceDisplay(tracks, options);
+  },
+  /** FLAME: the built-in demo head, FLAME 2020 files, the forward model, and the 3D viewer. */
+  flame: {
+    /** The built-in demo head (same structure as FLAME; not FLAME). */
+    demoHead: flame.createDemoHead,
+    /** Loads FLAME 2020 / DECA files from a folder (generic_model.pkl, landmark_embedding.npy, FLAME_texture.npz, head_template.obj). */
+    load: flame.loadFlame,
+    prepare: flame.prepareFlame,
+    forward: flame.flameForward,
+    /** The interactive three.js view with jaw / pose / expression sliders. */
+    view: (model: flame.FlameModelData, options: flame.MeshViewOptions = {}) => new flame.MeshView(model, options),
   },
 };
 

@@ -8,3 +8,6 @@ export * from './safetensors';
 export * from './obj';
 export * from './source';
 export { parseNumpyDescr } from './numpy-dtype';
+export * from './image';
+export * from './video';
+export { locateFfmpeg, setFfmpegPath, type FfmpegLocation } from './ffmpeg';

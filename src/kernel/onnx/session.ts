@@ -44,6 +44,13 @@ export interface CreateSessionOptions {
    * (the arena then reuses the big buffers themselves) without page-faulting fresh memory on every run.
    */
   memoryPattern?: boolean;
+  /** ORT log level for this session: 0 verbose … 2 warning (ORT's default) … 4 fatal. */
+  logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
+  /**
+   * Let ORT's intra-op threads spin between ops (ORT's default: true). Small models run many times between other
+   * JS work (face perception) are faster without spinning on few cores, where spinning threads steal the JS thread.
+   */
+  allowSpinning?: boolean;
 }
 
 /** Creates a session from a file path or model bytes, with a clear error for bad models or unavailable providers. */
@@ -65,6 +72,8 @@ export async function createSession(
   };
   if (options.memoryArena === false) opts.enableCpuMemArena = false;
   if (options.memoryPattern === false || options.memoryArena === false) opts.enableMemPattern = false;
+  if (options.logSeverityLevel !== undefined) opts.logSeverityLevel = options.logSeverityLevel;
+  if (options.allowSpinning === false) opts.extra = { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } };
   const threads = options.threads ?? settings.threads;
   if (threads > 0) opts.intraOpNumThreads = threads;
   try {
