@@ -13,4 +13,4 @@ export {
   type RunGGEOptions,
 } from './run';
 export { serveAttentionRows, forgetAttentionRows, type GGEAttentionOutput } from './display';
-export { GUIDANCE_TYPES, GGE_CONFIG, type GuidanceType, ggeGridSize } from './model';
+export { GUIDANCE_TYPES, GGE_CONFIG, type GGEConfig, type GuidanceType, ggeGridSize, ggeEncoder, ggeRequiredKeys, buildGGEFeaturesGraph, buildGGEMainGraph, buildGGERowsGraph } from './model';

@@ -80,28 +80,45 @@ export interface GGEGraphOptions {
   name?: string;
 }
 
-/** conv_in → blocks → attentions.5 → conv_out on `GGE_IO.input`; returns the last conv activation and the output. */
-function encoderStack(ctx: BlockContext, cfg: GGEConfig, attn: Partial<SpatialTransformerOptions>, taps: SpatialTransformerTaps) {
+/**
+ * One guidance encoder on `x` (N, 3, H, W) in [0, 1], with its keys under `prefix` (e.g. '' for a
+ * guidance_encoder_<type>.pth, 'depth.' for a combined state dict). Returns the (N, 320, h, w) features and the last
+ * conv activation. Attention options choose explicit (tappable) or fused attention. Reusable by other graphs, e.g.
+ * a fused three-encoder graph that sums the features.
+ */
+export function ggeEncoder(
+  ctx: BlockContext,
+  x: string,
+  opts: { prefix?: string; cfg?: GGEConfig; attention?: Partial<SpatialTransformerOptions>; taps?: SpatialTransformerTaps } = {},
+): { feature: string; h: string } {
   const { g } = ctx;
+  const cfg = opts.cfg ?? GGE_CONFIG;
+  const p = opts.prefix ?? '';
   const ch = cfg.blockOutChannels;
   const c = ch[ch.length - 1]!;
-  g.input(GGE_IO.input, 'float32', ['N', cfg.guidanceInputChannels, 'H', 'W']);
-  let h = silu(g, conv2d(ctx, GGE_IO.input, 'conv_in', { inCh: cfg.guidanceInputChannels, outCh: ch[0]!, kernel: 3 }));
+  let h = silu(g, conv2d(ctx, x, `${p}conv_in`, { inCh: cfg.guidanceInputChannels, outCh: ch[0]!, kernel: 3 }));
   for (let i = 0; i < ch.length - 1; i++) {
-    h = silu(g, conv2d(ctx, h, `blocks.${2 * i}`, { inCh: ch[i]!, outCh: ch[i]!, kernel: 3 }));
-    h = silu(g, conv2d(ctx, h, `blocks.${2 * i + 1}`, { inCh: ch[i]!, outCh: ch[i + 1]!, kernel: 3, stride: 2, pad: 1 }));
+    h = silu(g, conv2d(ctx, h, `${p}blocks.${2 * i}`, { inCh: ch[i]!, outCh: ch[i]!, kernel: 3 }));
+    h = silu(g, conv2d(ctx, h, `${p}blocks.${2 * i + 1}`, { inCh: ch[i]!, outCh: ch[i + 1]!, kernel: 3, stride: 2, pad: 1 }));
   }
   const att = spatialTransformer(
     ctx,
     h,
-    GGE_ATTENTION_KEY,
-    { channels: c, heads: cfg.attentionHeads, groups: cfg.normGroups, groupEps: cfg.normEps, ...attn },
-    taps,
+    `${p}${GGE_ATTENTION_KEY}`,
+    { channels: c, heads: cfg.attentionHeads, groups: cfg.normGroups, groupEps: cfg.normEps, ...opts.attention },
+    opts.taps ?? {},
   );
-  const feature = conv2d(ctx, att, 'conv_out', { inCh: c, outCh: cfg.guidanceEmbeddingChannels, kernel: 3 });
+  return { feature: conv2d(ctx, att, `${p}conv_out`, { inCh: c, outCh: cfg.guidanceEmbeddingChannels, kernel: 3 }), h };
+}
+
+/** The graph input, one encoder, and the `feature` output. */
+function encoderStack(ctx: BlockContext, cfg: GGEConfig, attn: Partial<SpatialTransformerOptions>, taps: SpatialTransformerTaps) {
+  const { g } = ctx;
+  g.input(GGE_IO.input, 'float32', ['N', cfg.guidanceInputChannels, 'H', 'W']);
+  const { feature, h } = ggeEncoder(ctx, GGE_IO.input, { cfg, attention: attn, taps });
   g.op('Identity', [feature], {}, GGE_IO.feature);
   g.output(GGE_IO.feature, 'float32', ['N', cfg.guidanceEmbeddingChannels, 'h', 'w']);
-  return { h, c };
+  return { h, c: cfg.blockOutChannels[cfg.blockOutChannels.length - 1]! };
 }
 
 /**
