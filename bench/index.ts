@@ -12,6 +12,7 @@ const areas: Record<string, () => Promise<Bench>> = {
   flame: async () => (require('./flame') as typeof import('./flame')).benchFlame,
   diffusion: async () => (require('./diffusion') as typeof import('./diffusion')).benchDiffusion,
   render: async () => (require('./render') as typeof import('./render')).benchRender,
+  gge: async () => (require('./gge') as typeof import('./gge')).benchGGE,
 };
 
 async function main(): Promise<void> {
