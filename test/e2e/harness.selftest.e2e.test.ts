@@ -1,0 +1,73 @@
+// Self-test of the E2E harness against a generated probe extension (test/e2e/probe-extension.ts): packaged as a
+// .vsix with the pinned vsce, installed with `code-server --install-extension`, then every harness helper is used
+// once against a real VS Code 1.100.3.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  cellOutputText, cellStates, executeCommand, interruptExecution, openNotebook, outputFrame, packageVsix, runAllCells,
+  runCell, screenshot, waitForCellsDone, withVSCode,
+} from './harness';
+import { PROBE, probeNotebook, writeProbeExtension } from './probe-extension';
+
+test('harness self-test: probe notebook runs, renders, messages, interrupts, screenshots', { timeout: 180_000 }, async () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'mp-probe-'));
+  try {
+    const vsix = packageVsix(writeProbeExtension(join(tmp, 'ext')), join(tmp, 'probe.vsix'));
+    const ws = join(tmp, 'ws');
+    mkdirSync(ws);
+    writeFileSync(
+      join(ws, 'a.probenb'),
+      probeNotebook([
+        { kind: 'markdown', source: '# Probe notebook' },
+        'print hello world', //   1: text/plain
+        'render world', //        2: custom renderer + messaging
+        'fail boom', //           3: error output
+        'sleep 600000', //        4: long-running, interrupted below
+      ]),
+    );
+
+    await withVSCode({ name: 'harness-selftest', workspace: ws, extensions: vsix }, async (vs) => {
+      const { page } = vs;
+      await openNotebook(page, 'a.probenb', { kernel: PROBE.controllerLabel });
+      await runAllCells(page);
+
+      assert.equal(await cellOutputText(page, 1), 'hello world');
+      const out = outputFrame(page);
+      await out.locator('.probe-rendered .probe-title', { hasText: 'PROBE RENDERER: world' }).waitFor();
+      // Renderer -> extension host ('ping') -> renderer ('pong ...'): the messaging round trip.
+      await out.locator('.probe-rendered .probe-msg', { hasText: 'pong from extension host' }).waitFor();
+      assert.match(await cellOutputText(page, 3), /ProbeError: boom/);
+
+      await cellOutputText(page, 4, { match: 'sleeping 600000' });
+      await interruptExecution(page);
+      assert.equal(await cellOutputText(page, 4, { match: 'interrupted' }), 'interrupted');
+
+      const done = await waitForCellsDone(page, 4, { timeout: 30_000 });
+      assert.deepEqual(done.success, [1, 2]);
+      assert.deepEqual(done.error, [3, 4]); // the failing cell and the interrupted one
+
+      // Single-cell run after the interrupt, then a command from the palette.
+      await runCell(page, 4);
+      await cellOutputText(page, 4, { match: 'sleeping' });
+      await interruptExecution(page);
+      await executeCommand(page, 'Notebook: Clear All Outputs');
+      await outputFrame(page).locator('.probe-rendered').waitFor({ state: 'detached' });
+      assert.deepEqual(await cellStates(page), ['markdown', 'idle', 'idle', 'idle', 'idle']);
+      await runAllCells(page);
+      await cellOutputText(page, 2, { match: 'PROBE RENDERER: world' });
+      await cellOutputText(page, 4, { match: 'sleeping' });
+      await interruptExecution(page);
+      assert.deepEqual((await waitForCellsDone(page, 4)).error, [3, 4]);
+
+      const png = await screenshot(page, 'harness-selftest');
+      assert.ok(png.endsWith('harness-selftest.png'));
+      assert.match(vs.outputChannelLog(PROBE.outputChannel), /activated; vscode\.version=1\.100\.3/);
+      assert.match(vs.outputChannelLog(PROBE.outputChannel), /interruptHandler/);
+    });
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
