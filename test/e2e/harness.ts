@@ -472,6 +472,9 @@ export async function startVSCode(opts: StartOptions): Promise<VSCode> {
     });
     const ctx = context;
     session.context = ctx;
+    // Functions passed to page.evaluate() are serialised from tsx/esbuild output, which wraps named inner functions
+    // in __name(fn, "name") (keepNames); give every frame a no-op __name so such functions run in the browser.
+    await ctx.addInitScript({ content: 'globalThis.__name = globalThis.__name || ((f) => f);' });
     const page = ctx.pages()[0] ?? (await ctx.newPage());
     session.page = page;
     sessions.set(page, session);
@@ -741,11 +744,17 @@ export async function screenshot(page: Page, name: string, opts: { keepMouse?: b
 
 export type CellState = 'success' | 'error' | 'executing' | 'pending' | 'idle' | 'markdown';
 
-/** Reads the rendered rows of the visible notebook: index -> state, and whether the first and last rows were seen. */
-async function readRows(page: Page): Promise<{ states: Map<number, CellState>; first: boolean; last: boolean }> {
-  type Row = { index: number; last: boolean; markdown: boolean; state: string };
-  const rows: Row[] = await page.locator(ROW).evaluateAll((els: any[]) =>
-    els.map((r: any) => {
+// The cell list is virtualised (only rows near the viewport exist in the DOM) and scrolls on wheel events. These run
+// inside the page, one round trip per call: they dispatch synthetic wheel events on the list's scrollable element (a
+// real mouse wheel over an output would go into the webview iframe instead) and wait two animation frames per step.
+// Browser-side code is typed loosely (the project's tsconfig has no DOM lib) and must not use eval (workbench CSP).
+type RowInfo = { index: number; last: boolean; markdown: boolean; state: string };
+
+/** In the page: scrolls the list (wheel events) until row `index` is fully visible, or its top is, if it is taller. */
+async function scrollToRow(list: any, arg: { index: number }): Promise<boolean> {
+  const g = globalThis as any;
+  const rowsOf = (l: any): RowInfo[] =>
+    [...l.querySelectorAll('.monaco-list-row')].map((r: any) => {
       const icon = r.querySelector('[class*="codicon-notebook-state-"]');
       const m = icon ? /codicon-notebook-state-(\w+)/.exec(icon.className) : null;
       return {
@@ -754,44 +763,119 @@ async function readRows(page: Page): Promise<{ states: Map<number, CellState>; f
         markdown: r.classList.contains('markdown-cell-row'),
         state: m ? m[1] : 'idle',
       };
-    }),
-  );
-  const states = new Map<number, CellState>();
-  for (const r of rows) states.set(r.index, (r.markdown ? 'markdown' : r.state) as CellState);
-  return { states, first: states.has(0), last: rows.some((r) => r.last) };
+    });
+  const scroller = list.querySelector('.monaco-scrollable-element') ?? list;
+  const frames = () => new Promise((r) => g.requestAnimationFrame(() => g.requestAnimationFrame(r)));
+  // Monaco reads Chrome's wheelDeltaY (scroll px = wheelDeltaY / 120 * 50), which is 0 on synthetic events: set it.
+  const wheel = (dy: number) => {
+    const ev = new g.WheelEvent('wheel', { deltaY: dy, deltaMode: 0, bubbles: true, cancelable: true });
+    Object.defineProperty(ev, 'wheelDeltaY', { get: () => (-dy * 120) / 50 });
+    Object.defineProperty(ev, 'wheelDeltaX', { get: () => 0 });
+    scroller.dispatchEvent(ev);
+  };
+  let stalled = 0;
+  let lastKey = '';
+  for (let i = 0; i < 400 && stalled < 5; i++) {
+    const rows = rowsOf(list);
+    if (!rows.length) return false;
+    const idx = rows.map((r) => r.index);
+    const lo = Math.min(...idx);
+    const hi = Math.max(...idx);
+    const el = list.querySelector(`.monaco-list-row[data-index="${arg.index}"]`);
+    const cb = list.getBoundingClientRect();
+    let dy: number;
+    if (el) {
+      const rb = el.getBoundingClientRect();
+      if (rb.top >= cb.top - 1 && (rb.bottom <= cb.bottom + 1 || rb.top <= cb.top + 30)) return true;
+      dy = rb.top - cb.top - 20;
+    } else {
+      if (arg.index > hi && rows.some((r) => r.last)) return false; // past the last cell
+      const els = [...list.querySelectorAll('.monaco-list-row')];
+      const avg = Math.max(20, els.reduce((s: number, e: any) => s + e.offsetHeight, 0) / els.length);
+      dy = arg.index < lo ? -(lo - arg.index) * avg : (arg.index - hi) * avg;
+    }
+    wheel(dy);
+    await frames();
+    const key = `${lo}-${hi}-${el ? el.getBoundingClientRect().top : ''}`;
+    stalled = key === lastKey ? stalled + 1 : 0;
+    lastKey = key;
+  }
+  return !!list.querySelector(`.monaco-list-row[data-index="${arg.index}"]`);
 }
 
-/** The list virtualises rows: scroll it with the mouse wheel. */
-async function wheelList(page: Page, dy: number): Promise<void> {
-  const box = await page.locator(`${NOTEBOOK} .cell-list-container`).boundingBox();
-  if (!box) return;
-  await page.mouse.move(box.x + box.width / 2, box.y + Math.min(box.height / 2, 200));
-  await page.mouse.wheel(0, dy);
+/** In the page: every row's state, scrolling from the top to the last row if not all rows are rendered. */
+async function sweepRows(list: any): Promise<RowInfo[]> {
+  const g = globalThis as any;
+  const rowsOf = (l: any): RowInfo[] =>
+    [...l.querySelectorAll('.monaco-list-row')].map((r: any) => {
+      const icon = r.querySelector('[class*="codicon-notebook-state-"]');
+      const m = icon ? /codicon-notebook-state-(\w+)/.exec(icon.className) : null;
+      return {
+        index: Number(r.getAttribute('data-index')),
+        last: r.getAttribute('data-last-element') === 'true',
+        markdown: r.classList.contains('markdown-cell-row'),
+        state: m ? m[1] : 'idle',
+      };
+    });
+  const seen = new Map<number, RowInfo>();
+  const add = () => {
+    const rows = rowsOf(list);
+    for (const r of rows) seen.set(r.index, r);
+    return rows;
+  };
+  let rows = add();
+  if (seen.has(0) && rows.some((r) => r.last)) return [...seen.values()];
+  const scroller = list.querySelector('.monaco-scrollable-element') ?? list;
+  const frames = () => new Promise((r) => g.requestAnimationFrame(() => g.requestAnimationFrame(r)));
+  // Monaco reads Chrome's wheelDeltaY (scroll px = wheelDeltaY / 120 * 50), which is 0 on synthetic events: set it.
+  const wheel = (dy: number) => {
+    const ev = new g.WheelEvent('wheel', { deltaY: dy, deltaMode: 0, bubbles: true, cancelable: true });
+    Object.defineProperty(ev, 'wheelDeltaY', { get: () => (-dy * 120) / 50 });
+    Object.defineProperty(ev, 'wheelDeltaX', { get: () => 0 });
+    scroller.dispatchEvent(ev);
+  };
+  const h = Math.max(100, list.getBoundingClientRect().height * 0.7);
+  for (let i = 0; i < 200 && !rows.some((r) => r.index === 0); i++) {
+    wheel(-h * 4);
+    await frames();
+    rows = add();
+  }
+  let lastKey = '';
+  for (let i = 0, stalled = 0; i < 2000 && stalled < 5 && !rows.some((r) => r.last); i++) {
+    wheel(h);
+    await frames();
+    rows = add();
+    const key = rows.map((r) => r.index).join(',');
+    stalled = key === lastKey ? stalled + 1 : 0;
+    lastKey = key;
+  }
+  return [...seen.values()];
+}
+
+function toStates(rows: RowInfo[]): CellState[] {
+  const n = rows.length ? Math.max(...rows.map((r) => r.index)) + 1 : 0;
+  const out: CellState[] = Array.from({ length: n }, () => 'idle');
+  for (const r of rows) out[r.index] = (r.markdown ? 'markdown' : r.state) as CellState;
+  return out;
 }
 
 /**
- * State of every cell of the visible notebook, indexed like the notebook (markdown cells included). When the list
- * has not rendered all rows it is swept from top to bottom with the mouse wheel.
+ * State of every cell of the visible notebook, indexed like the notebook (markdown cells included): 'success',
+ * 'error', 'executing', 'pending', 'idle' (never run or cleared) or 'markdown'. Sweeps a long notebook top to bottom.
  */
 export async function cellStates(page: Page): Promise<CellState[]> {
-  let { states, first, last } = await readRows(page);
-  if (!first || !last) {
-    const box = await page.locator(`${NOTEBOOK} .cell-list-container`).boundingBox();
-    const step = Math.max(200, (box?.height ?? 600) * 0.8);
-    await wheelList(page, -1e6);
-    for (let i = 0; i < 500; i++) {
-      await page.waitForTimeout(30); // let the list render the rows it scrolled to
-      const r = await readRows(page);
-      for (const [k, v] of r.states) states.set(k, v);
-      if (r.last) {
-        last = true;
-        break;
-      }
-      await wheelList(page, step);
-    }
-  }
-  const n = states.size ? Math.max(...states.keys()) + 1 : 0;
-  return Array.from({ length: n }, (_, i) => states.get(i) ?? 'idle');
+  const list = page.locator(`${NOTEBOOK} .cell-list-container`);
+  return toStates(await list.evaluate(sweepRows));
+}
+
+/** True while the notebook toolbar offers Interrupt / Stop Execution, i.e. some cell is pending or executing. */
+async function toolbarRunning(page: Page): Promise<boolean> {
+  return page
+    .locator(TOOLBAR)
+    .getByRole('button', { name: /^(Interrupt|Stop Execution)$/ })
+    .first()
+    .isVisible()
+    .catch(() => false);
 }
 
 function summarize(states: CellState[]) {
@@ -812,6 +896,12 @@ export async function waitForCellsDone(
   const until = Date.now() + timeout;
   let states: CellState[] = [];
   while (true) {
+    // While the toolbar says something runs, there is nothing to count yet: skip the (scrolling) sweep.
+    if (states.length && (await toolbarRunning(page))) {
+      if (Date.now() > until) break;
+      await sleep(100);
+      continue;
+    }
     states = await cellStates(page);
     const s = summarize(states);
     if (s.success.length + s.error.length >= n && !s.running.length) {
@@ -824,18 +914,14 @@ export async function waitForCellsDone(
   return fail(page, `waitForCellsDone: expected ${n} finished cells within ${timeout} ms; cell states: ${states.map((s, i) => `${i}:${s}`).join(' ')}`);
 }
 
-/** Makes sure row `index` is rendered (scrolling the virtualised list) and returns it. */
+/** Scrolls the virtualised cell list until row `index` (0-based, markdown included) is in view; returns the row. */
 export async function revealCell(page: Page, index: number): Promise<Locator> {
+  const list = page.locator(`${NOTEBOOK} .cell-list-container`);
+  const ok = await list.evaluate(scrollToRow, { index });
   const row = page.locator(`${ROW}[data-index="${index}"]`);
-  for (let i = 0; i < 200 && !(await row.count()); i++) {
-    const { states } = await readRows(page);
-    const keys = [...states.keys()];
-    if (!keys.length) break;
-    const box = await page.locator(`${NOTEBOOK} .cell-list-container`).boundingBox();
-    await wheelList(page, (index < Math.min(...keys) ? -1 : 1) * Math.max(200, (box?.height ?? 600) * 0.6));
-    await page.waitForTimeout(30);
+  if (!ok && !(await row.count())) {
+    return fail(page, `revealCell: the notebook has no cell ${index} (it has ${(await cellStates(page)).length})`);
   }
-  if (!(await row.count())) return fail(page, `revealCell: the notebook has no cell ${index}`);
   return row;
 }
 
