@@ -19,7 +19,7 @@ RG_PKG_VERSION=1.15.11                      # @vscode/ripgrep version that code-
 RG_ASSET=ripgrep-v13.0.0-10-x86_64-unknown-linux-musl.tar.gz
 APT_PKGS=(chromium libkrb5-dev pkg-config ripgrep)
 # What a finished install is stamped with; any change here makes the next run reinstall.
-WANT="$CODE_SERVER $PLAYWRIGHT $VSCE node=$(node -v) setup-v1"
+WANT="$CODE_SERVER $PLAYWRIGHT $VSCE node=$(node -v) setup-v2"
 STAMP=$PREFIX/.installed
 
 FORCE=0
@@ -124,12 +124,16 @@ node -e '
 #    npm_config_nodedir=/usr      node-gyp uses Debian's Node headers instead of downloading them
 #    TMPDIR                       where @vscode/ripgrep looks for its cached download (seeded above)
 #    XDG_*                        code-server writes ~/.config/code-server and ~/.local/share/code-server otherwise
+#    npm_config_omit_lockfile_registry_resolved=false   ~/.npmrc here sets it true: lockfiles then lack `resolved`
+#                                 URLs, the only trusted source of a package's version for allowScripts, so pinned
+#                                 entries (pkg@1.2.3) stop matching on every later install of an existing tree
 [ $FORCE = 1 ] && rm -rf "$PREFIX/node_modules" "$PREFIX/package-lock.json"
 rm -f "$STAMP"
 log "installing $CODE_SERVER $PLAYWRIGHT $VSCE into $PREFIX (about a minute the first time; log: $PREFIX/install.log)"
 t0=$(date +%s)
 fail() { tail -n 60 "$PREFIX/install.log" >&2; log "$1; full log: $PREFIX/install.log"; exit 1; }
 export TMPDIR=$TMP npm_config_unsafe_perm=true npm_config_yes=true npm_config_nodedir=/usr \
+       npm_config_omit_lockfile_registry_resolved=false \
        npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false \
        XDG_CONFIG_HOME=$PREFIX/xdg/config XDG_DATA_HOME=$PREFIX/xdg/data XDG_CACHE_HOME=$PREFIX/xdg/cache
 (cd "$PREFIX" && npm install --prefer-offline --loglevel=warn) >"$PREFIX/install.log" 2>&1 || fail "npm install failed"

@@ -1,18 +1,21 @@
 // Self-test of the E2E harness against a generated probe extension (test/e2e/probe-extension.ts): packaged as a
 // .vsix with the pinned vsce, installed with `code-server --install-extension`, then every harness helper is used
 // once against a real VS Code 1.100.3.
-import { test } from 'node:test';
+import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  cellOutputText, cellStates, executeCommand, interruptExecution, openNotebook, outputFrame, packageVsix, runAllCells,
-  runCell, screenshot, waitForCellsDone, withVSCode,
+  cellOutputText, cellStates, ensureTools, executeCommand, interruptExecution, openNotebook, outputFrame, packageVsix,
+  runAllCells, runCell, screenshot, waitForCellsDone, withVSCode,
 } from './harness';
 import { PROBE, probeNotebook, writeProbeExtension } from './probe-extension';
 
-test('harness self-test: probe notebook runs, renders, messages, interrupts, screenshots', { timeout: 180_000 }, async () => {
+// First use installs the tools (minutes): do it outside the test's timeout. A no-op once installed.
+before(() => ensureTools());
+
+test('harness self-test: probe notebook runs, renders, messages, interrupts, screenshots', { timeout: 120_000 }, async () => {
   const tmp = mkdtempSync(join(tmpdir(), 'mp-probe-'));
   try {
     const vsix = packageVsix(writeProbeExtension(join(tmp, 'ext')), join(tmp, 'probe.vsix'));
