@@ -129,7 +129,7 @@ node -e '
 #                                 entries (pkg@1.2.3) stop matching on every later install of an existing tree
 [ $FORCE = 1 ] && rm -rf "$PREFIX/node_modules" "$PREFIX/package-lock.json"
 rm -f "$STAMP"
-log "installing $CODE_SERVER $PLAYWRIGHT $VSCE into $PREFIX (about a minute the first time; log: $PREFIX/install.log)"
+log "installing $CODE_SERVER $PLAYWRIGHT $VSCE into $PREFIX (a few minutes the first time; log: $PREFIX/install.log)"
 t0=$(date +%s)
 fail() { tail -n 60 "$PREFIX/install.log" >&2; log "$1; full log: $PREFIX/install.log"; exit 1; }
 export TMPDIR=$TMP npm_config_unsafe_perm=true npm_config_yes=true npm_config_nodedir=/usr \

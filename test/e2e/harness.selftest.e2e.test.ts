@@ -18,7 +18,8 @@ before(() => ensureTools());
 test('harness self-test: probe notebook runs, renders, messages, interrupts, screenshots', { timeout: 120_000 }, async () => {
   const tmp = mkdtempSync(join(tmpdir(), 'mp-probe-'));
   try {
-    const vsix = packageVsix(writeProbeExtension(join(tmp, 'ext')), join(tmp, 'probe.vsix'));
+    // Packaged once per probe change (cached by content hash), installed with code-server --install-extension.
+    const vsix = packageVsix(writeProbeExtension(join(tmp, 'ext')));
     const ws = join(tmp, 'ws');
     mkdirSync(ws);
     writeFileSync(
@@ -59,11 +60,9 @@ test('harness self-test: probe notebook runs, renders, messages, interrupts, scr
       await executeCommand(page, 'Notebook: Clear All Outputs');
       await outputFrame(page).locator('.probe-rendered').waitFor({ state: 'detached' });
       assert.deepEqual(await cellStates(page), ['markdown', 'idle', 'idle', 'idle', 'idle']);
-      await runAllCells(page);
-      await cellOutputText(page, 2, { match: 'PROBE RENDERER: world' });
-      await cellOutputText(page, 4, { match: 'sleeping' });
-      await interruptExecution(page);
-      assert.deepEqual((await waitForCellsDone(page, 4)).error, [3, 4]);
+      await runCell(page, 2);
+      assert.deepEqual((await waitForCellsDone(page, 1)).success, [2]);
+      await cellOutputText(page, 2, { match: 'pong from extension host' });
 
       const png = await screenshot(page, 'harness-selftest');
       assert.ok(png.endsWith('harness-selftest.png'));

@@ -1,23 +1,36 @@
 // End-to-end harness: real VS Code 1.100.3 (code-server 4.100.3) driven by playwright-core in Debian's headless
 // Chromium, offline, everything on 127.0.0.1. Recipe and selectors: shared/docs/vscode-e2e-recipe.md.
 //
-//   const vs = await startVSCode({ workspace, extensions: 'magicportrait-studio.vsix' });
-//   try {
-//     await openNotebook(vs.page, 'quickstart.mpnb', { kernel: 'MagicPortrait' });
-//     await runAllCells(vs.page);
-//     await waitForCellsDone(vs.page, 5, { timeout: 120_000 });
-//     assert.match(await cellOutputText(vs.page, 1), /hello/);
-//   } finally { await vs.stop(); }
+//   before(() => ensureTools());            // first use installs the tools (minutes): keep it out of test timeouts
+//   test('quickstart', { timeout: 180_000 }, () =>
+//     withVSCode({ name: 'quickstart', workspace, extensions: 'magicportrait-studio.vsix' }, async ({ page }) => {
+//       await openNotebook(page, 'quickstart.mpnb', { kernel: 'MagicPortrait' });
+//       await runAllCells(page);
+//       const { error } = await waitForCellsDone(page, 5, { timeout: 120_000 });
+//       assert.deepEqual(error, []);
+//       assert.match(await cellOutputText(page, 1), /hello/);
+//       await outputFrame(page).locator('.mp-frames').waitFor();
+//       await screenshot(page, 'quickstart');
+//     }));
 //
-// or `withVSCode(opts, async (vs) => ...)`, which also screenshots and keeps the run folder when the body throws.
+// withVSCode() stops everything in `finally`, and when the body throws it also saves
+// test-results/e2e/<name>-failure.png, keeps the run folder and appends diagnostics (last error output, extension
+// host log, server log) to the error. startVSCode() + `try { } finally { await vs.stop() }` is the manual form.
+//
+// Cell indices are 0-based over ALL cells, markdown included (the notebook list's data-index). Helpers that wait
+// throw errors naming every cell's state and the last error output. Extensions: .vsix files or unpacked folders
+// (symlinked into the extensions dir by default: the repo root works as a folder once dist/ is built).
 //
 // The tools (code-server, playwright-core, vsce) live in a cache prefix outside node_modules, installed by
-// scripts/e2e-setup.sh, which startVSCode() runs itself (a ~10 ms no-op once installed). MP_E2E_TOOLS overrides the
-// prefix. MP_E2E_KEEP=1 keeps every run folder; MP_E2E_DEBUG=1 logs each step with timings.
+// scripts/e2e-setup.sh, which ensureTools()/startVSCode() run (a ~10 ms no-op once installed) and scripts/test.mjs
+// runs before E2E files. MP_E2E_TOOLS overrides the prefix (default .e2e/tools). MP_E2E_KEEP=1 keeps every run
+// folder ($TMPDIR/mp-e2e-*); MP_E2E_DEBUG=1 logs each step with timings. Processes are found by their run folder
+// and killed on stop(), on process exit/SIGINT/SIGTERM, and (if the test process was SIGKILLed) at the next start.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import {
   cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync,
-  openSync, closeSync,
+  openSync, closeSync, renameSync,
 } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
@@ -77,17 +90,38 @@ export function ensureTools(): Tools {
   return tools;
 }
 
-/** Packages an unpacked extension folder into a .vsix with the pinned @vscode/vsce (about 2-4 s). */
-export function packageVsix(extensionDir: string, outFile: string): string {
+/**
+ * Packages an unpacked extension folder into a .vsix with the pinned @vscode/vsce (2-7 s here). Without `outFile` the
+ * result is cached by content hash under .e2e/cache/vsix/, so an unchanged folder is packaged only once.
+ */
+export function packageVsix(extensionDir: string, outFile?: string): string {
+  const dir = resolve(extensionDir);
+  let out = outFile && resolve(outFile);
+  if (!out) {
+    const h = createHash('sha256');
+    const walk = (d: string) => {
+      for (const e of readdirSync(d, { withFileTypes: true }).sort((x, y) => (x.name < y.name ? -1 : 1))) {
+        if (e.name === 'node_modules' || e.name.startsWith('.')) continue;
+        const p = join(d, e.name);
+        if (e.isDirectory()) walk(p);
+        else h.update(`${p.slice(dir.length)}\0`).update(readFileSync(p)).update('\0');
+      }
+    };
+    walk(dir);
+    const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
+    out = join(REPO, '.e2e', 'cache', 'vsix', `${pkg.name}-${pkg.version}-${h.digest('hex').slice(0, 16)}.vsix`);
+    if (existsSync(out)) return out;
+  }
   const { vsce } = ensureTools();
-  mkdirSync(dirname(outFile), { recursive: true });
-  const r = spawnSync(
-    vsce,
-    ['package', '--allow-missing-repository', '--skip-license', '--no-dependencies', '-o', resolve(outFile)],
-    { cwd: extensionDir, encoding: 'utf8' },
-  );
-  if (r.status !== 0) throw new Error(`vsce package failed in ${extensionDir}:\n${r.stdout}\n${r.stderr}`);
-  return resolve(outFile);
+  mkdirSync(dirname(out), { recursive: true });
+  const tmp = `${out}.${process.pid}.tmp.vsix`;
+  const r = spawnSync(vsce, ['package', '--allow-missing-repository', '--skip-license', '--no-dependencies', '-o', tmp], {
+    cwd: dir,
+    encoding: 'utf8',
+  });
+  if (r.status !== 0) throw new Error(`vsce package failed in ${dir}:\n${r.stdout}\n${r.stderr}`);
+  renameSync(tmp, out);
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -294,7 +328,7 @@ function serverEnv(runDir: string): NodeJS.ProcessEnv {
   };
 }
 
-function placeExtensions(list: string[], runDir: string, extensionsDir: string, mode: 'link' | 'copy'): void {
+async function placeExtensions(list: string[], runDir: string, extensionsDir: string, mode: 'link' | 'copy'): Promise<void> {
   const vsix: string[] = [];
   for (const e of list.map((x) => resolve(x))) {
     if (!existsSync(e)) throw new Error(`extension not found: ${e}`);
@@ -309,17 +343,25 @@ function placeExtensions(list: string[], runDir: string, extensionsDir: string, 
   }
   if (!vsix.length) return;
   const t = Date.now();
-  const r = spawnSync(
-    ensureTools().codeServer,
-    [
-      '--user-data-dir', join(runDir, 'user'), '--extensions-dir', extensionsDir, '--force',
-      ...vsix.flatMap((v) => ['--install-extension', v]),
-    ],
-    { env: serverEnv(runDir), encoding: 'utf8', timeout: 120_000 },
-  );
-  const out = `${r.stdout ?? ''}${r.stderr ?? ''}`;
-  if (r.status !== 0 || /Failed Installing|Error/.test(out)) {
-    throw new Error(`code-server --install-extension ${vsix.join(' ')} failed (exit ${r.status}):\n${out}`);
+  const args = [
+    '--user-data-dir', join(runDir, 'user'), '--extensions-dir', extensionsDir, '--force',
+    ...vsix.flatMap((v) => ['--install-extension', v]),
+  ];
+  // Async (not spawnSync) so Chromium can start meanwhile.
+  const { code, out } = await new Promise<{ code: number | null; out: string }>((res, rej) => {
+    const p = spawn(ensureTools().codeServer, args, { env: serverEnv(runDir), stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout!.on('data', (d) => (out += d));
+    p.stderr!.on('data', (d) => (out += d));
+    const timer = setTimeout(() => p.kill('SIGKILL'), 120_000);
+    p.on('error', rej);
+    p.on('close', (code) => {
+      clearTimeout(timer);
+      res({ code, out });
+    });
+  });
+  if (code !== 0 || /Failed Installing|\bError\b/.test(out)) {
+    throw new Error(`code-server --install-extension ${vsix.join(' ')} failed (exit ${code}):\n${out}`);
   }
   debug(`installed ${vsix.map((v) => basename(v)).join(', ')} in ${Date.now() - t} ms`);
 }
@@ -366,6 +408,7 @@ export async function startVSCode(opts: StartOptions): Promise<VSCode> {
   const timeout = opts.timeout ?? 60_000;
   let proc: ChildProcess | undefined;
   let context: BrowserContext | undefined;
+  let launching: Promise<unknown> | undefined;
   let stopped = false;
 
   const session: VSCode = {
@@ -406,6 +449,7 @@ export async function startVSCode(opts: StartOptions): Promise<VSCode> {
       if (stopped) return;
       stopped = true;
       const t = Date.now();
+      if (launching) await within(launching.catch(() => {}), 15_000); // a launch still in flight: let it land
       if (context) await within(context.close().catch(() => {}), 5000);
       if (proc?.pid && proc.exitCode === null) {
         try {
@@ -432,8 +476,26 @@ export async function startVSCode(opts: StartOptions): Promise<VSCode> {
   };
 
   try {
+    // Chromium starts while the extensions are installed and code-server comes up.
+    const browser = (launching = playwright.chromium
+      .launchPersistentContext(join(runDir, 'chrome-profile'), {
+        executablePath: CHROMIUM,
+        headless: true,
+        viewport: opts.viewport ?? { width: 1400, height: 900 },
+        args: CHROMIUM_ARGS,
+        // Chromium writes ~/.config/chromium and ~/.cache/dconf whatever --user-data-dir says.
+        env: {
+          ...process.env,
+          XDG_CONFIG_HOME: join(runDir, 'xdg', 'chrome-config'),
+          XDG_CACHE_HOME: join(runDir, 'xdg', 'chrome-cache'),
+        },
+        timeout,
+      })
+      .then((c: BrowserContext) => (context = c)));
+    browser.catch(() => {}); // awaited below; on an earlier failure stop() kills it through the run folder
+
     const ext = opts.extensions === undefined ? [] : Array.isArray(opts.extensions) ? opts.extensions : [opts.extensions];
-    placeExtensions(ext, runDir, extensionsDir, opts.folderMode ?? 'link');
+    await placeExtensions(ext, runDir, extensionsDir, opts.folderMode ?? 'link');
 
     const t0 = Date.now();
     for (let attempt = 1; ; attempt++) {
@@ -460,17 +522,8 @@ export async function startVSCode(opts: StartOptions): Promise<VSCode> {
       }
     }
     debug(`code-server healthy on :${session.port} in ${Date.now() - t0} ms`);
-
-    context = await playwright.chromium.launchPersistentContext(join(runDir, 'chrome-profile'), {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: opts.viewport ?? { width: 1400, height: 900 },
-      args: CHROMIUM_ARGS,
-      // Chromium writes ~/.config/chromium and ~/.cache/dconf whatever --user-data-dir says.
-      env: { ...process.env, XDG_CONFIG_HOME: join(runDir, 'xdg', 'chrome-config'), XDG_CACHE_HOME: join(runDir, 'xdg', 'chrome-cache') },
-      timeout,
-    });
-    const ctx = context;
+    await browser;
+    const ctx = context!;
     session.context = ctx;
     // Functions passed to page.evaluate() are serialised from tsx/esbuild output, which wraps named inner functions
     // in __name(fn, "name") (keepNames); give every frame a no-op __name so such functions run in the browser.
@@ -559,7 +612,10 @@ export async function lastErrorOutput(page: Page): Promise<string> {
   return ((await errs.nth(n - 1).innerText({ timeout: 2000 }).catch(() => '')) ?? '').trim();
 }
 
-/** Opens a workspace file with Quick Open (Ctrl+P); waits for the notebook's cells and, if given, the kernel label. */
+/**
+ * Opens a notebook by its workspace-relative path (a top-level file from the explorer, others with Quick Open) and
+ * waits for its cells (they render only once the extension has activated) and, if given, for the kernel label.
+ */
 export async function openNotebook(
   page: Page,
   fileName: string,
@@ -568,33 +624,82 @@ export async function openNotebook(
   const timeout = opts.timeout ?? 60_000;
   const t = Date.now();
   const base = basename(fileName);
-  await page.keyboard.press('Escape');
-  await page.keyboard.press('Control+P');
-  const input = page.locator('.quick-input-widget input');
-  await input.waitFor({ timeout: 10_000 });
-  await input.fill(fileName);
-  const row = page
-    .locator('.quick-input-list .monaco-list-row')
-    .filter({ has: page.locator('.label-name', { hasText: new RegExp(`^${esc(base)}$`) }) })
-    .first();
-  try {
-    await row.waitFor({ timeout: 15_000 });
-  } catch {
-    const seen = await page.locator('.quick-input-list .monaco-list-row').allInnerTexts().catch(() => []);
+  // Opened before the workbench knows the extensions' `contributes.notebooks`, the file comes up in a TEXT editor and
+  // stays there. The remote extensions are registered well before the extension host reports its eager activation.
+  await waitForExtensionHost(page, timeout);
+  debug(`extension host ready in ${Date.now() - t} ms`);
+  // A file at the top of the workspace: double-click its explorer row (no file search needed; pinned, not preview).
+  // Anything else, e.g. 'notebooks/quickstart.mpnb': Quick Open (Ctrl+P), which searches the workspace with rg.
+  const explorerRow = page
+    .locator('.explorer-folders-view .monaco-list-row[aria-level="1"]')
+    .filter({ has: page.locator('.label-name', { hasText: new RegExp(`^${esc(base)}$`) }) });
+  if (base === fileName && (await explorerRow.count()) === 1) {
+    await explorerRow.dblclick();
+  } else {
     await page.keyboard.press('Escape');
-    return fail(page, `openNotebook: Quick Open found no file named ${base} for "${fileName}"; it listed: ${JSON.stringify(seen)}`);
+    await page.keyboard.press('Control+P');
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor({ timeout: 10_000 });
+    await input.fill(fileName);
+    const row = page
+      .locator('.quick-input-list .monaco-list-row')
+      .filter({ has: page.locator('.label-name', { hasText: new RegExp(`^${esc(base)}$`) }) })
+      .first();
+    try {
+      await row.waitFor({ timeout: 15_000 });
+    } catch {
+      const seen = await page.locator('.quick-input-list .monaco-list-row').allInnerTexts().catch(() => []);
+      await page.keyboard.press('Escape');
+      return fail(page, `openNotebook: Quick Open found no file named ${base} for "${fileName}"; it listed: ${JSON.stringify(seen)}`);
+    }
+    await row.click();
   }
-  await row.click();
   try {
     await page.locator(`.tabs-container .tab.active`, { hasText: base }).waitFor({ timeout });
-    // Cells only render once the extension has registered its serializer, i.e. after activation.
-    // (attached, not visible: a markdown row has zero height, its preview lives in the output webview)
-    await page.locator(ROW).first().waitFor({ state: 'attached', timeout: Math.max(1000, timeout - (Date.now() - t)) });
   } catch {
-    return fail(page, `openNotebook: ${fileName} opened no notebook cells within ${timeout} ms (extension not activated? wrong editor?)`);
+    return fail(page, `openNotebook: no editor tab for ${fileName} within ${timeout} ms`);
+  }
+  debug(`notebook ${fileName} tab in ${Date.now() - t} ms`);
+  // Cells render only once the extension has registered its serializer, i.e. after activation. Attached, not
+  // visible: a markdown row has zero height (its preview lives in the output webview).
+  const rows = page.locator(ROW).first();
+  const textEditor = page.locator('.editor-instance:visible > .monaco-editor, .editor-instance:visible .text-editor-container');
+  const until = t + timeout;
+  let textSince = 0;
+  while (!(await rows.count())) {
+    if ((await page.locator(NOTEBOOK).count()) === 0 && (await textEditor.count())) {
+      textSince ||= Date.now();
+      if (Date.now() - textSince > 3000) {
+        return fail(page, `openNotebook: ${fileName} opened in a text editor, not a notebook: no installed extension contributes a notebook for it (installed: ${installedExtensions(page).join(', ') || 'none'})`);
+      }
+    } else textSince = 0;
+    if (Date.now() > until) {
+      return fail(page, `openNotebook: ${fileName} showed no notebook cells within ${timeout} ms (did the extension activate and register its serializer?)`);
+    }
+    await sleep(100);
   }
   debug(`notebook ${fileName} cells in ${Date.now() - t} ms`);
   if (opts.kernel) await selectKernel(page, opts.kernel, Math.max(5000, timeout - (Date.now() - t)));
+}
+
+/** Waits until the extension host logged "Eager extensions activated" (read from the run folder's log). */
+export async function waitForExtensionHost(page: Page, timeout = 60_000): Promise<void> {
+  const vs = sessions.get(page);
+  if (!vs) return;
+  const until = Date.now() + timeout;
+  while (!/Eager extensions activated/.test(vs.extensionHostLog())) {
+    if (Date.now() > until) return fail(page, `the extension host did not finish starting within ${timeout} ms`);
+    await sleep(100);
+  }
+}
+
+function installedExtensions(page: Page): string[] {
+  const vs = sessions.get(page);
+  try {
+    return vs ? readdirSync(vs.extensionsDir).filter((n) => !n.startsWith('.') && n !== 'extensions.json') : [];
+  } catch {
+    return [];
+  }
 }
 
 /** Waits until the notebook toolbar shows `label` as its kernel; picks it from the kernel picker if none is selected. */
@@ -697,13 +802,17 @@ export async function interruptExecution(page: Page, opts: { timeout?: number } 
       await executeCommand(page, 'Notebook: Stop Execution');
     }
   }
-  const until = Date.now() + (opts.timeout ?? 30_000);
+  const timeout = opts.timeout ?? 30_000;
+  const until = Date.now() + timeout;
+  let states: CellState[] = [];
   while (Date.now() < until) {
-    const { running } = summarize(await cellStates(page));
-    if (!running.length) return;
+    if (!(await toolbarRunning(page))) {
+      states = await cellStates(page);
+      if (!summarize(states).running.length) return;
+    }
     await sleep(100);
   }
-  return fail(page, `interruptExecution: cells still running ${opts.timeout ?? 30_000} ms after the interrupt`);
+  return fail(page, `interruptExecution: cells still running ${timeout} ms after the interrupt; cell states: ${states.map((s, i) => `${i}:${s}`).join(' ')}`);
 }
 
 /** Runs a command by its palette title (e.g. "Notebook: Clear All Outputs") through F1. */
