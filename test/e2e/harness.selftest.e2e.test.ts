@@ -52,6 +52,8 @@ test('harness self-test: probe notebook runs, renders, messages, interrupts, scr
       const done = await waitForCellsDone(page, 4, { timeout: 30_000 });
       assert.deepEqual(done.success, [1, 2]);
       assert.deepEqual(done.error, [3, 4]); // the failing cell and the interrupted one
+      const png = await screenshot(page, 'harness-selftest'); // every kind of output on screen
+      assert.ok(png.endsWith('harness-selftest.png'));
 
       // Single-cell run after the interrupt, then a command from the palette.
       await runCell(page, 4);
@@ -64,8 +66,6 @@ test('harness self-test: probe notebook runs, renders, messages, interrupts, scr
       assert.deepEqual((await waitForCellsDone(page, 1)).success, [2]);
       await cellOutputText(page, 2, { match: 'pong from extension host' });
 
-      const png = await screenshot(page, 'harness-selftest');
-      assert.ok(png.endsWith('harness-selftest.png'));
       assert.match(vs.outputChannelLog(PROBE.outputChannel), /activated; vscode\.version=1\.100\.3/);
       assert.match(vs.outputChannelLog(PROBE.outputChannel), /interruptHandler/);
     });
