@@ -5,43 +5,56 @@ import { join } from 'node:path';
 import { newCodeCell, serializeNotebook, type CellData } from '../src/kernel/notebook/nbformat';
 
 const md = (source: string): CellData => ({ kind: 'markdown', source, language: 'markdown', id: '', outputs: [], executionCount: null, metadata: {} });
+const code = (source: string, metadata: Record<string, unknown> = {}) => newCodeCell(source, metadata);
 
 const cells: CellData[] = [
   md(`# MagicPortrait quickstart
 
-Each cell runs one stage of the pipeline in the **MagicPortrait** kernel (TypeScript; the \`mp\` object holds the stages).
-Out of the box it uses the built-in *demo head* and untrained demo weights, so it runs without any downloads; point the
-parameters at your own portrait, driving video and checkpoints to run the real method.`),
-  newCodeCell(`// Parameters (override from the CLI with -p name=value)
-const frameCount = 48;
-const size = 128;`, { tags: ['parameters'] }),
-  newCodeCell(`console.log(\`MagicPortrait kernel \${mp.version} on Node \${process.version}\`);`),
-  md(`## The head model
-The built-in demo head has FLAME's structure (shape and expression blendshapes, 5 joints with skinning weights, a
-68-landmark embedding with a dynamic contour, UVs). Drag to orbit; the sliders re-pose it live. Point \`mp.flame.load\`
-at a FLAME 2020 folder to use the real model.`),
-  newCodeCell(`const head = mp.flame.demoHead();
+Each cell runs one stage of MagicPortrait — 3D FLAME guidance for a latent video diffusion model — in the
+**MagicPortrait** kernel (TypeScript; the \`mp\` object holds the stages).
+
+Out of the box this notebook needs no files: it uses the built-in **demo head** (FLAME's structure, not FLAME), a
+synthetic driving motion and the **tiny bundle** (the full diffusion architecture at small widths with *untrained demo
+weights*), so the video it samples shows the pipeline working, not the method's quality. Set the parameters to a
+portrait and a driving video to see detection and tracking on real faces.`),
+  code(`// Parameters (override from the CLI: magicportrait run quickstart.mpnb -p frameCount=48 -p reference=photo.jpg)
+const reference = '';   // a portrait (JPEG/PNG); empty: the demo head's own portrait
+const driving = '';     // a driving video; empty: synthetic demo motion
+const frameCount = 24;  // frames to render and sample
+const steps = 20;       // DDIM steps (the reference uses 20)
+const guidanceScale = 3.5;
+const seed = 42;`, { tags: ['parameters'] }),
+  code(`console.log(\`MagicPortrait kernel \${mp.version} on Node \${process.version}\`);`),
+  md(`## 1. The head model
+Drag to orbit; the sliders re-pose the head live (jaw, head pose, named expressions). \`mp.flame.load(folder)\` reads a
+FLAME 2020 folder instead.`),
+  code(`const head = mp.flame.demoHead();
 await display(mp.flame.view(head, { title: 'Built-in demo head' }));`),
-  newCodeCell(`// A synthetic driving sequence with live progress.
-const progress = mp.progress('Generating frames', frameCount, 'frames');
-const frames = [];
-for (let k = 0; k < frameCount; k++) {
-  const data = new Uint8Array(size * size * 3);
-  for (let y = 0; y < size; y++)
-    for (let x = 0; x < size; x++) {
-      const i = 3 * (y * size + x);
-      const r = Math.hypot(x - size / 2 - (size / 4) * Math.cos((2 * Math.PI * k) / frameCount), y - size / 2);
-      data[i] = r < size / 5 ? 230 : 20;
-      data[i + 1] = (x * 2) & 255;
-      data[i + 2] = (y * 2) & 255;
-    }
-  frames.push({ width: size, height: size, channels: 3 as const, data });
-  progress.tick();
-  await mp.sleep(5);
-}
-progress.finish();
-frames.length`),
-  newCodeCell(`await display(mp.frames([{ name: 'synthetic', frames }], { title: 'Synthetic sequence', fps: 24 }));`),
+  md(`## 2. Reference portrait and driving motion
+With a photo, the face is detected (BlazeFace), 468 + 68 landmarks are found and the 512×512 generation crop is made
+as the reference code does. With a driving video, faces are tracked frame by frame.`),
+  code(`const face = reference ? await mp.analyzeFace(reference) : null;
+if (face) await display(face);
+const referenceImage = face ? face.crops.generation.image : await mp.demo.portrait(head);
+await display(referenceImage);`),
+  code(`const track = driving ? await mp.trackFaces(driving, { maxFrames: frameCount }) : null;
+if (track) await display(track);
+// The demo motion drives the demo head: jaw, smile, blink and head turns.
+const sequence = mp.demo.drivingSequence(head, { frames: frameCount });
+sequence.frames.length`),
+  md(`## 3. Guidance maps
+Depth, normal and shaded render for every frame, rendered with the reference's conventions (pixel-centre
+rasterisation, depth normalised over all vertices, world-space normals, SH shading). Scrub or play them together.`),
+  code(`const guidance = await mp.renderGuidance(sequence);
+await display(guidance);`),
+  md(`## 4. Sampling
+The reference UNet fills the attention bank from the portrait once; the denoising UNet with motion modules runs over
+12-frame windows with DDIM (v-prediction, zero-terminal-SNR, trailing spacing) and classifier-free guidance; the VAE
+decodes; the result is an H.264 MP4. The grid shows reference | result | depth | normal | render.`),
+  code(`const bundle = await mp.bundle.tiny();
+const result = await mp.sample({ reference: referenceImage, guidance: { maps: guidance.maps() }, bundle, steps, guidanceScale, seed });
+await display(result.grid);
+\`\${result.frameCount} frames at \${result.width}×\${result.height}, \${result.timings.unetCalls} UNet calls\``),
 ];
 
 // Stable cell ids, so regenerating the notebook does not churn its diff.

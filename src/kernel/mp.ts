@@ -10,7 +10,7 @@ import * as flame from './flame';
 import * as perception from './perception';
 import * as diffusion from './diffusion';
 import { analyzeFace, loadImage, resolvePath, trackVideoFaces } from './pipeline/face';
-import { demoDrivingSequence, framingCamera, renderGuidanceSequence } from './pipeline/guidance';
+import { demoDrivingSequence, demoPortrait, framingCamera, renderGuidanceSequence } from './pipeline/guidance';
 import { join } from 'node:path';
 import { homedir } from 'node:os';
 
@@ -75,6 +75,8 @@ export const mp = {
   demo: {
     /** Synthetic driving motion of the demo head (jaw, smile, blink, head turns). */
     drivingSequence: demoDrivingSequence,
+    /** The neutral demo head rendered as a portrait (for the reference slot when no photo is given). */
+    portrait: demoPortrait,
     /** A camera framing a model's face in the 224 crop. */
     framingCamera,
   },

@@ -180,3 +180,28 @@ export async function renderGuidanceSequence(seq: FlameSequence, options: Guidan
     throw e;
   }
 }
+
+/**
+ * A portrait of a model for the reference slot when the user gives none: the neutral head's shaded render on a
+ * soft grey backdrop (alpha from the coverage mask). Labelled wherever it is used.
+ */
+export async function demoPortrait(model: FlameModelData, size = 512): Promise<RgbImage> {
+  const seq: FlameSequence = {
+    model,
+    shape: new Float32Array(0),
+    frames: [{ expression: new Float32Array(model.numExpression), pose: new Float32Array(model.numJoints * 3) }],
+    cam: framingCamera(model),
+    light: DEFAULT_LIGHT,
+  };
+  const g = await renderGuidanceSequence(seq, { size, maps: ['render', 'mask'] });
+  const f = g.frames[0]!;
+  const data = new Uint8Array(size * size * 3);
+  for (let y = 0; y < size; y++)
+    for (let x = 0; x < size; x++) {
+      const i = y * size + x;
+      const bg = 150 + Math.round((60 * (size - y)) / size);
+      const a = f.mask![i]! / 255;
+      for (let c = 0; c < 3; c++) data[3 * i + c] = Math.round(a * f.render![3 * i + c]! + (1 - a) * bg);
+    }
+  return { width: size, height: size, channels: 3, data };
+}
