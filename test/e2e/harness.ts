@@ -284,6 +284,8 @@ const DEFAULT_SETTINGS: Record<string, unknown> = {
 const CHROMIUM_ARGS = [
   '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  // WebGL (the three.js mesh viewer) on the software rasteriser, since there is no GPU.
+  '--enable-unsafe-swiftshader',
 ];
 
 function freePort(): Promise<number> {
