@@ -74,6 +74,7 @@ test('quickstart runs end to end in real VS Code with the packaged extension', {
         el.dispatchEvent(new Event('input', { bubbles: true }));
       });
       assert.notEqual(await pixels(), before, 'the jaw slider re-posed the mesh');
+      await screenshot(page, 'quickstart-mesh-jaw-open');
 
       // Frame scrubber with the guidance maps: images load from the artifact store through renderer messaging.
       await revealCell(page, L.guidance);
@@ -105,6 +106,8 @@ test('quickstart runs end to end in real VS Code with the packaged extension', {
       assert.ok(state.readyState >= 2 && state.duration > 0, JSON.stringify(state));
       await screenshot(page, 'quickstart-video');
       console.log(`quickstart in VS Code: ${((Date.now() - t0) / 1000).toFixed(1)} s including start-up`);
+      await page.keyboard.press('Control+S');
+      await page.waitForTimeout(1500);
 
       // Interrupt: a busy loop cannot stop cooperatively, so the kernel is killed and restarted; the next cell runs.
       await openNotebook(page, 'interrupt.mpnb', { kernel: 'MagicPortrait' });
@@ -122,6 +125,15 @@ test('quickstart runs end to end in real VS Code with the packaged extension', {
     });
     // The notebook saved by VS Code keeps its outputs small: artifacts live beside it.
     assert.ok(existsSync(join(ws, 'quickstart.mpnb.artifacts')));
+    // The same notebook run headless by the CLI gives outputs of identical structure (kinds and MIME types per cell).
+    const cliOut = join(ws, 'cli');
+    const r = spawnSync(process.execPath, [join(REPO, 'bin', 'magicportrait.js'), 'run', join(REPO, 'notebooks', 'quickstart.mpnb'), '--out', cliOut], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const shape = (file: string) =>
+      parseNotebook(readFileSync(file, 'utf8')).cells.map((c) => c.outputs.map((o) => (o.kind === 'display' || o.kind === 'result' ? `${o.kind}:${Object.keys(o.data).sort().join(',')}` : o.kind === 'stream' ? `stream:${o.name}` : o.kind)));
+    const saved = shape(join(ws, 'quickstart.mpnb'));
+    assert.ok(saved.some((c) => c.length > 0), 'VS Code saved the outputs');
+    assert.deepEqual(saved, shape(join(cliOut, 'quickstart.mpnb')));
   } finally {
     rmSync(ws, { recursive: true, force: true });
   }
