@@ -10,6 +10,7 @@ import type { MimeBundle } from '../runtime/protocol';
 import { flameForward, flameTexAlbedo, prepareFlame, type FlameModelData } from '../flame';
 import { renderSequence, type GuidanceFrame, type GuidanceMapKind, type GuidanceMaps } from '../render';
 import { MagicPortraitError } from '../errors';
+import { stageCache } from './cache';
 
 /** Per-frame FLAME parameters with everything a renderer needs from the reference (shape, camera, appearance). */
 export interface FlameSequence {
@@ -118,8 +119,20 @@ export class GuidanceSequence implements Displayable {
   }
 }
 
-/** Renders the guidance maps of every frame of a FLAME sequence (worker threads, live progress, cancellable). */
+const RENDER_STAGE = { name: 'renderGuidance', version: 1 };
+
+/**
+ * Renders the guidance maps of every frame of a FLAME sequence (worker threads, live progress, cancellable). Cached
+ * by the stage cache on the sequence's content, so re-running an unchanged cell — even after a kernel restart — is
+ * instant.
+ */
 export async function renderGuidanceSequence(seq: FlameSequence, options: GuidanceOptions = {}): Promise<GuidanceSequence> {
+  const { driving, ...renderOptions } = options;
+  const frames = await stageCache().run(RENDER_STAGE, seq, renderOptions, async () => (await renderFrames(seq, renderOptions)).frames);
+  return new GuidanceSequence(options.size ?? 512, frames, seq.fps ?? 24, seq.label, driving);
+}
+
+async function renderFrames(seq: FlameSequence, options: Omit<GuidanceOptions, 'driving'>): Promise<{ frames: GuidanceMaps[] }> {
   const { model } = seq;
   const size = options.size ?? 512;
   const maps = options.maps ?? ['depth', 'normal', 'render', 'mask'];
@@ -174,7 +187,7 @@ export async function renderGuidanceSequence(seq: FlameSequence, options: Guidan
       onProgress: (done) => progress.update(done),
     });
     progress.finish();
-    return new GuidanceSequence(size, result.frames, seq.fps ?? 24, seq.label, options.driving);
+    return { frames: result.frames };
   } catch (e) {
     progress.finish((e as Error).message);
     throw e;
