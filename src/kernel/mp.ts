@@ -67,6 +67,8 @@ export const mp = {
   trackFaces: trackVideoFaces,
   /** Identity similarity (cosine of dlib descriptors; the paper's CSIM). */
   identitySimilarity: perception.identitySimilarity,
+  /** Euclidean distance of dlib descriptors (same person < 0.6 in dlib's convention). */
+  descriptorDistance: perception.descriptorDistance,
   /** Converts the npm-shipped face models to ONNX into the cache (runs on first use anyway). */
   prepareFaceModels: perception.prepareModels,
   /** Depth / normal / shaded-render guidance maps of a FLAME sequence, with the reference's conventions. */

@@ -35,6 +35,12 @@ test('quickstart runs end to end in real VS Code with the packaged extension', {
   const t0 = Date.now();
   try {
     copyFileSync(join(REPO, 'notebooks', 'quickstart.mpnb'), join(ws, 'quickstart.mpnb'));
+    // The perception notebook points at ../shared/data relative to notebooks/: make its paths absolute for the copy.
+    const shared = join(REPO, '..', 'shared', 'data');
+    writeFileSync(
+      join(ws, 'face-perception.mpnb'),
+      readFileSync(join(REPO, 'notebooks', 'face-perception.mpnb'), 'utf8').replaceAll('../../shared/data', shared),
+    );
     writeFileSync(
       join(ws, 'interrupt.mpnb'),
       serializeNotebook({ metadata: {}, cells: [newCodeCell('const kept = 41;'), newCodeCell('while (true) {}'), newCodeCell('console.log(`after restart: ${typeof kept}`)')] }),
@@ -122,6 +128,20 @@ test('quickstart runs end to end in real VS Code with the packaged extension', {
       await runCell(page, 2);
       assert.match(await cellOutputText(page, 2, { match: 'after restart', timeout: 60_000 }), /after restart: undefined/);
       await screenshot(page, 'interrupt');
+
+      // Face perception on the real sample data: the portrait with its box and landmarks, the driving strip.
+      await openNotebook(page, 'face-perception.mpnb', { kernel: 'MagicPortrait' });
+      await runAllCells(page);
+      const fp = await waitForCellsDone(page, 4, { timeout: 300_000 });
+      assert.equal(fp.error.length, 0, `failed cells: ${fp.error.join(', ')}`);
+      await revealCell(page, 2);
+      await outputFrame(page).locator('img').first().waitFor({ timeout: 30_000 });
+      await screenshot(page, 'face-perception-portrait');
+      await revealCell(page, 3);
+      const strip = outputFrame(page).locator('.mp-frames', { hasText: 'Face track' });
+      await strip.waitFor({ timeout: 60_000 });
+      await screenshot(page, 'face-perception-driving');
+      assert.match(await cellOutputText(page, 3, { match: 'frames without a face' }), /frames without a face: 0/);
     });
     // The notebook saved by VS Code keeps its outputs small: artifacts live beside it.
     assert.ok(existsSync(join(ws, 'quickstart.mpnb.artifacts')));

@@ -1,5 +1,5 @@
-// Writes notebooks/quickstart.mpnb from the cell list below (the notebook is the source users open; this script
-// keeps it reproducible). Run: npx tsx scripts/quickstart-cells.ts
+// Writes the example notebooks in notebooks/ from the cell lists below (the notebooks are what users open; this
+// script keeps them reproducible). Run: npx tsx scripts/make-notebooks.ts
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { newCodeCell, serializeNotebook, type CellData } from '../src/kernel/notebook/nbformat';
@@ -7,7 +7,7 @@ import { newCodeCell, serializeNotebook, type CellData } from '../src/kernel/not
 const md = (source: string): CellData => ({ kind: 'markdown', source, language: 'markdown', id: '', outputs: [], executionCount: null, metadata: {} });
 const code = (source: string, metadata: Record<string, unknown> = {}) => newCodeCell(source, metadata);
 
-const cells: CellData[] = [
+const quickstart: CellData[] = [
   md(`# MagicPortrait quickstart
 
 Each cell runs one stage of MagicPortrait — 3D FLAME guidance for a latent video diffusion model — in the
@@ -57,7 +57,32 @@ await display(result.grid);
 \`\${result.frameCount} frames at \${result.width}×\${result.height}, \${result.timings.unetCalls} UNet calls\``),
 ];
 
-// Stable cell ids, so regenerating the notebook does not churn its diff.
-cells.forEach((c, i) => (c.id = `cell-${String(i + 1).padStart(2, '0')}`));
-writeFileSync(join(__dirname, '..', 'notebooks', 'quickstart.mpnb'), serializeNotebook({ metadata: {}, cells }));
-console.log(`wrote notebooks/quickstart.mpnb (${cells.length} cells)`);
+const facePerception: CellData[] = [
+  md(`# Face perception on real images
+
+Detection (MediaPipe BlazeFace), 468-point face mesh, 68 landmarks and the dlib face descriptor, all converted from
+their npm packages to ONNX by our own converters and run with ONNX Runtime. The paths below point at the sample data
+beside this repository; set them to your own files.`),
+  code(`const portrait = '../../shared/data/magicportrait/boy.jpeg';
+const drivingVideo = '../../shared/data/magicportrait/driving.mp4';
+const maxFrames = 120;`, { tags: ['parameters'] }),
+  code(`const face = await mp.analyzeFace(portrait);
+await display(face);
+await display(face.crops.generation.image);`),
+  code(`const track = await mp.trackFaces(drivingVideo, { maxFrames });
+await display(track);
+\`frames without a face: \${track.missing.length}\``),
+  code(`// Identity similarity (cosine of dlib descriptors, the paper's CSIM): same image, another photo of someone else.
+const other = await mp.analyzeFace('../../shared/data/liveportrait/s1.jpg');
+({
+  cosine: { same: mp.identitySimilarity(face.descriptor, face.descriptor), different: mp.identitySimilarity(face.descriptor, other.descriptor) },
+  distance: { same: mp.descriptorDistance(face.descriptor, face.descriptor), different: mp.descriptorDistance(face.descriptor, other.descriptor) },
+})`),
+];
+
+// Stable cell ids, so regenerating a notebook does not churn its diff.
+for (const [name, cells] of [['quickstart', quickstart], ['face-perception', facePerception]] as const) {
+  cells.forEach((c, i) => (c.id = `cell-${String(i + 1).padStart(2, '0')}`));
+  writeFileSync(join(__dirname, '..', 'notebooks', `${name}.mpnb`), serializeNotebook({ metadata: {}, cells }));
+  console.log(`wrote notebooks/${name}.mpnb (${cells.length} cells)`);
+}
