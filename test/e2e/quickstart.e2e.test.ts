@@ -46,7 +46,10 @@ test('quickstart runs end to end in real VS Code with the packaged extension', {
       serializeNotebook({ metadata: {}, cells: [newCodeCell('const kept = 41;'), newCodeCell('while (true) {}'), newCodeCell('console.log(`after restart: ${typeof kept}`)')] }),
     );
     const L = quickstartLayout();
-    await withVSCode({ name: 'quickstart', workspace: ws, extensions: vsix, viewport: { width: 1500, height: 1000 } }, async (vs) => {
+    // Fresh stage caches for the editor's kernel and the CLI run, so both compute every stage (same outputs).
+    const cacheDir = (name: string) => join(ws, '..', `${name}-${Date.now()}`);
+    const settings = { 'magicportrait.cacheDir': cacheDir('mp-e2e-cache') };
+    await withVSCode({ name: 'quickstart', workspace: ws, extensions: vsix, viewport: { width: 1500, height: 1000 }, settings }, async (vs) => {
       const { page } = vs;
       await openNotebook(page, 'quickstart.mpnb', { kernel: 'MagicPortrait' });
       await runAllCells(page);
@@ -147,7 +150,10 @@ test('quickstart runs end to end in real VS Code with the packaged extension', {
     assert.ok(existsSync(join(ws, 'quickstart.mpnb.artifacts')));
     // The same notebook run headless by the CLI gives outputs of identical structure (kinds and MIME types per cell).
     const cliOut = join(ws, 'cli');
-    const r = spawnSync(process.execPath, [join(REPO, 'bin', 'magicportrait.js'), 'run', join(REPO, 'notebooks', 'quickstart.mpnb'), '--out', cliOut], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [join(REPO, 'bin', 'magicportrait.js'), 'run', join(REPO, 'notebooks', 'quickstart.mpnb'), '--out', cliOut], {
+      encoding: 'utf8',
+      env: { ...process.env, MAGICPORTRAIT_CACHE: cacheDir('mp-cli-cache') },
+    });
     assert.equal(r.status, 0, r.stderr);
     const shape = (file: string) =>
       parseNotebook(readFileSync(file, 'utf8')).cells.map((c) => c.outputs.map((o) => (o.kind === 'display' || o.kind === 'result' ? `${o.kind}:${Object.keys(o.data).sort().join(',')}` : o.kind === 'stream' ? `stream:${o.name}` : o.kind)));
