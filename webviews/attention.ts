@@ -402,11 +402,9 @@ class Explorer {
     this.counter.textContent = `frame ${this.frame + 1} / ${d.frames}`;
     this.headSelect.disabled = this.map === 'outNorm' || this.map === 'deltaNorm';
     if (this.query) {
-      const r = this.canvas.getBoundingClientRect();
-      const sx = r.width ? r.width / d.input.width : 384 / d.input.width;
-      const sy = r.height ? r.height / d.input.height : sx;
-      this.marker.style.left = `${(this.query.x + 0.5) * sx}px`;
-      this.marker.style.top = `${(this.query.y + 0.5) * sy}px`;
+      // in % of the stage (which wraps the canvas), so the marker stays put when the output is resized
+      this.marker.style.left = `${((this.query.x + 0.5) / d.input.width) * 100}%`;
+      this.marker.style.top = `${((this.query.y + 0.5) / d.input.height) * 100}%`;
       this.marker.hidden = false;
       this.canvas.setAttribute('data-query', `${this.query.x},${this.query.y}`);
     } else {
