@@ -346,8 +346,9 @@ class Explorer {
     if (!p) {
       p = this.rowsClient.request(this.d.rows.id, this.type, frame, q).then((r) => {
         if (!r.ok) {
-          if (r.stale) this.setRowsStale(`${r.error} The stored maps (attention received, norms) still work.`);
-          throw new Error(r.error);
+          const text = r.stale ? `${r.error} The stored maps (attention received, norms) still work.` : r.error;
+          if (r.stale) this.setRowsStale(text);
+          throw new Error(text);
         }
         return f32(Uint8Array.from(atob(r.base64), (c) => c.charCodeAt(0)));
       });

@@ -156,7 +156,7 @@ test('attention explorer: clicking a pixel shows where it attends, stale kernels
     assert.deepEqual([step('head3').head, step('head3').peak], ['3', '12,8']);
     assert.deepEqual([step('frame1').frame, step('frame1').peak], ['1', '12,8']);
     assert.equal(step('stale').rows, 'unavailable');
-    assert.match(String(step('stale').status), /earlier kernel session: re-run the cell/);
+    assert.match(String(step('stale').status), /earlier kernel session.*re-run the cell.*stored maps .* still work/);
     assert.equal(step('outNorm').map, 'outNorm', 'stored maps still work without the kernel');
     assert.match(String(step('export').download), /^attention-depth-frame2-outNorm\.png$/);
     assert.equal(step('export').href, 'blob:');
