@@ -61,6 +61,10 @@ test('mp.gge on a guidance sequence builds the labelled demo GGE once, shows pro
   assert.equal(cache.stats.hits, 1);
   assert.deepEqual(b.sum, a.sum);
   assert.equal(b.attention.label, DEMO_LABEL);
+  // a sequence that lost its class (structured clone) is still understood: same cache entry
+  const c = await ggeStage(structuredClone({ size: seq.size, frames: seq.frames, fps: seq.fps }) as never);
+  assert.equal(cache.stats.hits, 2);
+  assert.deepEqual(c.sum, a.sum);
   // the cached result still displays and serves rows (recomputed on demand), equal to the live result's
   const bundle = (b.attention as unknown as Record<symbol, (ctx: unknown) => MimeBundle>)[DISPLAY]!({ artifacts: detachedContext(tmp).artifacts });
   assert.equal((bundle[MIME.attention] as { label: string }).label, DEMO_LABEL);

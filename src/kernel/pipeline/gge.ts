@@ -67,10 +67,25 @@ function isSequence(x: unknown): x is GuidanceSequence {
   return typeof (x as GuidanceSequence)?.maps === 'function' && Array.isArray((x as GuidanceSequence).frames);
 }
 
+/** A GuidanceSequence that lost its class (e.g. structured-cloned): { size, frames: [{ width, height, depth, … }] }. */
+function isPlainSequence(x: unknown): x is { frames: { width: number; height: number; depth?: Uint8Array; normal?: Uint8Array; render?: Uint8Array }[] } {
+  const o = x as { size?: unknown; frames?: unknown };
+  return typeof o?.size === 'number' && Array.isArray(o.frames);
+}
+
+function sequenceMaps(seq: { frames: { width: number; height: number; depth?: Uint8Array; normal?: Uint8Array; render?: Uint8Array }[] }) {
+  const out: Partial<Record<GuidanceType, { width: number; height: number; channels: 3; data: Uint8Array }[]>> = {};
+  for (const t of ['depth', 'normal', 'render'] as const) {
+    if (!seq.frames.every((f) => f[t])) continue;
+    out[t] = seq.frames.map((f) => ({ width: f.width, height: f.height, channels: 3, data: f[t]! }));
+  }
+  return out;
+}
+
 /** Normalises the input to the encoder's GuidanceMaps (8-bit images become interleaved pixels). */
 export function toGuidanceMaps(input: GGEInput): GuidanceMaps {
   if (!input || typeof input !== 'object') throw new MagicPortraitError('mp.gge takes a guidance sequence (mp.renderGuidance) or { depth, normal, render } frames.', 'bad-argument');
-  const src = isSequence(input) ? input.maps() : input;
+  const src = isSequence(input) ? input.maps() : isPlainSequence(input) ? sequenceMaps(input) : input;
   const out: GuidanceMaps = {};
   for (const [type, frames] of Object.entries(src) as [GuidanceType, readonly unknown[] | undefined][]) {
     if (!frames) continue;
