@@ -56,6 +56,8 @@ async function pump(): Promise<void> {
   running = false;
 }
 
+let rowsChain: Promise<void> = Promise.resolve();
+
 /** Answers an attention explorer's row request (runs beside cells: it only reads a finished result). */
 async function answerRows(msg: AttentionRowsRequest): Promise<void> {
   try {
@@ -85,7 +87,8 @@ async function answerRows(msg: AttentionRowsRequest): Promise<void> {
 process.on('message', (msg: HostToKernel) => {
   switch (msg.type) {
     case 'attention-rows':
-      void answerRows(msg);
+      // one at a time: a request may build (and then drop) an explorer session of ~1.3 GB at 512²
+      rowsChain = rowsChain.then(() => answerRows(msg));
       break;
     case 'execute':
       queue.push(msg);
