@@ -121,6 +121,11 @@ export interface ModelWeights {
   sources: WeightSource[];
   /** Generated weights have no meaningful coverage. */
   generated?: boolean;
+  /** Called right before this model's graph is built (an importer reads the tensors from disk here), so only one
+   *  model's weights are in memory at a time. */
+  prepare?: () => Promise<void>;
+  /** Called after the graph is saved (an importer drops the tensors here). */
+  release?: () => void;
 }
 
 export interface WriteBundleOptions {
@@ -187,11 +192,13 @@ export async function writeBundle(dir: string, arch: DiffusionArch, weights: Rec
   for (const role of MODEL_ROLES) {
     const wt = weights[role];
     if (role === 'referenceUnet') ignoreUnusedReferenceKeys(wt.lookup, arch);
+    await wt.prepare?.();
     const g = new GraphBuilder(role, build.opset);
     builders[role]({ g, w: wt.lookup });
     const name = FILE_NAMES[role];
     rmSync(join(out, `${name}.data`), { force: true });
     g.save(join(out, name), { 'magicportrait.role': role, 'magicportrait.label': opts.label ?? '' });
+    wt.release?.();
     const entry: ModelEntry = { file: await fileEntry(out, name), sources: wt.sources };
     if (existsSync(join(out, `${name}.data`))) entry.data = await fileEntry(out, `${name}.data`);
     if (!wt.generated) {
