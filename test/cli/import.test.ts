@@ -46,7 +46,7 @@ test('magicportrait import --estimate prints per-model sizes', async () => {
 
 test('magicportrait import writes the bundle and prints progress and 100% coverage', async () => {
   const out = join(root, 'bundle');
-  const r = await capture([...base(), '--text-embeds', p.textEmbeds, '--out', out]);
+  const r = await capture([...base(), '--text-embeds', p.textEmbeds!, '--out', out]);
   assert.equal(r.code, 0, r.err);
   assert.match(r.out, /\[\s*0%\] opening checkpoints/);
   assert.match(r.out, /\[100%\] bundle written/);
@@ -59,7 +59,7 @@ test('usage errors name the missing flag', async () => {
   const r = await capture(['import', '--sd15', p.sd15Dir]);
   assert.equal(r.code, 2);
   assert.match(r.err, /needs --vae, --motion, --ckpts, --out/);
-  const r2 = await capture([...base(), '--out', join(root, 'x')]);
+  const r2 = await capture([...base(), '--out', join(root, 'x'), '--precision', 'fp8']);
   assert.equal(r2.code, 2);
-  assert.match(r2.err, /text embedding/);
+  assert.match(r2.err, /--precision must be fp32 or fp16/);
 });

@@ -15,6 +15,9 @@ import { openTorchCheckpoint } from '../../src/kernel/io/torch-checkpoint';
 import { openSafetensors } from '../../src/kernel/io/safetensors';
 import { toFloat32 } from '../../src/kernel/io/ndarray';
 import { MagicPortraitError } from '../../src/kernel/errors';
+import { encodePrompt } from '../../src/kernel/diffusion/text-encoder';
+import { REFERENCE_PROMPT } from '../../src/kernel/diffusion/bundle';
+import { parseNpy } from '../../src/kernel/io/npy';
 import { IMPORT_TEST_ARCH, unpackSynthetic } from './import-helpers';
 
 const arch = IMPORT_TEST_ARCH;
@@ -68,6 +71,17 @@ test('layering: denoising_unet.pth over the motion module over SD 1.5; reference
   }
 });
 
+test('the CLIP text encoder on the prompt matches the PyTorch forward of the golden script', async () => {
+  const { ids, embeds, dim } = await encodePrompt(paths.sd15Dir, REFERENCE_PROMPT);
+  assert.deepEqual(ids.slice(0, 10), [522, 320, 515, 516, 517, 320, 520, 521, 269, 523]);
+  assert.equal(dim, 16);
+  const want = toFloat32(parseNpy(readFileSync(paths.textEmbeds!), { file: 'text_embeds.npy' }));
+  assert.equal(embeds.length, want.length);
+  let m = 0;
+  for (let i = 0; i < want.length; i++) m = Math.max(m, Math.abs(embeds[i]! - want[i]!));
+  assert.ok(m < 2e-5, `max |Δ| ${m}`);
+});
+
 test('estimate from the headers', async () => {
   const { textEmbeds: _, ...p } = paths;
   const e = await estimateImport(p, arch);
@@ -80,7 +94,7 @@ test('import: 100% key coverage, and the bundle samples', async () => {
   const out = join(root, 'bundle');
   const stages = new Set<string>();
   let last = 0;
-  const b = await importMagicPortrait(paths, out, {
+  const b = await importMagicPortrait({ ...paths, textEmbeds: undefined }, out, {
     arch,
     onProgress: (p) => {
       stages.add(p.stage);
@@ -88,7 +102,7 @@ test('import: 100% key coverage, and the bundle samples', async () => {
       last = p.fraction;
     },
   });
-  assert.deepEqual([...stages], ['open', 'estimate', 'hash', 'load', 'build', 'done']);
+  assert.deepEqual([...stages], ['open', 'text', 'estimate', 'hash', 'load', 'build', 'done']);
   const r = b.importReport;
   assert.ok(r.complete, r.text);
   const byName = (re: RegExp) => r.files.find((f) => re.test(f.file))!;
@@ -114,6 +128,10 @@ test('import: 100% key coverage, and the bundle samples', async () => {
   assert.deepEqual(srcs, ['diffusion_pytorch_model.safetensors', 'motion_module.pth', 'denoising_unet.pth']);
   assert.equal(loaded.manifest.models.denoisingUnet.keys!.unexpected.length, 0);
   assert.equal(loaded.manifest.label, undefined);
+  // the embedding computed by the importer is the golden script's
+  const te = toFloat32(parseNpy(readFileSync(join(out, 'text_embeds.npy')), { file: 'x' }));
+  const want = toFloat32(parseNpy(readFileSync(paths.textEmbeds!), { file: 'y' }));
+  assert.ok(te.every((v, i) => Math.abs(v - want[i]!) < 2e-5));
   // sample a few frames
   const lat = latentSize(arch);
   const n = arch.unet.blockOutChannels[0]! * lat * lat;
@@ -172,9 +190,10 @@ test('broken inputs fail with errors naming the file and key', async () => {
   const dp = join(p.ckptDir, 'denoising_unet.pth');
   truncateSync(dp, Math.floor(statSync(dp).size / 2));
   await assert.rejects(importMagicPortrait(p, join(root, 'o6'), { arch }), (e: unknown) => e instanceof MagicPortraitError && /denoising_unet\.pth/.test(e.message));
-  // no text embedding / wrong precision
+  // no text embedding file and no text encoder / wrong precision
   p = fresh();
-  await rejectsWith(importMagicPortrait({ ...p, textEmbeds: '' }, join(root, 'o7'), { arch }), 'missing-file', 'text embedding');
+  rmSync(join(p.sd15Dir, 'text_encoder'), { recursive: true });
+  await rejectsWith(importMagicPortrait({ ...p, textEmbeds: undefined }, join(root, 'o7'), { arch }), 'missing-file', 'text_encoder');
   await rejectsWith(importMagicPortrait(p, join(root, 'o8'), { arch, precision: 'fp16' }), 'bad-config', 'fp16');
   void copyFileSync;
 });

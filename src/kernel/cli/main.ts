@@ -114,7 +114,7 @@ async function cmdImport(args: string[]): Promise<number> {
     validateArch(a, flags['--arch']);
     arch = a;
   }
-  const paths = { sd15Dir: flags['--sd15']!, vaeDir: flags['--vae']!, motionModule: flags['--motion']!, ckptDir: flags['--ckpts']!, textEmbeds: flags['--text-embeds'] ?? '' };
+  const paths = { sd15Dir: flags['--sd15']!, vaeDir: flags['--vae']!, motionModule: flags['--motion']!, ckptDir: flags['--ckpts']!, textEmbeds: flags['--text-embeds'] };
   if (estimateOnly) {
     const e = await estimateImport(paths, arch);
     for (const [role, bytes] of Object.entries(e.perModel)) console.log(`  ${role.padEnd(16)} ${fmtBytes(bytes)}`);

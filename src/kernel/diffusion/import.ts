@@ -5,7 +5,8 @@
  *   reference UNet = SD 1.5 `unet/`                                  ←  ckpts/reference_unet.pth
  *   VAE            = sd-vae-ft-mse (diffusers AutoencoderKL; the old query/key/value/proj_attn names are renamed)
  *   guidance       = ckpts/guidance_encoder_{depth,normal,render}.pth (under `depth.` / `normal.` / `render.`)
- *   text embedding = the fixed prompt's CLIP last hidden state, given as a precomputed (1, 77, 768) .npy
+ *   text embedding = the fixed prompt's CLIP last hidden state, computed once from `text_encoder/` + `tokenizer/`
+ *                    (text-encoder.ts, tokenizer.ts), or given as a precomputed (1, 77, 768) .npy
  *
  * "←" is the reference's layering (reference-pipeline.md §8.1): a later file's key wins over an earlier one's, as the
  * reference's successive `load_state_dict(strict=False)` calls do. Unlike the reference, every key is accounted for:
@@ -24,7 +25,8 @@ import { openTorchCheckpoint, type TensorStore } from '../io/torch-checkpoint';
 import { parseNpy } from '../io/npy';
 import { toFloat32 } from '../io/ndarray';
 import { sha256File } from '../gge/import';
-import { type DiffusionBundle, type ModelRole, type ModelWeights, type WeightSource, ignoreUnusedReferenceKeys, writeBundle } from './bundle';
+import { type DiffusionBundle, type ModelRole, type ModelWeights, type WeightSource, REFERENCE_PROMPT, ignoreUnusedReferenceKeys, writeBundle } from './bundle';
+import { encodePrompt } from './text-encoder';
 import { type DiffusionArch, REFERENCE_ARCH, validateArch } from './graph/config';
 import { type StateDict, type StateTensor, WeightLookup } from './graph/ops';
 
@@ -37,12 +39,13 @@ export interface ImportPaths {
   motionModule: string;
   /** The MagicPortrait `ckpts/` folder: denoising_unet.pth, reference_unet.pth, guidance_encoder_*.pth. */
   ckptDir: string;
-  /** (1, 77, D) float32 .npy: the CLIP last hidden state of the fixed prompt (the CLIP text encoder is not imported). */
-  textEmbeds: string;
+  /** (1, 77, D) float32 .npy of the fixed prompt's CLIP last hidden state. Default: computed here from
+   *  `sd15Dir/tokenizer` + `sd15Dir/text_encoder` (text-encoder.ts). */
+  textEmbeds?: string;
 }
 
 export interface ImportProgress {
-  stage: 'open' | 'estimate' | 'load' | 'build' | 'hash' | 'done';
+  stage: 'open' | 'text' | 'estimate' | 'load' | 'build' | 'hash' | 'done';
   role?: ModelRole;
   /** 0 … 1 over the whole import. */
   fraction: number;
@@ -377,7 +380,6 @@ export interface ImportReport {
 }
 
 function readTextEmbedsFile(path: string, arch: DiffusionArch): Float32Array {
-  if (!path) throw new MagicPortraitError('No text embedding given: pass the (1, 77, 768) float32 .npy of the prompt\'s CLIP last hidden state (the CLIP text encoder is not imported yet).', 'missing-file');
   if (!existsSync(path)) throw new MagicPortraitError(`Text embedding ${path} does not exist.`, 'missing-file');
   const a = parseNpy(readFileSync(path), { file: path });
   const { tokens, dim } = arch.text;
@@ -442,7 +444,14 @@ export async function importMagicPortrait(paths: ImportPaths, outDir: string, op
   const progress = opts.onProgress ?? (() => {});
   const arch = opts.arch ?? REFERENCE_ARCH;
   progress({ stage: 'open', fraction: 0, message: 'opening checkpoints (headers only)' });
-  const textEmbeds = readTextEmbedsFile(paths.textEmbeds, arch);
+  let textEmbeds: Float32Array;
+  if (paths.textEmbeds) textEmbeds = readTextEmbedsFile(paths.textEmbeds, arch);
+  else {
+    progress({ stage: 'text', fraction: 0, message: `encoding the prompt "${REFERENCE_PROMPT}" with ${join(paths.sd15Dir, 'text_encoder')}` });
+    const e = await encodePrompt(paths.sd15Dir, REFERENCE_PROMPT, arch.text.tokens);
+    if (e.dim !== arch.text.dim) throw new MagicPortraitError(`${join(paths.sd15Dir, 'text_encoder')}: hidden size ${e.dim}, the UNet's cross-attention needs ${arch.text.dim}.`, 'bad-config');
+    textEmbeds = e.embeds;
+  }
   const plan = await planImport(paths, arch);
   try {
     const est = estimatePlan(plan);

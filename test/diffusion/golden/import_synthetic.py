@@ -328,7 +328,19 @@ def main():
     put("sd15/tokenizer/vocab.json", json.dumps(tiny_vocab(), ensure_ascii=False).encode())
     put("sd15/tokenizer/merges.txt", ("#version: 0.2\n" + "\n".join(MERGES) + "\n").encode())
 
-    emb = np.round(np.random.default_rng(6).standard_normal((1, 77, u["cross_dim"])) * 64) / 64
+    # CLIP text encoder (HF CLIPTextModel layout) at toy width, and the prompt's last hidden state computed here
+    te_cfg = {"architectures": ["CLIPTextModel"], "hidden_size": u["cross_dim"], "intermediate_size": 4 * u["cross_dim"],
+              "num_hidden_layers": 2, "num_attention_heads": 2, "max_position_embeddings": 77, "hidden_act": "quick_gelu",
+              "layer_norm_eps": 1e-5, "vocab_size": len(tiny_vocab())}
+    put("sd15/text_encoder/config.json", json.dumps(te_cfg, indent=2).encode())
+    te = clip_text_weights(te_cfg)
+    p = os.path.join(OUT, "_tmp.safetensors")
+    save_safetensors(te, p)
+    with open(p, "rb") as f:
+        put("sd15/text_encoder/model.safetensors", f.read())
+    os.remove(p)
+    ids = PROMPT_IDS + [PROMPT_IDS[-1]] * (77 - len(PROMPT_IDS))
+    emb = clip_text_forward(te, te_cfg, torch.tensor([ids])).numpy()
     buf = io.BytesIO()
     np.save(buf, emb.astype(np.float32))
     put("text_embeds.npy", buf.getvalue())
@@ -366,6 +378,61 @@ def tiny_vocab():
     syms = list(bytes_to_unicode().values())
     vocab = syms + [s + "</w>" for s in syms] + ["".join(m.split()) for m in MERGES] + ["<|startoftext|>", "<|endoftext|>"]
     return {t: i for i, t in enumerate(vocab)}
+
+
+# "A close up of a person." on the synthetic vocabulary (derived in test/diffusion/tokenizer.test.ts):
+# BOS, a</w>, close</w>, up</w>, of</w>, a</w>, pers, on</w>, .</w>, EOS
+PROMPT_IDS = [522, 320, 515, 516, 517, 320, 520, 521, 269, 523]
+
+
+def clip_text_weights(cfg):
+    d, f, n_layers = cfg["hidden_size"], cfg["intermediate_size"], cfg["num_hidden_layers"]
+    gen = torch.Generator().manual_seed(7)
+    sd = OrderedDict()
+    r = lambda *shape, s=1.0: torch.round(torch.randn(shape, generator=gen) * 4) / 4 * s
+    sd["text_model.embeddings.token_embedding.weight"] = r(cfg["vocab_size"], d, s=0.5)
+    sd["text_model.embeddings.position_embedding.weight"] = r(77, d, s=0.25)
+    for i in range(n_layers):
+        p = f"text_model.encoder.layers.{i}"
+        for nm in ("q_proj", "k_proj", "v_proj", "out_proj"):
+            sd[f"{p}.self_attn.{nm}.weight"] = r(d, d, s=d ** -0.5)
+            sd[f"{p}.self_attn.{nm}.bias"] = r(d, s=0.05)
+        sd[f"{p}.layer_norm1.weight"] = 1 + r(d, s=0.05)
+        sd[f"{p}.layer_norm1.bias"] = r(d, s=0.05)
+        sd[f"{p}.mlp.fc1.weight"] = r(f, d, s=d ** -0.5)
+        sd[f"{p}.mlp.fc1.bias"] = r(f, s=0.05)
+        sd[f"{p}.mlp.fc2.weight"] = r(d, f, s=f ** -0.5)
+        sd[f"{p}.mlp.fc2.bias"] = r(d, s=0.05)
+        sd[f"{p}.layer_norm2.weight"] = 1 + r(d, s=0.05)
+        sd[f"{p}.layer_norm2.bias"] = r(d, s=0.05)
+    sd["text_model.final_layer_norm.weight"] = 1 + r(d, s=0.05)
+    sd["text_model.final_layer_norm.bias"] = r(d, s=0.05)
+    return OrderedDict((k, v.float().contiguous()) for k, v in sd.items())
+
+
+def clip_text_forward(sd, cfg, ids):
+    """CLIPTextTransformer: embeddings, pre-LN layers with a causal mask, quick_gelu MLP, final LayerNorm."""
+    d, h, eps = cfg["hidden_size"], cfg["num_attention_heads"], cfg["layer_norm_eps"]
+    t = ids.shape[1]
+    x = sd["text_model.embeddings.token_embedding.weight"][ids] + sd["text_model.embeddings.position_embedding.weight"][:t][None]
+    mask = torch.full((t, t), float("-inf")).triu(1)
+    ln = lambda v, p: torch.nn.functional.layer_norm(v, (d,), sd[f"{p}.weight"], sd[f"{p}.bias"], eps)
+    lin = lambda v, p: v @ sd[f"{p}.weight"].T + sd[f"{p}.bias"]
+    for i in range(cfg["num_hidden_layers"]):
+        p = f"text_model.encoder.layers.{i}"
+        r = x
+        y = ln(x, f"{p}.layer_norm1")
+        split = lambda v: v.view(1, t, h, d // h).transpose(1, 2)
+        q = split(lin(y, f"{p}.self_attn.q_proj") * (d // h) ** -0.5)
+        k = split(lin(y, f"{p}.self_attn.k_proj"))
+        v = split(lin(y, f"{p}.self_attn.v_proj"))
+        a = torch.softmax(q @ k.transpose(-1, -2) + mask, dim=-1) @ v
+        x = r + lin(a.transpose(1, 2).reshape(1, t, d), f"{p}.self_attn.out_proj")
+        r = x
+        y = lin(ln(x, f"{p}.layer_norm2"), f"{p}.mlp.fc1")
+        y = y * torch.sigmoid(1.702 * y)
+        x = r + lin(y, f"{p}.mlp.fc2")
+    return ln(x, "text_model.final_layer_norm")
 
 
 if __name__ == "__main__":
