@@ -15,6 +15,7 @@ import { openTorchCheckpoint } from '../../src/kernel/io/torch-checkpoint';
 import { openSafetensors } from '../../src/kernel/io/safetensors';
 import { toFloat32 } from '../../src/kernel/io/ndarray';
 import { MagicPortraitError } from '../../src/kernel/errors';
+import { float32ToFloat16Bits } from '../../src/kernel/onnx/graph';
 import { encodePrompt } from '../../src/kernel/diffusion/text-encoder';
 import { REFERENCE_PROMPT } from '../../src/kernel/diffusion/bundle';
 import { parseNpy } from '../../src/kernel/io/npy';
@@ -150,6 +151,36 @@ test('import: 100% key coverage, and the bundle samples', async () => {
   }
 });
 
+test('fp16 weight storage: half-size files, float16 initializers cast to float32, the bundle still samples', async () => {
+  const out = join(root, 'bundle16');
+  const b = await importMagicPortrait(paths, out, { arch, precision: 'fp16' });
+  assert.ok(b.importReport.complete);
+  assert.equal(b.manifest.precision.weights, 'float16');
+  const full = await loadBundle(join(root, 'bundle'));
+  const ratio = b.manifest.models.denoisingUnet.file.bytes / full.manifest.models.denoisingUnet.file.bytes;
+  assert.ok(ratio > 0.45 && ratio < 0.65, `fp16 denoising UNet is ${ratio.toFixed(2)} of the fp32 one`);
+  const loaded = await loadBundle(out);
+  const lat = latentSize(arch);
+  const n = arch.unet.blockOutChannels[0]! * lat * lat;
+  const feats = Array.from({ length: 2 }, (_, f) => Float32Array.from({ length: n }, (_, i) => 0.2 * Math.sin(i * 0.3 + f)));
+  const img = { width: 64, height: 64, channels: 3 as const, data: Uint8Array.from({ length: 64 * 64 * 3 }, (_, i) => (i * 7) % 256) };
+  try {
+    const s16 = await sample({ reference: img, guidance: { features: feats }, bundle: loaded, steps: 2, seed: 1 }, { display: false, video: false, previewEvery: 0 });
+    const s32 = await sample({ reference: img, guidance: { features: feats }, bundle: full, steps: 2, seed: 1 }, { display: false, video: false, previewEvery: 0 });
+    let m = 0;
+    for (let i = 0; i < s16.latents.length; i++) m = Math.max(m, Math.abs(s16.latents[i]! - s32.latents[i]!));
+    assert.ok(m > 0 && m < 0.05, `fp16 weights change the latents by ${m}`);
+  } finally {
+    await releaseBundleSessions(loaded);
+    await releaseBundleSessions(full);
+  }
+});
+
+test('float32 → float16 bit patterns (round to nearest even)', () => {
+  const v = Float32Array.from([1, -2, 65504, 1e6, 0.1, 5.960464477539063e-8, 1e-9, 0, -0, 1 + 2 ** -11, 1 + 3 * 2 ** -11, NaN]);
+  assert.deepEqual([...float32ToFloat16Bits(v)], [0x3c00, 0xc000, 0x7bff, 0x7c00, 0x2e66, 0x0001, 0, 0, 0x8000, 0x3c00, 0x3c02, 0x7e00]);
+});
+
 test('broken inputs fail with errors naming the file and key', async () => {
   const bad = join(root, 'bad');
   const fresh = () => unpackSynthetic(bad);
@@ -194,6 +225,6 @@ test('broken inputs fail with errors naming the file and key', async () => {
   p = fresh();
   rmSync(join(p.sd15Dir, 'text_encoder'), { recursive: true });
   await rejectsWith(importMagicPortrait({ ...p, textEmbeds: undefined }, join(root, 'o7'), { arch }), 'missing-file', 'text_encoder');
-  await rejectsWith(importMagicPortrait(p, join(root, 'o8'), { arch, precision: 'fp16' }), 'bad-config', 'fp16');
+  await rejectsWith(importMagicPortrait(p, join(root, 'o8'), { arch, precision: 'bf16' as 'fp16' }), 'bad-config', 'bf16');
   void copyFileSync;
 });

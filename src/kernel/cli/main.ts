@@ -2,7 +2,7 @@
  * `magicportrait` command line: run a notebook headless, clean its artifact store.
  *   magicportrait run NOTEBOOK [-p key=value]... [--out DIR]
  *   magicportrait gc NOTEBOOK
- *   magicportrait import --sd15 DIR --vae DIR --motion FILE --ckpts DIR --out DIR [--text-embeds FILE.npy] [--precision fp32]
+ *   magicportrait import --sd15 DIR --vae DIR --motion FILE --ckpts DIR --out DIR [--text-embeds FILE.npy] [--precision fp32|fp16]
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
@@ -19,7 +19,7 @@ const USAGE = `usage:
   magicportrait run NOTEBOOK [-p key=value]... [--out DIR]   run every cell headless; writes DIR/<name>.mpnb and its artifacts
   magicportrait gc NOTEBOOK                                   remove artifacts no output of NOTEBOOK references
   magicportrait import --sd15 DIR --vae DIR --motion FILE --ckpts DIR --out DIR [--text-embeds FILE.npy]
-                       [--precision fp32] [--estimate] [--arch FILE.json]
+                       [--precision fp32|fp16] [--estimate] [--arch FILE.json]
                                                               build a diffusion bundle from the real checkpoints;
                                                               prints the disk/memory estimate, progress and key coverage`;
 
@@ -116,7 +116,7 @@ async function cmdImport(args: string[]): Promise<number> {
   }
   const paths = { sd15Dir: flags['--sd15']!, vaeDir: flags['--vae']!, motionModule: flags['--motion']!, ckptDir: flags['--ckpts']!, textEmbeds: flags['--text-embeds'] };
   if (estimateOnly) {
-    const e = await estimateImport(paths, arch);
+    const e = await estimateImport(paths, arch, precision as 'fp32' | 'fp16');
     for (const [role, bytes] of Object.entries(e.perModel)) console.log(`  ${role.padEnd(16)} ${fmtBytes(bytes)}`);
     console.log(`Needs about ${fmtBytes(e.diskBytes)} of disk and ${fmtBytes(e.peakMemoryBytes)} of memory.`);
     return 0;

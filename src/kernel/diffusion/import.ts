@@ -53,7 +53,8 @@ export interface ImportProgress {
 }
 
 export interface ImportOptions {
-  /** Only 'fp32' is written by bundle format v1 (the reference runs float32). */
+  /** Weight storage in the ONNX files: 'fp16' halves the bundle (weights rounded to float16, Cast to float32 in the
+   *  graph, so computation stays float32 like the reference). Default 'fp32' (bit-exact weights). */
   precision?: 'fp32' | 'fp16';
   onProgress?: (p: ImportProgress) => void;
   /** Default REFERENCE_ARCH; checked against unet/config.json and the VAE's config.json. */
@@ -347,20 +348,20 @@ export interface ImportEstimate {
   peakMemoryBytes: number;
 }
 
-export function estimatePlan(plan: ImportPlan): ImportEstimate {
+export function estimatePlan(plan: ImportPlan, precision: 'fp32' | 'fp16' = 'fp32'): ImportEstimate {
   const perModel = {} as Record<ModelRole, number>;
   for (const [role, l] of Object.entries(plan.lookups) as [ModelRole, LayeredLookup][]) perModel[role] = l.neededBytes();
-  const weights = Object.values(perModel).reduce((a, b) => a + b, 0);
+  const weights = (Object.values(perModel).reduce((a, b) => a + b, 0) * (precision === 'fp16' ? 0.5 : 1));
   const largest = Math.max(...Object.values(perModel));
   const text = plan.arch.text.tokens * plan.arch.text.dim * 4;
   return { perModel, diskBytes: Math.ceil(weights * 1.01) + text + 4096, peakMemoryBytes: Math.ceil(largest * 2.2) + 256 * 1024 ** 2 };
 }
 
 /** Disk and memory an import of these files needs, from the checkpoint headers alone (no tensor is read). */
-export async function estimateImport(paths: Omit<ImportPaths, 'textEmbeds'>, arch: DiffusionArch = REFERENCE_ARCH): Promise<ImportEstimate> {
-  const plan = await planImport({ ...paths, textEmbeds: '' }, arch);
+export async function estimateImport(paths: Omit<ImportPaths, 'textEmbeds'>, arch: DiffusionArch = REFERENCE_ARCH, precision: 'fp32' | 'fp16' = 'fp32'): Promise<ImportEstimate> {
+  const plan = await planImport(paths, arch);
   try {
-    return estimatePlan(plan);
+    return estimatePlan(plan, precision);
   } finally {
     await plan.close();
   }
@@ -439,8 +440,7 @@ function mergeCoverage(plan: ImportPlan): FileCoverage[] {
  */
 export async function importMagicPortrait(paths: ImportPaths, outDir: string, opts: ImportOptions = {}): Promise<DiffusionBundle & { importReport: ImportReport }> {
   const precision = opts.precision ?? 'fp32';
-  if (precision !== 'fp32')
-    throw new MagicPortraitError(`--precision ${precision}: bundle format v${1} stores float32 weights only (the reference runs float32); fp16 export is not implemented yet.`, 'bad-config');
+  if (precision !== 'fp32' && precision !== 'fp16') throw new MagicPortraitError(`precision must be 'fp32' or 'fp16', got '${String(precision)}'.`, 'bad-config');
   const progress = opts.onProgress ?? (() => {});
   const arch = opts.arch ?? REFERENCE_ARCH;
   progress({ stage: 'open', fraction: 0, message: 'opening checkpoints (headers only)' });
@@ -454,7 +454,7 @@ export async function importMagicPortrait(paths: ImportPaths, outDir: string, op
   }
   const plan = await planImport(paths, arch);
   try {
-    const est = estimatePlan(plan);
+    const est = estimatePlan(plan, precision);
     const out = resolve(outDir);
     progress({
       stage: 'estimate',
@@ -500,7 +500,7 @@ export async function importMagicPortrait(paths: ImportPaths, outDir: string, op
         },
       };
     }
-    const b = await writeBundle(out, arch, weights, { createdBy: 'importMagicPortrait', createdAt: new Date().toISOString(), textEmbeds });
+    const b = await writeBundle(out, arch, weights, { createdBy: 'importMagicPortrait', createdAt: new Date().toISOString(), textEmbeds, weights: precision === 'fp16' ? 'float16' : 'float32' });
     const files = mergeCoverage(plan);
     const complete = files.every((f) => f.unexpected.length === 0);
     const text =
