@@ -229,10 +229,19 @@ async function layer(label: string, path: string, rename?: (key: string) => stri
   return { label, path: p, store, keys };
 }
 
-/** The diffusers weights file of a model folder: safetensors preferred, else .bin (as `from_pretrained`). */
+/** The diffusers weights file of a model folder: safetensors preferred, else .bin (as `from_pretrained`), then the
+ *  hub's fp16 variants. */
 function diffusersWeights(dir: string, what: string): string {
-  for (const n of ['diffusion_pytorch_model.safetensors', 'diffusion_pytorch_model.bin']) if (existsSync(join(dir, n))) return join(dir, n);
+  for (const n of ['diffusion_pytorch_model.safetensors', 'diffusion_pytorch_model.bin', 'diffusion_pytorch_model.fp16.safetensors', 'diffusion_pytorch_model.fp16.bin'])
+    if (existsSync(join(dir, n))) return join(dir, n);
   throw new MagicPortraitError(`${what}: ${dir} has no diffusion_pytorch_model.safetensors or .bin.`, 'missing-file');
+}
+
+/** A MagicPortrait checkpoint `<name>.pth`, or `<name>.safetensors` when only that exists. */
+function ckptFile(dir: string, name: string): string {
+  const pth = join(dir, `${name}.pth`);
+  const st = join(dir, `${name}.safetensors`);
+  return !existsSync(pth) && existsSync(st) ? st : pth;
 }
 
 /** The VAE mid-block attention of older diffusers checkpoints (sd-vae-ft-mse's .bin): query/key/value/proj_attn. */
@@ -299,14 +308,14 @@ export async function planImport(paths: ImportPaths, arch: DiffusionArch = REFER
     // Separate Layer objects per model (their key maps differ), sharing nothing but the file.
     const sdDen = await track(layer('SD 1.5 UNet', sdUnetPath));
     const motion = await track(layer('motion module', paths.motionModule));
-    const den = await track(layer('denoising UNet', join(ckpt, 'denoising_unet.pth')));
+    const den = await track(layer('denoising UNet', ckptFile(ckpt, 'denoising_unet')));
     const sdRef = await track(layer('SD 1.5 UNet', sdUnetPath));
-    const ref = await track(layer('reference UNet', join(ckpt, 'reference_unet.pth')));
+    const ref = await track(layer('reference UNet', ckptFile(ckpt, 'reference_unet')));
     const vaePath = diffusersWeights(vaeDir, 'VAE');
     const vaeEnc = await track(layer('VAE', vaePath, renameOldVaeKey));
     const vaeDec = await track(layer('VAE', vaePath, renameOldVaeKey));
     const gge: Layer[] = [];
-    for (const t of arch.guidance.types) gge.push(await track(layer(`guidance encoder (${t})`, join(ckpt, `guidance_encoder_${t}.pth`), (k) => `${t}.${k}`)));
+    for (const t of arch.guidance.types) gge.push(await track(layer(`guidance encoder (${t})`, ckptFile(ckpt, `guidance_encoder_${t}`), (k) => `${t}.${k}`)));
 
     if (![...motion.keys.keys()].some((k) => k.includes('.motion_modules.')))
       throw new MagicPortraitError(`${motion.path} has no '*.motion_modules.*' keys: not an AnimateDiff motion-module checkpoint (it has e.g. ${[...motion.keys.values()].slice(0, 3).join(', ')}).`, 'missing-key');

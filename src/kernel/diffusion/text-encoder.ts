@@ -45,7 +45,7 @@ function readConfig(dir: string): ClipTextConfig {
 }
 
 async function openWeights(dir: string): Promise<TensorStore & { close(): Promise<void> }> {
-  for (const n of ['model.safetensors', 'pytorch_model.bin']) {
+  for (const n of ['model.safetensors', 'pytorch_model.bin', 'model.fp16.safetensors', 'pytorch_model.fp16.bin']) {
     const p = join(dir, n);
     if (existsSync(p)) return n.endsWith('.safetensors') ? openSafetensors(p) : openTorchCheckpoint(p);
   }
