@@ -63,3 +63,13 @@ test('usage errors name the missing flag', async () => {
   assert.equal(r2.code, 2);
   assert.match(r2.err, /--precision must be fp32 or fp16/);
 });
+
+test('magicportrait import-deca writes the encoder and prints coverage', async () => {
+  const out = join(root, 'e_flame.onnx');
+  // the real deca_model.tar is full size; the toy one needs the toy architecture, so only the error path runs here
+  const r = await capture(['import-deca', join(__dirname, '..', 'perception', 'fixtures', 'deca_model_tiny.tar'), out]);
+  assert.equal(r.code, 2);
+  assert.match(r.err, /deca_model_tiny\.tar:E_flame: key 'encoder\.conv1\.weight' has shape \[4, 3, 7, 7\], expected \[64, 3, 7, 7\]/);
+  const r2 = await capture(['import-deca']);
+  assert.equal(r2.code, 2);
+});

@@ -2,6 +2,7 @@
  * `magicportrait` command line: run a notebook headless, clean its artifact store.
  *   magicportrait run NOTEBOOK [-p key=value]... [--out DIR]
  *   magicportrait gc NOTEBOOK
+ *   magicportrait import-deca deca_model.tar OUT.onnx
  *   magicportrait import --sd15 DIR --vae DIR --motion FILE --ckpts DIR --out DIR [--text-embeds FILE.npy] [--precision fp32|fp16]
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
@@ -14,6 +15,7 @@ import { runNotebook } from '../notebook/run-notebook';
 import { MagicPortraitError } from '../errors';
 import { estimateImport, fmtBytes, importMagicPortrait } from '../diffusion/import';
 import { type DiffusionArch, validateArch } from '../diffusion/graph/config';
+import { importDecaEncoder } from '../perception/deca-encoder';
 
 const USAGE = `usage:
   magicportrait run NOTEBOOK [-p key=value]... [--out DIR]   run every cell headless; writes DIR/<name>.mpnb and its artifacts
@@ -21,7 +23,8 @@ const USAGE = `usage:
   magicportrait import --sd15 DIR --vae DIR --motion FILE --ckpts DIR --out DIR [--text-embeds FILE.npy]
                        [--precision fp32|fp16] [--estimate] [--arch FILE.json]
                                                               build a diffusion bundle from the real checkpoints;
-                                                              prints the disk/memory estimate, progress and key coverage`;
+                                                              prints the disk/memory estimate, progress and key coverage
+  magicportrait import-deca deca_model.tar OUT.onnx            DECA's coarse encoder E_flame → ONNX (prints key coverage)`;
 
 /** The kernel entry next to this file: the bundled dist/kernel.js, or the TypeScript source under tsx. */
 export function kernelLaunch(): { entry: string; execArgv: string[] } {
@@ -147,6 +150,13 @@ export async function main(argv: string[]): Promise<number> {
         return cmdGc(rest);
       case 'import':
         return await cmdImport(rest);
+      case 'import-deca': {
+        if (rest.length !== 2) throw new MagicPortraitError(`magicportrait import-deca needs deca_model.tar and OUT.onnx\n${USAGE}`);
+        const r = await importDecaEncoder(resolve(rest[0]!), resolve(rest[1]!));
+        console.log(r.report);
+        console.log(`Wrote ${resolve(rest[1]!)}`);
+        return r.coverage.unexpected.length ? 1 : 0;
+      }
       case undefined:
       case '-h':
       case '--help':
