@@ -115,9 +115,12 @@ export class LayeredLookup extends WeightLookup {
       sd.set(k, {
         dtype: info.dtype,
         shape: info.shape,
+        // Read once: the graph builder keeps what it needs (e.g. the transposed Linear weight), so the loaded copy is
+        // dropped at once and only one copy of each weight is alive while the graph is built.
         float32: () => {
           const d = box.loaded.get(k);
-          if (!d) throw new Error(`internal: ${l.path} '${o.fileKey}' read before prepare()`);
+          if (!d) throw new Error(`internal: ${l.path} '${o.fileKey}' read before prepare() or read twice`);
+          box.loaded.delete(k);
           return d;
         },
       });
@@ -353,7 +356,8 @@ export interface ImportEstimate {
   perModel: Record<ModelRole, number>;
   /** Bundle size on disk (weights + text embedding; protobuf overhead is small). */
   diskBytes: number;
-  /** Peak resident memory: the largest model's tensors, its transposed Linear copies and the graph being written. */
+  /** Peak resident memory: the largest model's weights as graph initializers, transient transposed/float16 copies, and
+   *  the serialised protobuf of graphs small enough to be written inline. */
   peakMemoryBytes: number;
 }
 
@@ -363,7 +367,10 @@ export function estimatePlan(plan: ImportPlan, precision: 'fp32' | 'fp16' = 'fp3
   const weights = (Object.values(perModel).reduce((a, b) => a + b, 0) * (precision === 'fp16' ? 0.5 : 1));
   const largest = Math.max(...Object.values(perModel));
   const text = plan.arch.text.tokens * plan.arch.text.dim * 4;
-  return { perModel, diskBytes: Math.ceil(weights * 1.01) + text + 4096, peakMemoryBytes: Math.ceil(largest * 2.2) + 256 * 1024 ** 2 };
+  const inlineLimit = 1.8 * 1024 ** 3; // GraphBuilder.save writes larger graphs with external data
+  const stored = (b: number) => b * (precision === 'fp16' ? 0.5 : 1);
+  const peak = Math.max(...Object.values(perModel).map((b) => b * 1.25 + (precision === 'fp16' ? stored(b) : 0) + (stored(b) < inlineLimit ? stored(b) : 0)));
+  return { perModel, diskBytes: Math.ceil(weights * 1.01) + text + 4096, peakMemoryBytes: Math.ceil(peak + 256 * 1024 ** 2 + largest * 0) };
 }
 
 /** Disk and memory an import of these files needs, from the checkpoint headers alone (no tensor is read). */
