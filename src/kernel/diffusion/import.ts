@@ -207,7 +207,14 @@ export class LayeredLookup extends WeightLookup {
 async function openStore(path: string, what: string): Promise<TensorStore & { close(): Promise<void> }> {
   if (!existsSync(path)) throw new MagicPortraitError(`${what}: ${path} does not exist.`, 'missing-file');
   if (statSync(path).size === 0) throw new MagicPortraitError(`${what}: ${path} is empty (interrupted download?).`, 'truncated');
-  const s = path.endsWith('.safetensors') ? await openSafetensors(path) : await openTorchCheckpoint(path);
+  let s: TensorStore & { close(): Promise<void> };
+  try {
+    s = path.endsWith('.safetensors') ? await openSafetensors(path) : await openTorchCheckpoint(path);
+  } catch (e) {
+    // name the full path (the readers name the file only) and which input it is
+    if (e instanceof MagicPortraitError) throw new MagicPortraitError(`${what} (${path}): ${e.message}`, e.code);
+    throw e;
+  }
   if (!s.keys().length) {
     await s.close();
     throw new MagicPortraitError(`${what}: ${path} holds no tensors.`, 'bad-file');
