@@ -1085,3 +1085,21 @@ export async function cellOutputText(
       `${opts.match ? ` did not match ${String(opts.match)}` : ''} within ${timeout} ms`,
   );
 }
+
+/** Scrolls the notebook's cell list by `dy` pixels (positive = down), e.g. to bring a tall output into view. */
+export async function scrollNotebookBy(page: Page, dy: number): Promise<void> {
+  await page.locator(`${NOTEBOOK} .cell-list-container`).evaluate(async (list: any, d: number) => {
+    const g = globalThis as any;
+    const scroller = list.querySelector('.monaco-scrollable-element') ?? list;
+    for (let left = d; Math.abs(left) > 0; ) {
+      const step = Math.sign(left) * Math.min(Math.abs(left), 200);
+      // Monaco reads Chrome's wheelDeltaY, which synthetic events lack: set it.
+      const ev = new g.WheelEvent('wheel', { deltaY: step, deltaMode: 0, bubbles: true, cancelable: true });
+      Object.defineProperty(ev, 'wheelDeltaY', { get: () => (-step * 120) / 50 });
+      Object.defineProperty(ev, 'wheelDeltaX', { get: () => 0 });
+      scroller.dispatchEvent(ev);
+      left -= step;
+      await new Promise((r) => g.requestAnimationFrame(() => g.requestAnimationFrame(r)));
+    }
+  }, dy);
+}

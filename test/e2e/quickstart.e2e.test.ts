@@ -8,7 +8,7 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  REPO, cellOutputText, ensureTools, interruptExecution, openNotebook, outputFrame, revealCell, runAllCells, runCell, screenshot,
+  REPO, cellOutputText, ensureTools, scrollNotebookBy, interruptExecution, openNotebook, outputFrame, revealCell, runAllCells, runCell, screenshot,
   waitForCellsDone, withVSCode,
 } from './harness';
 import { newCodeCell, parseNotebook, serializeNotebook } from '../../src/kernel/notebook/nbformat';
@@ -114,6 +114,10 @@ test('quickstart runs end to end in real VS Code with the packaged extension', {
       });
       assert.equal(state.error, null);
       assert.ok(state.readyState >= 2 && state.duration > 0, JSON.stringify(state));
+      assert.ok(state.time > 0, `the video plays (currentTime ${state.time})`);
+      // Bring the playing video itself into view for the screenshot.
+      const vbox = await video.boundingBox();
+      if (vbox) await scrollNotebookBy(page, Math.max(0, vbox.y + vbox.height - 900));
       await screenshot(page, 'quickstart-video');
       console.log(`quickstart in VS Code: ${((Date.now() - t0) / 1000).toFixed(1)} s including start-up`);
       await page.keyboard.press('Control+S');
