@@ -7,6 +7,9 @@ import { FrameSequenceDisplay, type FrameTrack, type RgbImage } from './runtime/
 import { stageCache, type StageSpec } from './pipeline/cache';
 import { CancelledError } from './errors';
 import * as flame from './flame';
+import * as metrics from './metrics';
+import { resolve as resolvePath } from 'node:path';
+import { probeVideo } from './io/video';
 
 export const VERSION = '0.1.0';
 
@@ -25,6 +28,46 @@ function sleep(ms: number): Promise<void> {
     };
     signal.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+/** Relative file paths in cells resolve against the notebook's folder. */
+function cellPath<T>(p: T): T {
+  return (typeof p === 'string' ? resolvePath(currentRun().baseDir, p) : p) as T;
+}
+
+export interface MpMetricsOptions extends Omit<metrics.EvaluateOptions, 'onFrame'> {
+  /** Title of the display. */
+  title?: string;
+  /** Transcribed rows of the paper's Table I to plot beside this run (see metrics/paper.ts). */
+  paperRows?: metrics.PaperRow[];
+}
+
+/**
+ * Metrics of a generated video against its target and the reference identity, with a plotly display: per-frame
+ * curves, the summary table and bars beside the paper's Table I. `target` null (or mode 'cross'): CSIM / APD / AED only.
+ */
+async function runMetrics(generated: metrics.FrameSource, target: metrics.FrameSource | null, options: MpMetricsOptions = {}): Promise<metrics.MetricsReport> {
+  const { title, paperRows, ...rest } = options;
+  const ref = rest.reference;
+  const opts: metrics.EvaluateOptions = { ...rest, reference: ref && typeof ref === 'object' && 'video' in ref ? { ...ref, video: cellPath(ref.video) } : cellPath(ref) };
+  if (rest.flame) opts.flame = { generated: cellPath(rest.flame.generated), driving: cellPath(rest.flame.driving) };
+  if (rest.lpips && !(rest.lpips instanceof metrics.Lpips))
+    opts.lpips = { ...rest.lpips, linear: cellPath(rest.lpips.linear), ...(rest.lpips.backbone ? { backbone: cellPath(rest.lpips.backbone) } : {}) };
+  const gen = cellPath(generated);
+  let total = options.maxFrames ?? 0;
+  if (typeof gen === 'string' && /\.(mp4|mov|mkv|webm|avi)$/i.test(gen)) {
+    const n = Math.ceil(probeVideo(gen, { countFrames: false }).frameCount / Math.max(1, options.step ?? 1));
+    total = total ? Math.min(total, n) : n;
+  }
+  const progress = newProgress('Metrics', Math.max(1, total), 'frames');
+  try {
+    const result = await metrics.evaluate(gen, target === null ? null : cellPath(target), { ...opts, onFrame: (n) => progress.update(n) });
+    progress.finish();
+    return new metrics.MetricsReport(result, { title, paperRows });
+  } catch (e) {
+    progress.finish((e as Error).message);
+    throw e;
+  }
 }
 
 export const mp = {
@@ -60,6 +103,26 @@ export const mp = {
     /** The interactive three.js view with jaw / pose / expression sliders. */
     view: (model: flame.FlameModelData, options: flame.MeshViewOptions = {}) => new flame.MeshView(model, options),
   },
+  /**
+   * `await mp.metrics(generated, target, { reference, lpips, flame, maxFrames })` → a MetricsReport (display it), plus
+   * the individual metrics: `mp.metrics.psnr(a, b)`, `.ssim`, `.lpips({ linear, backbone })`, `.csim`, `.apd`, `.aed`,
+   * `.frechet(f1, n1, f2, n2, dim)`, and `.paper` (Table I with its citation).
+   */
+  metrics: Object.assign(runMetrics, {
+    psnr: metrics.psnr,
+    ssim: metrics.ssim,
+    /** Loads LPIPS from the user's weights: { linear: 'alex.pth', backbone: 'alexnet-owt-7be5be79.pth' }. */
+    lpips: (w: metrics.LpipsWeights) => metrics.Lpips.load({ ...w, linear: cellPath(w.linear), ...(w.backbone ? { backbone: cellPath(w.backbone) } : {}) }),
+    csim: metrics.csimFrames,
+    identity: metrics.identityEmbedding,
+    apd: metrics.apd,
+    aed: metrics.aed,
+    readFlame: (path: string) => metrics.readFlameSequence(cellPath(path)),
+    frechet: metrics.frechetDistanceFromFeatures,
+    /** Raw evaluation (no display, no progress). */
+    evaluate: metrics.evaluate,
+    paper: metrics.PAPER_TABLE_I,
+  }),
 };
 
 export type Mp = typeof mp;

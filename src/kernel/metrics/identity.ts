@@ -51,14 +51,3 @@ export async function csimFrames(reference: Image | Float32Array, frames: Iterab
   }
   return { perFrame, mean: found ? sum / found : NaN, facesFound: found, frames: perFrame.length, embedding: CSIM_EMBEDDING };
 }
-
-/** Mean of the finite values (NaN when there are none). */
-export function finiteMean(values: readonly number[]): number {
-  let s = 0, n = 0;
-  for (const v of values)
-    if (Number.isFinite(v) || v === Infinity) {
-      s += v;
-      n++;
-    }
-  return n ? s / n : NaN;
-}
