@@ -10,7 +10,10 @@
  * Every metric that cannot be computed (no weights, no FLAME parameters, no face) is reported absent with the reason,
  * never estimated.
  */
+import { createHash } from 'node:crypto';
+import { createReadStream, statSync } from 'node:fs';
 import { extname } from 'node:path';
+import type { StageCache } from '../pipeline/cache';
 import { MagicPortraitError } from '../errors';
 import { readImage, type Image } from '../io/image';
 import { readFrames, type VideoFrame } from '../io/video';
@@ -33,6 +36,8 @@ export type FrameSource = string | Image | readonly Image[] | AsyncIterable<Imag
 export interface FeatureNetwork {
   readonly name: string;
   readonly dim: number;
+  /** Content key of the network (e.g. a digest of its weights): results using it are cached only when given. */
+  readonly key?: string;
   /** Row-major (frames.length × dim). */
   features(frames: readonly Image[]): Promise<Float32Array>;
 }
@@ -71,6 +76,8 @@ export interface EvaluateOptions {
   aedIncludesJaw?: boolean;
   /** Called after each compared frame (progress). */
   onFrame?: (done: number) => void;
+  /** Stage cache for file inputs (keys: file digests + options); null/absent: nothing cached. */
+  cache?: StageCache | null;
 }
 
 /** JSON-able result of one evaluation. */
@@ -120,9 +127,8 @@ export async function* frameStream(src: FrameSource, opts: { step?: number; maxF
   let k = 0, n = 0;
   for await (const item of src as AsyncIterable<Image | VideoFrame>) {
     const isFrame = 'image' in item;
-    const index = isFrame ? item.index : k;
-    k++;
-    if (!isFrame && index % step !== 0) continue;
+    if (k++ % step !== 0) continue;
+    const index = isFrame ? item.index : k - 1;
     yield { index, image: isFrame ? item.image : item };
     if (++n >= max) return;
   }
@@ -144,102 +150,184 @@ function selectRows(s: FlameParamSequence, indices: number[]): FlameParamSequenc
   return { pose: pick(pose), expression: pick(expression) };
 }
 
-/** Evaluates `generated` against `target` (null for cross-reenactment without ground truth). */
+/** Bump when a stage's numbers change, so cached results are not reused. */
+export const METRICS_STAGE_VERSION = 1;
+
+interface FullReferenceStage {
+  frameIndices: number[];
+  psnr: number[];
+  ssim: number[];
+  lpips: number[] | null;
+  fid: { dim: number; generated: Float32Array; target: Float32Array } | null;
+  notes: string[];
+}
+
+interface EmbeddingStage {
+  frameIndices: number[];
+  /** null where no face was found. */
+  embeddings: (Float32Array | null)[];
+}
+
+const fileDigests = new Map<string, string>();
+
+/** SHA-256 of a file's bytes (memoised per path, size and mtime). */
+export async function fileDigest(path: string): Promise<string> {
+  const st = statSync(path);
+  const memo = `${path}|${st.size}|${st.mtimeMs}`;
+  const hit = fileDigests.get(memo);
+  if (hit) return hit;
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
+  const d = h.digest('hex');
+  fileDigests.set(memo, d);
+  return d;
+}
+
+/** Cache key of a frame source: the file digest for paths; null (not cached) for in-memory frames. */
+async function sourceKey(src: FrameSource | ReferenceSource): Promise<unknown> {
+  if (typeof src === 'string') return { file: await fileDigest(src) };
+  if (src && typeof src === 'object' && 'video' in src) return { file: await fileDigest(src.video), frame: src.frame ?? 0 };
+  return null;
+}
+
+async function stage<T>(cache: StageCache | null | undefined, name: string, inputs: unknown, compute: () => Promise<T>): Promise<T> {
+  if (!cache || inputs === null) return compute();
+  return cache.run({ name, version: METRICS_STAGE_VERSION }, inputs, {}, compute);
+}
+
+async function fullReferenceStage(
+  generated: FrameSource,
+  target: FrameSource,
+  sel: { step?: number; maxFrames?: number },
+  lpips: Lpips | null,
+  fid: FeatureNetwork | undefined,
+  onFrame?: (n: number) => void,
+): Promise<FullReferenceStage> {
+  const out: FullReferenceStage = { frameIndices: [], psnr: [], ssim: [], lpips: lpips ? [] : null, fid: null, notes: [] };
+  const genF: Float32Array[] = [], tgtF: Float32Array[] = [];
+  const gen = frameStream(generated, sel);
+  let tgt: AsyncGenerator<{ index: number; image: Image }> | null = null;
+  try {
+    for await (const g of gen) {
+      if (!tgt) tgt = frameStream(target, { ...sel, width: g.image.width, height: g.image.height });
+      const n = await tgt.next();
+      if (n.done) {
+        out.notes.push(`the target has fewer frames than the generated video: compared the first ${out.frameIndices.length}`);
+        break;
+      }
+      const t = n.value.image;
+      if (t.width !== g.image.width || t.height !== g.image.height)
+        throw new MagicPortraitError(`Frame ${g.index}: the target frame is ${t.width}×${t.height}, the generated one ${g.image.width}×${g.image.height}; give frames of equal size.`, 'bad-argument');
+      out.frameIndices.push(g.index);
+      out.psnr.push(psnr(g.image, t));
+      out.ssim.push(ssim(g.image, t));
+      if (lpips) out.lpips!.push(await lpips.distance(g.image, t));
+      if (fid) {
+        genF.push(await fid.features([g.image]));
+        tgtF.push(await fid.features([t]));
+      }
+      onFrame?.(out.frameIndices.length);
+      checkCancelled('metrics');
+    }
+    if (tgt && out.notes.length === 0 && !(await tgt.next()).done)
+      out.notes.push(`the target has more frames than the generated video: compared the first ${out.frameIndices.length}`);
+  } finally {
+    await gen.return(undefined);
+    if (tgt) await tgt.return(undefined);
+  }
+  if (fid) {
+    const cat = (rows: Float32Array[]) => {
+      const o = new Float32Array(rows.length * fid.dim);
+      rows.forEach((r, i) => o.set(r, i * fid.dim));
+      return o;
+    };
+    out.fid = { dim: fid.dim, generated: cat(genF), target: cat(tgtF) };
+  }
+  return out;
+}
+
+async function embeddingStage(video: FrameSource, sel: { step?: number; maxFrames?: number }, onFrame?: (n: number) => void): Promise<EmbeddingStage> {
+  const out: EmbeddingStage = { frameIndices: [], embeddings: [] };
+  for await (const f of frameStream(video, sel)) {
+    out.frameIndices.push(f.index);
+    out.embeddings.push(await identityEmbedding(f.image));
+    onFrame?.(out.frameIndices.length);
+    checkCancelled('metrics');
+  }
+  return out;
+}
+
+/**
+ * Evaluates `generated` against `target` (null for cross-reenactment without ground truth). With `options.cache`,
+ * each stage (full-reference metrics of the pair, face embeddings of the generated video, the reference embedding)
+ * is stored under the content digests of its files, so a repeated or resumed evaluation reuses them.
+ */
 export async function evaluate(generated: FrameSource, target: FrameSource | null, options: EvaluateOptions = {}): Promise<MetricsResult> {
   const mode = options.mode ?? (target ? 'self' : 'cross');
   const fullRef = mode === 'self' && target !== null;
   const result: MetricsResult = { mode, frames: 0, frameIndices: [], perFrame: {}, summary: {}, absent: {}, details: {}, notes: [] };
   const why = (id: MetricId, reason: string) => (result.absent[id] = reason);
+  const sel = { step: options.step ?? 1, maxFrames: options.maxFrames ?? null };
+  const selOpts = { step: sel.step, ...(sel.maxFrames !== null ? { maxFrames: sel.maxFrames } : {}) };
+  const cache = options.cache;
 
-  // Models and reference.
-  let lpips: Lpips | null = null;
-  let ownLpips = false;
-  if (fullRef && options.lpips) {
-    lpips = options.lpips instanceof Lpips ? options.lpips : await Lpips.load(options.lpips);
-    ownLpips = !(options.lpips instanceof Lpips);
-    result.details.lpipsNet = `lpips v0.1 ${lpips.net}`;
+  // Full-reference metrics (self-reenactment).
+  let full: FullReferenceStage | null = null;
+  if (fullRef) {
+    let lpips: Lpips | null = null;
+    const own = options.lpips !== undefined && !(options.lpips instanceof Lpips);
+    if (options.lpips) lpips = options.lpips instanceof Lpips ? options.lpips : await Lpips.load(options.lpips);
+    try {
+      const [gk, tk] = [await sourceKey(generated), await sourceKey(target!)];
+      const fidKey = options.fid ? (options.fid.key ?? null) : 'none';
+      const inputs = gk && tk && fidKey !== null ? { generated: gk, target: tk, sel, lpips: lpips?.key ?? null, fid: fidKey } : null;
+      full = await stage(cache, 'metrics.fullReference', inputs, () => fullReferenceStage(generated, target!, selOpts, lpips, options.fid, options.onFrame));
+    } finally {
+      if (own && lpips) await lpips.dispose();
+    }
+    if (lpips) result.details.lpipsNet = `lpips v0.1 ${lpips.net}`;
+    result.frameIndices = full.frameIndices;
+    result.notes.push(...full.notes);
   }
+
+  // Identity (CSIM).
   const wantCsim = options.csim ?? options.reference !== undefined;
   let refEmbedding: Float32Array | null = null;
-  if (wantCsim) {
-    if (options.reference === undefined) why('csim', 'no reference image given (options.reference)');
-    else {
-      refEmbedding = await identityEmbedding(await loadReference(options.reference));
-      if (!refEmbedding) why('csim', `no face found in the reference image${typeof options.reference === 'string' ? ` ${options.reference}` : ''}`);
-      result.details.csimEmbedding = CSIM_EMBEDDING;
-    }
-  } else why('csim', options.reference === undefined ? 'no reference image given (options.reference)' : 'disabled (csim: false)');
-
-  const per: Record<'psnr' | 'ssim' | 'lpips' | 'csim', number[]> = { psnr: [], ssim: [], lpips: [], csim: [] };
-  const genFeatures: Float32Array[] = [], tgtFeatures: Float32Array[] = [];
-  const stream = { step: options.step, maxFrames: options.maxFrames };
-  const gen = frameStream(generated, stream);
-  let tgt: AsyncGenerator<{ index: number; image: Image }> | null = null;
-  let targetEnded = false;
-  try {
-    for await (const g of gen) {
-      let t: Image | null = null;
-      if (fullRef && !targetEnded) {
-        if (!tgt) tgt = frameStream(target!, { ...stream, width: g.image.width, height: g.image.height });
-        const n = await tgt.next();
-        if (n.done) {
-          targetEnded = true;
-          result.notes.push(`the target has fewer frames: compared the first ${result.frames}`);
-          break;
-        }
-        t = n.value.image;
-        if (t.width !== g.image.width || t.height !== g.image.height)
-          throw new MagicPortraitError(`Frame ${g.index}: the target frame is ${t.width}×${t.height}, the generated one ${g.image.width}×${g.image.height}; give frames of equal size.`, 'bad-argument');
-      }
-      result.frameIndices.push(g.index);
-      if (t) {
-        per.psnr.push(psnr(g.image, t));
-        per.ssim.push(ssim(g.image, t));
-        if (lpips) per.lpips.push(await lpips.distance(g.image, t));
-        if (options.fid) {
-          genFeatures.push(await options.fid.features([g.image]));
-          tgtFeatures.push(await options.fid.features([t]));
-        }
-      }
-      if (refEmbedding) {
-        const e = await identityEmbedding(g.image);
-        per.csim.push(e ? cosine(refEmbedding, e) : NaN);
-      }
-      result.frames++;
-      options.onFrame?.(result.frames);
-      checkCancelled('metrics');
-    }
-    if (fullRef && !targetEnded && tgt) {
-      const extra = await tgt.next();
-      if (!extra.done) result.notes.push(`the target has more frames than the generated video: compared the first ${result.frames}`);
-    }
-  } finally {
-    await gen.return(undefined);
-    if (tgt) await tgt.return(undefined);
-    if (ownLpips && lpips) await lpips.dispose();
+  if (!wantCsim) why('csim', options.reference === undefined ? 'no reference image given (options.reference)' : 'disabled (csim: false)');
+  else if (options.reference === undefined) why('csim', 'no reference image given (options.reference)');
+  else {
+    const ref = options.reference;
+    refEmbedding = await stage(cache, 'metrics.referenceEmbedding', await sourceKey(ref), async () => identityEmbedding(await loadReference(ref)));
+    if (!refEmbedding) why('csim', `no face found in the reference image${typeof ref === 'string' ? ` ${ref}` : ''}`);
+    result.details.csimEmbedding = CSIM_EMBEDDING;
   }
+  let emb: EmbeddingStage | null = null;
+  if (refEmbedding) {
+    const gk = await sourceKey(generated);
+    emb = await stage(cache, 'metrics.embeddings', gk ? { video: gk, sel } : null, () => embeddingStage(generated, selOpts, full ? undefined : options.onFrame));
+  }
+  if (!full) {
+    if (emb) result.frameIndices = emb.frameIndices;
+    else for await (const f of frameStream(generated, selOpts)) result.frameIndices.push(f.index);
+  }
+  result.frames = result.frameIndices.length;
   if (!result.frames) throw new MagicPortraitError('No frames to evaluate: the generated video is empty (or maxFrames is 0).', 'bad-argument');
 
-  if (fullRef) {
-    result.perFrame.psnr = per.psnr;
-    result.perFrame.ssim = per.ssim;
-    result.summary.psnr = meanDefined(per.psnr);
-    result.summary.ssim = meanDefined(per.ssim);
-    if (lpips) {
-      result.perFrame.lpips = per.lpips;
-      result.summary.lpips = meanDefined(per.lpips);
+  if (full) {
+    result.perFrame.psnr = full.psnr;
+    result.perFrame.ssim = full.ssim;
+    result.summary.psnr = meanDefined(full.psnr);
+    result.summary.ssim = meanDefined(full.ssim);
+    if (full.lpips) {
+      result.perFrame.lpips = full.lpips;
+      result.summary.lpips = meanDefined(full.lpips);
     } else why('lpips', 'no LPIPS weights given (options.lpips: the torchvision backbone + the lpips linear layers)');
-    if (options.fid) {
-      const n = genFeatures.length, d = options.fid.dim;
+    if (full.fid) {
+      const n = result.frames, d = full.fid.dim;
       if (n < 2) why('fid', `FID needs at least 2 frames (got ${n})`);
       else {
-        const cat = (rows: Float32Array[]) => {
-          const out = new Float32Array(rows.length * d);
-          rows.forEach((r, i) => out.set(r, i * d));
-          return out;
-        };
-        result.summary.fid = frechetDistanceFromFeatures(cat(genFeatures), n, cat(tgtFeatures), n, d);
-        result.details.fidFeatures = options.fid.name;
+        result.summary.fid = frechetDistanceFromFeatures(full.fid.generated, n, full.fid.target, n, d);
+        result.details.fidFeatures = options.fid!.name;
         if (n < d) result.notes.push(`FID over ${n} frames (< ${d} feature dimensions): statistically biased, compare only like with like`);
       }
     } else why('fid', 'no FID feature network given (options.fid: Inception-v3 pool features from the user’s weights)');
@@ -248,13 +336,19 @@ export async function evaluate(generated: FrameSource, target: FrameSource | nul
     const reason = mode === 'cross' ? 'cross-reenactment has no ground-truth frames' : 'no target video given';
     for (const id of ['psnr', 'ssim', 'lpips', 'fid', 'fvd'] as const) why(id, reason);
   }
-  if (refEmbedding) {
-    result.perFrame.csim = per.csim;
-    const found = per.csim.filter((v) => !Number.isNaN(v)).length;
+
+  if (refEmbedding && emb) {
+    const byIndex = new Map(emb.frameIndices.map((f, i) => [f, emb!.embeddings[i]!] as const));
+    const per = result.frameIndices.map((f) => {
+      const e = byIndex.get(f);
+      return e ? cosine(refEmbedding!, e) : NaN;
+    });
+    result.perFrame.csim = per;
+    const found = per.filter((v) => !Number.isNaN(v)).length;
     result.details.csimFacesFound = found;
-    if (found) result.summary.csim = meanDefined(per.csim);
+    if (found) result.summary.csim = meanDefined(per);
     else why('csim', 'no face found in any generated frame');
-    if (found < per.csim.length) result.notes.push(`CSIM: no face in ${per.csim.length - found} of ${per.csim.length} generated frame(s)`);
+    if (found < per.length) result.notes.push(`CSIM: no face in ${per.length - found} of ${per.length} generated frame(s)`);
   }
 
   if (options.flame) {

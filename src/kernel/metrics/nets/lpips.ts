@@ -12,6 +12,7 @@
  * (alex: the ReLU after convs 0, 3, 6, 8, 10; vgg16: relu1_2, relu2_2, relu3_3, relu4_3, relu5_3); per tap
  * f/(‖f‖₂ over channels + 1e-10), squared difference, 1×1 linear (no bias), mean over H×W; sum over the taps.
  */
+import { createHash } from 'node:crypto';
 import { MagicPortraitError } from '../../errors';
 import type { Image } from '../../io/image';
 import { GraphBuilder } from '../../onnx/graph';
@@ -183,6 +184,8 @@ export class Lpips {
     /** Which checkpoint keys were used / ignored (printable with the blocks' formatCoverage). */
     readonly coverage: KeyCoverage,
     readonly channels: number[],
+    /** SHA-256 of the built model (architecture + every weight): the cache key of results computed with it. */
+    readonly key: string,
   ) {}
 
   /** Builds the graph from the user's weights (see LpipsWeights) and opens a session. */
@@ -207,7 +210,7 @@ export class Lpips {
       const missingLin = built.channels.length !== 5;
       if (missingLin) throw new MagicPortraitError(`${source}: expected 5 LPIPS taps, found ${built.channels.length}.`, 'bad-file');
       const session = await createSession(built.bytes, { label: `LPIPS (${built.net}) from ${source}` });
-      return new Lpips(session, built.net, built.coverage, built.channels);
+      return new Lpips(session, built.net, built.coverage, built.channels, createHash('sha256').update(built.bytes).digest('hex'));
     } finally {
       for (const o of opened) await o.close();
     }
