@@ -1,7 +1,9 @@
 /**
- * `magicportrait` command line: run a notebook headless, clean its artifact store.
+ * `magicportrait` command line: run a notebook headless, clean its artifact store, evaluate generated videos.
  *   magicportrait run NOTEBOOK [-p key=value]... [--out DIR]
  *   magicportrait gc NOTEBOOK
+ *   magicportrait eval --manifest pairs.json [--shard i/N] [--workers K] [--out DIR]
+ *   magicportrait eval-merge --out DIR [--manifest pairs.json] [RESULT_DIR...]
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
@@ -11,10 +13,12 @@ import { ArtifactStore, referencedHashes } from '../runtime/artifacts';
 import { parseNotebook } from '../notebook/nbformat';
 import { runNotebook } from '../notebook/run-notebook';
 import { MagicPortraitError } from '../errors';
+import { EVAL_USAGE, evalCommand, evalMergeCommand } from '../metrics/batch/cli';
 
 const USAGE = `usage:
   magicportrait run NOTEBOOK [-p key=value]... [--out DIR]   run every cell headless; writes DIR/<name>.mpnb and its artifacts
-  magicportrait gc NOTEBOOK                                   remove artifacts no output of NOTEBOOK references`;
+  magicportrait gc NOTEBOOK                                   remove artifacts no output of NOTEBOOK references
+${EVAL_USAGE}`;
 
 /** The kernel entry next to this file: the bundled dist/kernel.js, or the TypeScript source under tsx. */
 export function kernelLaunch(): { entry: string; execArgv: string[] } {
@@ -90,6 +94,10 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdRun(rest);
       case 'gc':
         return cmdGc(rest);
+      case 'eval':
+        return await evalCommand(rest);
+      case 'eval-merge':
+        return evalMergeCommand(rest);
       case undefined:
       case '-h':
       case '--help':
