@@ -159,3 +159,32 @@ test('a run killed midway resumes: only the missing pairs are computed, finished
   assert.equal(again.computed.length, 0);
   assert.equal(again.skipped.length, 6);
 });
+
+test('the Kubernetes Indexed Job runs a valid eval command line (shard from JOB_COMPLETION_INDEX)', async () => {
+  const { parseEvalArgs } = await import('../../src/kernel/metrics/batch/cli');
+  const yaml = readFileSync(join(__dirname, '..', '..', 'deploy', 'k8s', 'eval-indexed-job.yaml'), 'utf8');
+  assert.match(yaml, /completionMode: Indexed/);
+  const completions = Number(/completions: (\d+)/.exec(yaml)![1]);
+  const shards = Number(/name: SHARDS\s+value: "(\d+)"/.exec(yaml)![1]);
+  assert.equal(shards, completions);
+  const block = /exec magicportrait eval\n([\s\S]*?)\n\s*resources:/.exec(yaml)![1]!;
+  const argv = block
+    .replace(/\$\{SHARDS\}/g, String(shards))
+    .replace(/\$\{THREADS\}/g, '2')
+    .split(/\s+/)
+    .filter(Boolean)
+    .map((a) => a.replace(/^"|"$/g, ''));
+  const prev = process.env.JOB_COMPLETION_INDEX;
+  process.env.JOB_COMPLETION_INDEX = '5';
+  try {
+    const o = parseEvalArgs(argv);
+    assert.deepEqual(o.shard, { index: 5, count: shards });
+    assert.equal(o.writeTable, false);
+    assert.equal(o.manifest, '/eval/pairs.json');
+  } finally {
+    if (prev === undefined) delete process.env.JOB_COMPLETION_INDEX;
+    else process.env.JOB_COMPLETION_INDEX = prev;
+  }
+  const merge = readFileSync(join(__dirname, '..', '..', 'deploy', 'k8s', 'eval-merge-job.yaml'), 'utf8');
+  assert.match(merge, /"eval-merge", "--manifest", "\/eval\/pairs.json", "--out", "\/eval\/out"/);
+});
