@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { NdArray, writeNpz } from '../../src/kernel/io';
 import { parseManifest, parseShard, inShard, subShards } from '../../src/kernel/metrics/batch/manifest';
+import { parseEvalArgs } from '../../src/kernel/metrics/batch/cli';
 import { cliLaunch, mergeEval, runEval } from '../../src/kernel/metrics/batch/run';
 import { readPairRecord } from '../../src/kernel/metrics/batch/table';
 import { dataDir, fixtures } from './helpers';
@@ -160,8 +161,7 @@ test('a run killed midway resumes: only the missing pairs are computed, finished
   assert.equal(again.skipped.length, 6);
 });
 
-test('the Kubernetes Indexed Job runs a valid eval command line (shard from JOB_COMPLETION_INDEX)', async () => {
-  const { parseEvalArgs } = await import('../../src/kernel/metrics/batch/cli');
+test('the Kubernetes Indexed Job runs a valid eval command line (shard from JOB_COMPLETION_INDEX)', () => {
   const yaml = readFileSync(join(__dirname, '..', '..', 'deploy', 'k8s', 'eval-indexed-job.yaml'), 'utf8');
   assert.match(yaml, /completionMode: Indexed/);
   const completions = Number(/completions: (\d+)/.exec(yaml)![1]);

@@ -38,6 +38,8 @@ export function gaussianWeights(sigma = SSIM_SIGMA, truncate = SSIM_TRUNCATE): F
 
 const WEIGHTS = gaussianWeights();
 const R = (WEIGHTS.length - 1) / 2;
+// The filters below are unrolled for skimage's fixed window (σ 1.5, truncate 3.5).
+if (WEIGHTS.length !== 11) throw new Error('SSIM: the unrolled filters expect an 11-tap window');
 
 function checkPair(a: Image, b: Image, what: string): void {
   checkImage(a);
@@ -66,63 +68,73 @@ export function psnr(a: Image, b: Image): number {
 }
 
 /** Scratch buffers reused across calls of the same width (one SSIM at a time per process: JS is single-threaded). */
-let scratch: { w: number; ring: Float64Array; x: Float64Array; y: Float64Array } | null = null;
+let scratch: { w: number; ring: Float64Array; rows: Float64Array; acc: Float64Array } | null = null;
 
 function scratchFor(width: number) {
   if (!scratch || scratch.w !== width) {
     const ow = width - 2 * R;
-    scratch = { w: width, ring: new Float64Array(WEIGHTS.length * 5 * ow), x: new Float64Array(width), y: new Float64Array(width) };
+    scratch = { w: width, ring: new Float64Array(WEIGHTS.length * 5 * ow), rows: new Float64Array(5 * width), acc: new Float64Array(5 * ow) };
   }
   return scratch;
 }
 
+/** out[j] = Σ_k w[k]·src[j + k] over the 11 taps, using the symmetry w[k] = w[10 − k]. */
+function filterRow(src: Float64Array, s0: number, out: Float64Array, o0: number, ow: number): void {
+  const w0 = WEIGHTS[0]!, w1 = WEIGHTS[1]!, w2 = WEIGHTS[2]!, w3 = WEIGHTS[3]!, w4 = WEIGHTS[4]!, w5 = WEIGHTS[5]!;
+  for (let j = 0; j < ow; j++) {
+    const p = s0 + j;
+    out[o0 + j] =
+      w0 * (src[p]! + src[p + 10]!) +
+      w1 * (src[p + 1]! + src[p + 9]!) +
+      w2 * (src[p + 2]! + src[p + 8]!) +
+      w3 * (src[p + 3]! + src[p + 7]!) +
+      w4 * (src[p + 4]! + src[p + 6]!) +
+      w5 * src[p + 5]!;
+  }
+}
+
 /** Mean SSIM of one channel over the cropped interior (see the file comment). */
 function ssimChannel(a: Image, b: Image, c: number): number {
-  const W = a.width, H = a.height, K = WEIGHTS.length, w = WEIGHTS;
+  const W = a.width, H = a.height, K = WEIGHTS.length;
   const ow = W - 2 * R; // output columns R … W−R−1
-  const { ring, x, y } = scratchFor(W);
+  const { ring, rows, acc } = scratchFor(W);
   const plane = 5 * ow; // one ring slot: hx | hy | hxx | hyy | hxy
   const C1 = (SSIM_K1 * DATA_RANGE) ** 2, C2 = (SSIM_K2 * DATA_RANGE) ** 2;
   const ca = a.channels, cb = b.channels, da = a.data, db = b.data;
+  const offs = new Int32Array(K);
   let total = 0;
   for (let r = 0; r < H; r++) {
-    // Horizontal pass of row r into ring slot r mod K.
+    // Row r of x, y, x², y², xy, then its horizontal pass into ring slot r mod K.
     const rowA = r * W * ca + c, rowB = r * W * cb + c;
     for (let j = 0; j < W; j++) {
-      x[j] = da[rowA + j * ca]!;
-      y[j] = db[rowB + j * cb]!;
+      const xv = da[rowA + j * ca]!, yv = db[rowB + j * cb]!;
+      rows[j] = xv;
+      rows[W + j] = yv;
+      rows[2 * W + j] = xv * xv;
+      rows[3 * W + j] = yv * yv;
+      rows[4 * W + j] = xv * yv;
     }
     const base = (r % K) * plane;
-    for (let j = 0; j < ow; j++) {
-      let sx = 0, sy = 0, sxx = 0, syy = 0, sxy = 0;
-      for (let k = 0; k < K; k++) {
-        const wk = w[k]!, xv = x[j + k]!, yv = y[j + k]!;
-        const wx = wk * xv, wy = wk * yv;
-        sx += wx;
-        sy += wy;
-        sxx += wx * xv;
-        syy += wy * yv;
-        sxy += wx * yv;
-      }
-      ring[base + j] = sx;
-      ring[base + ow + j] = sy;
-      ring[base + 2 * ow + j] = sxx;
-      ring[base + 3 * ow + j] = syy;
-      ring[base + 4 * ow + j] = sxy;
-    }
+    for (let q = 0; q < 5; q++) filterRow(rows, q * W, ring, base + q * ow, ow);
     if (r < K - 1) continue;
     // Vertical pass: output row r − R from ring rows r−K+1 … r (oldest first, weights in order).
+    for (let k = 0; k < K; k++) offs[k] = ((r - K + 1 + k) % K) * plane;
+    for (let q = 0; q < 5; q++) {
+      const qo = q * ow;
+      const o0 = offs[0]! + qo, o1 = offs[1]! + qo, o2 = offs[2]! + qo, o3 = offs[3]! + qo, o4 = offs[4]! + qo, o5 = offs[5]! + qo;
+      const o6 = offs[6]! + qo, o7 = offs[7]! + qo, o8 = offs[8]! + qo, o9 = offs[9]! + qo, o10 = offs[10]! + qo;
+      const w0 = WEIGHTS[0]!, w1 = WEIGHTS[1]!, w2 = WEIGHTS[2]!, w3 = WEIGHTS[3]!, w4 = WEIGHTS[4]!, w5 = WEIGHTS[5]!;
+      for (let j = 0; j < ow; j++)
+        acc[qo + j] =
+          w0 * (ring[o0 + j]! + ring[o10 + j]!) +
+          w1 * (ring[o1 + j]! + ring[o9 + j]!) +
+          w2 * (ring[o2 + j]! + ring[o8 + j]!) +
+          w3 * (ring[o3 + j]! + ring[o7 + j]!) +
+          w4 * (ring[o4 + j]! + ring[o6 + j]!) +
+          w5 * ring[o5 + j]!;
+    }
     for (let j = 0; j < ow; j++) {
-      let ux = 0, uy = 0, uxx = 0, uyy = 0, uxy = 0;
-      for (let k = 0; k < K; k++) {
-        const o = ((r - K + 1 + k) % K) * plane + j;
-        const wk = w[k]!;
-        ux += wk * ring[o]!;
-        uy += wk * ring[o + ow]!;
-        uxx += wk * ring[o + 2 * ow]!;
-        uyy += wk * ring[o + 3 * ow]!;
-        uxy += wk * ring[o + 4 * ow]!;
-      }
+      const ux = acc[j]!, uy = acc[ow + j]!, uxx = acc[2 * ow + j]!, uyy = acc[3 * ow + j]!, uxy = acc[4 * ow + j]!;
       const vx = uxx - ux * ux, vy = uyy - uy * uy, vxy = uxy - ux * uy;
       total += ((2 * ux * uy + C1) * (2 * vxy + C2)) / ((ux * ux + uy * uy + C1) * (vx + vy + C2));
     }
