@@ -11,6 +11,8 @@ const areas: Record<string, () => Promise<Bench>> = {
   perception: async () => (require('./perception') as typeof import('./perception')).benchPerception,
   flame: async () => (require('./flame') as typeof import('./flame')).benchFlame,
   diffusion: async () => (require('./diffusion') as typeof import('./diffusion')).benchDiffusion,
+  render: async () => (require('./render') as typeof import('./render')).benchRender,
+  gge: async () => (require('./gge') as typeof import('./gge')).benchGGE,
   metrics: async () => (require('./metrics') as typeof import('./metrics')).benchMetrics,
 };
 

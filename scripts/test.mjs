@@ -5,7 +5,7 @@
 //   node scripts/test.mjs --e2e      only the end-to-end tests
 //   node scripts/test.mjs FILE...    just those files
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -27,10 +27,16 @@ let files = explicit.length ? explicit : [...walk(join(root, 'src'), []), ...wal
 const isE2E = (f) => f.includes('/e2e/');
 if (flags.has('--unit')) files = files.filter((f) => !isE2E(f));
 if (flags.has('--e2e')) files = files.filter(isE2E);
-// End-to-end tests need a built extension: build it once up front.
+// End-to-end tests need a built extension: build it once up front (once scripts/build.mjs exists; the harness
+// self-test in test/e2e/ does not need it). They also need code-server, playwright-core and vsce in .e2e/tools:
+// installing them the first time takes minutes, so do it here rather than inside a test's timeout (a no-op later).
 if (files.some(isE2E)) {
-  const b = spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: root, stdio: 'inherit' });
-  if (b.status !== 0) process.exit(b.status ?? 1);
+  if (existsSync(join(root, 'scripts', 'build.mjs'))) {
+    const b = spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: root, stdio: 'inherit' });
+    if (b.status !== 0) process.exit(b.status ?? 1);
+  }
+  const s = spawnSync('bash', ['scripts/e2e-setup.sh'], { cwd: root, stdio: 'inherit' });
+  if (s.status !== 0) process.exit(s.status ?? 1);
 }
 const r = spawnSync(
   process.execPath,

@@ -131,6 +131,8 @@ export const activate: ActivationFunction = (ctx) => {
       controls.target.copy(bs.center);
       controls.update();
       controls.addEventListener('change', () => renderer.render(scene, camera));
+      // The first frame was drawn before the camera was placed.
+      renderer.render(scene, camera);
 
       const rows: (() => void)[] = [];
       const addSlider = (label: string, get: () => number, set: (v: number) => void, min: number, max: number, cls: string) => {
@@ -148,7 +150,7 @@ export const activate: ActivationFunction = (ctx) => {
         sliders.append(h('div', { class: 'mp-slider-row' }, h('label', { title: label }, label), input, out));
       };
       const jaw = m.jawJoint ?? 2;
-      addSlider('jaw open', () => pose[3 * jaw]!, (v) => (pose[3 * jaw] = v), 0, 0.5, 'mp-slider-jaw');
+      addSlider('jaw (pose)', () => pose[3 * jaw]!, (v) => (pose[3 * jaw] = v), 0, 0.5, 'mp-slider-jaw');
       addSlider('head yaw', () => pose[1]!, (v) => (pose[1] = v), -0.8, 0.8, 'mp-slider-yaw');
       addSlider('head pitch', () => pose[0]!, (v) => (pose[0] = v), -0.5, 0.5, 'mp-slider-pitch');
       for (let k = 0; k < expr.length; k++)

@@ -15,7 +15,9 @@ interface ArtifactRequest {
 }
 
 export function registerArtifactMessaging(context: vscode.ExtensionContext): void {
-  for (const id of RENDERER_IDS) {
+  // Only renderers this build declares may open a messaging channel (VS Code refuses the others).
+  const declared = new Set(((context.extension.packageJSON.contributes?.notebookRenderer ?? []) as { id: string }[]).map((r) => r.id));
+  for (const id of RENDERER_IDS.filter((r) => declared.has(r))) {
     const messaging = vscode.notebooks.createRendererMessaging(id);
     context.subscriptions.push(
       messaging.onDidReceiveMessage(async ({ editor, message }) => {

@@ -8,8 +8,13 @@ import { stageCache, type StageSpec } from './pipeline/cache';
 import { CancelledError } from './errors';
 import * as flame from './flame';
 import * as metrics from './metrics';
-import { resolve as resolvePath } from 'node:path';
 import { probeVideo } from './io/video';
+import * as perception from './perception';
+import * as diffusion from './diffusion';
+import { analyzeFace, loadImage, resolvePath, trackVideoFaces } from './pipeline/face';
+import { demoDrivingSequence, demoPortrait, framingCamera, renderGuidanceSequence } from './pipeline/guidance';
+import { join } from 'node:path';
+import { homedir } from 'node:os';
 
 export const VERSION = '0.1.0';
 
@@ -32,7 +37,7 @@ function sleep(ms: number): Promise<void> {
 
 /** Relative file paths in cells resolve against the notebook's folder. */
 function cellPath<T>(p: T): T {
-  return (typeof p === 'string' ? resolvePath(currentRun().baseDir, p) : p) as T;
+  return (typeof p === 'string' ? resolvePath(p) : p) as T;
 }
 
 export interface MpMetricsOptions extends Omit<metrics.EvaluateOptions, 'onFrame'> {
@@ -92,6 +97,41 @@ export const mp = {
   frames(tracks: FrameTrack[], options: { title?: string; fps?: number; label?: string } = {}) {
     return new FrameSequenceDisplay(tracks, options);
   },
+  /** Reads a JPEG/PNG (relative paths resolve against the notebook's folder). `display(img)` shows it. */
+  image: loadImage,
+  /** Resolves a path against the notebook's folder. */
+  path: resolvePath,
+  /** Detection, 468 + 68 landmarks, descriptor and the reference crops of a portrait; displays the overlay. */
+  analyzeFace,
+  /** Face detection only: every face, largest first (MediaPipe BlazeFace on ONNX Runtime). */
+  detect: perception.detectFaces,
+  /** Streams a video through face tracking and 68 landmarks; displays a frame strip with the landmarks. */
+  trackFaces: trackVideoFaces,
+  /** Identity similarity (cosine of dlib descriptors; the paper's CSIM). */
+  identitySimilarity: perception.identitySimilarity,
+  /** Euclidean distance of dlib descriptors (same person < 0.6 in dlib's convention). */
+  descriptorDistance: perception.descriptorDistance,
+  /** Converts the npm-shipped face models to ONNX into the cache (runs on first use anyway). */
+  prepareFaceModels: perception.prepareModels,
+  /** Depth / normal / shaded-render guidance maps of a FLAME sequence, with the reference's conventions. */
+  renderGuidance: renderGuidanceSequence,
+  /** Built-in demo inputs that need no files. */
+  demo: {
+    /** Synthetic driving motion of the demo head (jaw, smile, blink, head turns). */
+    drivingSequence: demoDrivingSequence,
+    /** The neutral demo head rendered as a portrait (for the reference slot when no photo is given). */
+    portrait: demoPortrait,
+    /** A camera framing a model's face in the 224 crop. */
+    framingCamera,
+  },
+  /** Model bundles for sampling. */
+  bundle: {
+    /** The tiny bundle: the full architecture at small widths with untrained demo weights (built once, cached). */
+    tiny: (dir?: string) => diffusion.tinyBundle(dir ?? join(process.env.MAGICPORTRAIT_CACHE ?? join(homedir(), '.cache', 'magicportrait'), 'bundles', 'tiny')),
+    load: diffusion.loadBundle,
+  },
+  /** Samples a video with the diffusion stack (reference UNet, GGE guidance, motion modules, DDIM). */
+  sample: diffusion.sample,
   /** FLAME: the built-in demo head, FLAME 2020 files, the forward model, and the 3D viewer. */
   flame: {
     /** The built-in demo head (same structure as FLAME; not FLAME). */

@@ -64,7 +64,7 @@ async function cmdRun(args: string[]): Promise<number> {
   kernel.on('log', (text: string) => process.stderr.write(text));
   const t0 = Date.now();
   try {
-    const { failed } = await runNotebook(nb, { kernel, outPath, parameters: params, log: (l) => console.log(l) });
+    const { failed } = await runNotebook(nb, { kernel, outPath, parameters: params, baseDir: resolve(nbPath, '..'), log: (l) => console.log(l) });
     if (failed) {
       console.error(`\n${failed.label} failed: ${failed.message}\nPartial results: ${outPath}`);
       return 1;

@@ -13,6 +13,8 @@ export interface RunNotebookOptions {
   /** Where the executed notebook is written; artifacts go to `<outPath>.artifacts/`. */
   outPath: string;
   parameters?: Record<string, unknown>;
+  /** Folder relative paths in cells resolve against (the source notebook's). */
+  baseDir?: string;
   log?: (line: string) => void;
 }
 
@@ -56,7 +58,7 @@ export async function runNotebook(nb: NotebookData, opts: RunNotebookOptions): P
     const t0 = Date.now();
     log(`▶ ${label}`);
     const outcome = await opts.kernel.execute(
-      { code: cell.source, cellLabel: label, notebookPath: opts.outPath },
+      { code: cell.source, cellLabel: label, notebookPath: opts.outPath, ...(opts.baseDir ? { baseDir: opts.baseDir } : {}) },
       {
         onStream: (name, text) => {
           const last = outputs.at(-1);

@@ -36,6 +36,14 @@ export interface CreateSessionOptions {
   label?: string;
   provider?: ExecutionProviderName;
   threads?: number;
+  /** ORT's CPU memory arena (default on): freed buffers are kept for the next run. */
+  memoryArena?: boolean;
+  /**
+   * ORT's memory pattern (default on): one pre-planned block per run. For graphs with huge transient
+   * intermediates (a 4096×4096 attention) turning it off while keeping the arena halves the resident memory
+   * (the arena then reuses the big buffers themselves) without page-faulting fresh memory on every run.
+   */
+  memoryPattern?: boolean;
   /** ORT log level for this session: 0 verbose … 2 warning (ORT's default) … 4 fatal. */
   logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
   /**
@@ -62,6 +70,8 @@ export async function createSession(
     executionProviders: provider === 'cpu' ? ['cpu'] : [provider, 'cpu'],
     graphOptimizationLevel: 'all',
   };
+  if (options.memoryArena === false) opts.enableCpuMemArena = false;
+  if (options.memoryPattern === false || options.memoryArena === false) opts.enableMemPattern = false;
   if (options.logSeverityLevel !== undefined) opts.logSeverityLevel = options.logSeverityLevel;
   if (options.allowSpinning === false) opts.extra = { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } };
   const threads = options.threads ?? settings.threads;

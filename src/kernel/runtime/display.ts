@@ -5,6 +5,7 @@
 import { inspect } from 'node:util';
 import type { ArtifactStore } from './artifacts';
 import type { MimeBundle } from './protocol';
+import { encodePng, type RgbImage } from './png';
 
 export const DISPLAY = Symbol.for('magicportrait.display');
 
@@ -22,8 +23,23 @@ export function isDisplayable(v: unknown): v is Displayable {
 
 const INLINE_JSON_LIMIT = 64 * 1024;
 
+/** An 8-bit image as the io layer decodes it (grey, RGB or RGBA). */
+function isImageLike(v: unknown): v is RgbImage {
+  if (!v || typeof v !== 'object') return false;
+  const o = v as Partial<RgbImage>;
+  return (
+    typeof o.width === 'number' &&
+    typeof o.height === 'number' &&
+    (o.channels === 1 || o.channels === 3 || o.channels === 4) &&
+    (o.data instanceof Uint8Array || o.data instanceof Uint8ClampedArray) &&
+    o.data.length === o.width * o.height * o.channels
+  );
+}
+
 export async function toMimeBundle(value: unknown, ctx: DisplayContext): Promise<MimeBundle> {
   if (isDisplayable(value)) return await value[DISPLAY](ctx);
+  if (isImageLike(value))
+    return { 'image/png': Buffer.from(encodePng(value)).toString('base64'), 'text/plain': `image ${value.width}×${value.height}×${value.channels}` };
   if (typeof value === 'string') return { 'text/plain': value };
   const bundle: MimeBundle = { 'text/plain': inspect(value, { depth: 4, maxArrayLength: 20, breakLength: 100 }) };
   if (value && typeof value === 'object' && !ArrayBuffer.isView(value)) {

@@ -46,7 +46,7 @@ export class Executor {
     const abort = new AbortController();
     this.active = { id: req.id, abort };
     this.lastId = req.id;
-    const baseDir = notebookDir(req.notebookPath);
+    const baseDir = req.baseDir ?? notebookDir(req.notebookPath);
     const artifacts = req.artifactDir ? new ArtifactStore(req.artifactDir) : req.notebookPath ? ArtifactStore.besideNotebook(req.notebookPath) : new ArtifactStore(join(baseDir, '.magicportrait-artifacts'));
     const ctx: RunContext = {
       id: req.id,

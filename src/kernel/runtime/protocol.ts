@@ -13,6 +13,9 @@ export interface ExecuteRequest {
   notebookPath?: string;
   /** Where artifacts go (default: `<notebook>.artifacts/`). */
   artifactDir?: string;
+  /** Folder relative paths in cells resolve against (default: the notebook's folder). The CLI writes the executed
+   * notebook elsewhere but resolves paths as the source notebook would. */
+  baseDir?: string;
 }
 
 export type HostToKernel =

@@ -1,6 +1,3 @@
-/**
- * State-dict plumbing for the metric networks. TEMPORARY: re-exports the `onnx/blocks.ts` API through the diffusion
- * area's copy until blocks.ts lands on main (GGE branch); then this becomes `export * from '../../onnx/blocks'`.
- */
-export { WeightLookup, param, stateDictFromArrays } from '../../diffusion/graph/ops';
-export type { BlockContext, KeyCoverage, StateDict, StateTensor } from '../../diffusion/graph/ops';
+/** State-dict plumbing for the metric networks: the shared building blocks of `onnx/blocks.ts`. */
+export { WeightLookup, param, stateDictFromArrays, formatCoverage } from '../../onnx/blocks';
+export type { BlockContext, KeyCoverage, StateDict, StateTensor } from '../../onnx/blocks';

@@ -1,0 +1,149 @@
+/**
+ * The GGE attention explorer's data contract (kernel side). `display(result.attention)` stores the per-frame maps as
+ * float32 artifacts (and each guidance frame as a PNG underlay) and emits one MIME bundle of type
+ * `application/vnd.magicportrait.attention+json`; the renderer then asks the kernel for the full attention rows of
+ * clicked pixels through `serveAttentionRows(rowsId, …)`.
+ */
+import { randomUUID } from 'node:crypto';
+import { MagicPortraitError } from '../errors';
+import type { ArtifactRef } from '../runtime/artifacts';
+import { DISPLAY, type DisplayContext } from '../runtime/display';
+import { encodePng } from '../runtime/frames';
+import { MIME, type MimeBundle } from '../runtime/protocol';
+import type { GuidanceType } from './model';
+import type { GGEAttention, GGEAttentionRows, GGEResult, GuidanceImage, GuidanceMaps } from './run';
+
+/** What the renderer receives. Binary artifacts are little-endian float32, row-major. */
+export interface GGEAttentionOutput {
+  kind: 'magicportrait.gge-attention';
+  version: 1;
+  title: string;
+  /** 'untrained demo weights' for the demo bundle: show it on the explorer. */
+  label?: string;
+  module: 'attentions.5';
+  types: GuidanceType[];
+  frames: number;
+  heads: number;
+  /** Attention grid (keys and queries are its cells, index row·width + col). */
+  grid: { width: number; height: number };
+  /** Guidance image size; grid cell (x, y) covers input pixels [x·stride, (x+1)·stride). */
+  input: { width: number; height: number };
+  stride: number;
+  encoding: 'f32le';
+  tracks: {
+    type: GuidanceType;
+    /** PNG of each guidance frame, to draw the maps over. */
+    images: ArtifactRef[];
+    /** Per frame: heads·h·w (head-major), mean attention received by each key cell. */
+    received: ArtifactRef[];
+    /** Per frame: h·w, channel L2 norm of the attention block output. */
+    outNorm: ArtifactRef[];
+    /** Per frame: h·w, channel L2 norm of the self-attention contribution. */
+    deltaNorm: ArtifactRef[];
+    /** Value ranges over all frames, for stable colour scales: per head for `received`. */
+    ranges: { received: [number, number][]; outNorm: [number, number]; deltaNorm: [number, number] };
+  }[];
+  /** Ask the kernel for full rows: `serveAttentionRows(rows.id, type, frame, queries, space)`. */
+  rows: { id: string; maxQueries: number };
+}
+
+const providers = new Map<string, GGEResult['attentionRows']>();
+
+/** Serves a renderer's request for the attention rows of clicked pixels (wired to renderer messaging). */
+export async function serveAttentionRows(
+  id: string,
+  type: GuidanceType,
+  frame: number,
+  queries: readonly { x: number; y: number }[],
+  space: 'grid' | 'input' = 'input',
+): Promise<GGEAttentionRows> {
+  const p = providers.get(id);
+  if (!p) throw new MagicPortraitError('This attention output is from an earlier kernel session: re-run the cell to explore it.', 'stale-output');
+  if (queries.length > MAX_QUERIES) throw new MagicPortraitError(`At most ${MAX_QUERIES} query pixels per request.`, 'bad-input');
+  return p(type, frame, queries, space);
+}
+
+/** Drops a rows provider (its result's cached tokens can then be collected). */
+export function forgetAttentionRows(id: string): void {
+  providers.delete(id);
+}
+
+const MAX_QUERIES = 64;
+
+const bytesOf = (a: Float32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+
+function range(arrays: readonly Float32Array[], offset = 0, length?: number): [number, number] {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const a of arrays) {
+    const end = length === undefined ? a.length : offset + length;
+    for (let i = offset; i < end; i++) {
+      const v = a[i]!;
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+  }
+  return [lo, hi];
+}
+
+/** 8-bit RGB of a guidance image (for the PNG underlay). */
+function toRgb8(img: GuidanceImage): Uint8Array {
+  const n = img.width * img.height;
+  const out = new Uint8Array(3 * n);
+  if ('data' in img) {
+    for (let c = 0; c < 3; c++)
+      for (let i = 0; i < n; i++) out[3 * i + c] = Math.max(0, Math.min(255, Math.round(img.data[c * n + i]! * 255)));
+  } else for (let i = 0; i < n; i++) for (let c = 0; c < 3; c++) out[3 * i + c] = img.pixels[img.channels * i + c]!;
+  return out;
+}
+
+/** Gives `attention` a non-enumerable display method (the plain data stays serialisable). */
+export function makeAttentionDisplayable(attention: GGEAttention, maps: GuidanceMaps, rows: GGEResult['attentionRows']): void {
+  let id: string | undefined;
+  Object.defineProperty(attention, DISPLAY, {
+    enumerable: false,
+    value: (ctx: DisplayContext): MimeBundle => {
+      if (!id) providers.set((id = randomUUID()), rows);
+      const cells = attention.grid.width * attention.grid.height;
+      const out: GGEAttentionOutput = {
+        kind: 'magicportrait.gge-attention',
+        version: 1,
+        title: 'Geometric Guidance Encoder attention',
+        ...(attention.label ? { label: attention.label } : {}),
+        module: attention.module,
+        types: attention.types,
+        frames: attention.frames,
+        heads: attention.heads,
+        grid: attention.grid,
+        input: attention.input,
+        stride: attention.stride,
+        encoding: 'f32le',
+        tracks: attention.types.map((type) => {
+          // empty when the run skipped the attention products (runGGE { attention: false }): rows still work
+          const m = attention.maps[type] ?? { received: [], outNorm: [], deltaNorm: [] };
+          const put = (a: Float32Array) => ctx.artifacts.put(bytesOf(a), 'bin', 'application/octet-stream');
+          return {
+            type,
+            images: (maps[type] ?? []).map((img) =>
+              ctx.artifacts.put(encodePng({ width: img.width, height: img.height, channels: 3, data: toRgb8(img) }), 'png', 'image/png'),
+            ),
+            received: m.received.map(put),
+            outNorm: m.outNorm.map(put),
+            deltaNorm: m.deltaNorm.map(put),
+            ranges: {
+              received: m.received.length ? Array.from({ length: attention.heads }, (_, h) => range(m.received, h * cells, cells)) : [],
+              outNorm: range(m.outNorm),
+              deltaNorm: range(m.deltaNorm),
+            },
+          };
+        }),
+        rows: { id, maxQueries: MAX_QUERIES },
+      };
+      const text =
+        `GGE attention (${attention.module}): ${attention.types.join(', ')} × ${attention.frames} frame(s), ${attention.heads} heads, ` +
+        `${attention.grid.width}×${attention.grid.height} grid` +
+        (attention.label ? ` — ${attention.label}` : '');
+      return { [MIME.attention]: out, 'text/plain': text };
+    },
+  });
+}

@@ -1,0 +1,339 @@
+// Parallel rendering of a frame sequence on worker threads.
+//
+// Frames are handed to `RenderPool` workers in small batches (dynamic balancing: a worker that finishes asks for
+// the next batch); each batch's vertices are packed into one Float32Array that is transferred, not copied, and
+// every finished map comes back as transferred buffers. Results are delivered in frame order.
+//
+// Where the worker code lives (resolved relative to this module's own file, `__dirname`):
+//   * bundled (esbuild, one CJS file per entry): `render-worker.js` next to the bundle. The build must emit
+//     `src/kernel/render/worker.ts` as a separate entry point named `render-worker.js` in the bundle's folder.
+//   * compiled per file: `worker.js` beside `guidance.js`.
+//   * source under tsx: `worker.ts` beside `guidance.ts`, started through a tiny eval stub that registers tsx's CJS
+//     hook first (Node 20 workers do not run `--import tsx` before resolving a .ts entry).
+//   * `MAGICPORTRAIT_RENDER_WORKER=/path/to/worker.js` overrides the search.
+// If no worker file is found, or a worker fails to start, rendering falls back to the calling thread (same
+// results, one core) and the result says so in `mode` and `reason`.
+
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { CancelledError, MagicPortraitError } from '../errors';
+import { GuidanceRenderer, type GuidanceAssets, type GuidanceFrame, type GuidanceMaps, type GuidanceOptions } from './guidance';
+
+export interface SequenceOptions extends GuidanceOptions {
+  assets: GuidanceAssets;
+  /** Number of workers (default: `os.availableParallelism()`, at most one per frame). 0 renders on this thread. */
+  workers?: number;
+  /** A pool to reuse (kept open); by default a pool is created for this call and closed at the end. */
+  pool?: RenderPool;
+  /** Called once per frame, in frame order. */
+  onFrame?: (index: number, maps: GuidanceMaps) => void;
+  /** Called after each frame with the number of frames done. */
+  onProgress?: (done: number, total: number) => void;
+  /** Keep every frame's maps in the result (default true; set false when `onFrame` consumes them). */
+  keep?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface SequenceResult {
+  /** Maps per frame, in frame order (empty when `keep` is false). */
+  frames: GuidanceMaps[];
+  /** Workers used (0 when rendered on the calling thread). */
+  workers: number;
+  mode: 'workers' | 'inline';
+  /** Why rendering fell back to the calling thread, if it did. */
+  reason?: string;
+}
+
+// ------------------------------------------------------------------------------------------------ messages
+/** @internal main → worker */
+export type ToWorker =
+  | { type: 'init'; job: number; assets: GuidanceAssets; options: GuidanceOptions }
+  | { type: 'batch'; job: number; start: number; count: number; verts: Float32Array; trans: Float32Array | null; lmk: Float32Array | null };
+/** @internal worker → main */
+export type FromWorker =
+  | { type: 'ready' }
+  | { type: 'frame'; job: number; index: number; maps: GuidanceMaps }
+  | { type: 'batchDone'; job: number }
+  | { type: 'error'; job: number; message: string; code: string };
+
+/** Buffers of a map set, for a transfer list. */
+export function mapBuffers(m: GuidanceMaps): ArrayBuffer[] {
+  const out: ArrayBuffer[] = [];
+  for (const a of [m.depth, m.normal, m.render, m.mask, m.landmarks, m.floats?.depth, m.floats?.normal, m.floats?.render]) {
+    if (a && a.buffer instanceof ArrayBuffer && !out.includes(a.buffer)) out.push(a.buffer);
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------------------------------------ worker entry
+interface WorkerSpec {
+  entry: string;
+  eval: boolean;
+}
+
+let cachedSpec: WorkerSpec | null | undefined;
+
+/** Locate the worker code (see the file header); null when there is none. */
+export function findWorkerEntry(): WorkerSpec | null {
+  if (cachedSpec !== undefined) return cachedSpec;
+  cachedSpec = null;
+  const override = process.env.MAGICPORTRAIT_RENDER_WORKER;
+  if (override && existsSync(override)) return (cachedSpec = { entry: override, eval: false });
+  const dir = typeof __dirname === 'string' ? __dirname : null;
+  if (!dir) return null;
+  const bundled = join(dir, 'render-worker.js');
+  if (existsSync(bundled)) return (cachedSpec = { entry: bundled, eval: false });
+  if (existsSync(join(dir, 'worker.js')) && existsSync(join(dir, 'guidance.js'))) {
+    return (cachedSpec = { entry: join(dir, 'worker.js'), eval: false });
+  }
+  const ts = join(dir, 'worker.ts');
+  if (existsSync(ts) && existsSync(join(dir, 'guidance.ts'))) {
+    try {
+      const tsx = createRequire(join(dir, 'sequence.ts')).resolve('tsx/cjs');
+      const stub = `require(${JSON.stringify(tsx)}); require(${JSON.stringify(ts)});`;
+      return (cachedSpec = { entry: stub, eval: true });
+    } catch {
+      return null;
+    }
+  }
+  return null;
+}
+
+// ------------------------------------------------------------------------------------------------ pool
+class WorkerStartupError extends Error {}
+
+interface Slot {
+  worker: Worker;
+  ready: Promise<void>;
+  busy: boolean;
+}
+
+/** A set of render workers that can serve several `renderSequence` calls (one at a time). */
+export class RenderPool {
+  private slots: Slot[] = [];
+  private closed = false;
+  private running = false;
+  private static jobs = 0;
+
+  /** @param size number of workers (default `os.availableParallelism()`) */
+  constructor(readonly size = availableParallelism()) {
+    if (!(Number.isInteger(size) && size >= 1)) throw new RangeError(`pool size must be a positive integer, got ${size}`);
+  }
+
+  /** Start the workers now (otherwise they start on first use). Resolves when they are ready. */
+  async warm(): Promise<void> {
+    const spec = findWorkerEntry();
+    if (!spec) throw new MagicPortraitError('the render worker code was not found next to the kernel', 'no-worker');
+    while (this.slots.length < this.size) this.slots.push(this.spawn(spec));
+    await Promise.all(this.slots.map((s) => s.ready));
+  }
+
+  private spawn(spec: WorkerSpec): Slot {
+    const worker = new Worker(spec.entry, { eval: spec.eval, execArgv: [] });
+    worker.unref();
+    // a worker that dies while idle leaves the pool (a run in progress has its own listeners and fails)
+    const drop = () => {
+      const i = this.slots.findIndex((s) => s.worker === worker);
+      if (i >= 0) this.slots.splice(i, 1);
+    };
+    worker.on('error', drop);
+    worker.on('exit', drop);
+    const ready = new Promise<void>((resolve, reject) => {
+      const onMsg = (m: FromWorker) => {
+        if (m.type === 'ready') {
+          worker.off('error', onErr);
+          worker.off('message', onMsg);
+          resolve();
+        }
+      };
+      const onErr = (e: Error) => reject(e);
+      worker.on('message', onMsg);
+      worker.once('error', onErr);
+    });
+    ready.catch(() => undefined);
+    return { worker, ready, busy: false };
+  }
+
+  /** Terminate every worker. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const s = this.slots;
+    this.slots = [];
+    await Promise.all(s.map((x) => x.worker.terminate()));
+  }
+
+  /** @internal run one sequence on up to `want` workers; a worker that cannot start throws WorkerStartupError. */
+  async run(frames: readonly GuidanceFrame[], opts: SequenceOptions, want: number, deliver: (i: number, m: GuidanceMaps) => void): Promise<number> {
+    if (this.closed) throw new MagicPortraitError('the render pool is closed', 'closed');
+    if (this.running) throw new MagicPortraitError('the render pool is already rendering a sequence', 'busy');
+    const spec = findWorkerEntry();
+    if (!spec) throw new WorkerStartupError('no worker code found next to the kernel');
+    this.running = true;
+    try {
+      while (this.slots.length < Math.min(this.size, want)) this.slots.push(this.spawn(spec));
+      const slots = this.slots.slice(0, Math.min(this.size, want));
+      try {
+        await Promise.all(slots.map((s) => s.ready));
+      } catch (e) {
+        const s = this.slots;
+        this.slots = [];
+        await Promise.all(s.map((x) => x.worker.terminate()));
+        throw new WorkerStartupError(e instanceof Error ? e.message : String(e));
+      }
+      return await this.dispatch(slots, frames, opts, deliver);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private dispatch(slots: Slot[], frames: readonly GuidanceFrame[], opts: SequenceOptions, deliver: (i: number, m: GuidanceMaps) => void): Promise<number> {
+    const job = ++RenderPool.jobs;
+    const n = frames.length;
+    const batch = Math.max(1, Math.min(16, Math.ceil(n / (slots.length * 4))));
+    const { assets } = opts;
+    const options: GuidanceOptions = {
+      width: opts.width, height: opts.height, tform: opts.tform ? Array.from(opts.tform) : null, cropSize: opts.cropSize,
+      cam: opts.cam ? Array.from(opts.cam) : undefined, maps: opts.maps, floats: opts.floats, landmarkStyle: opts.landmarkStyle,
+    };
+    const hasTrans = !!frames[0].transVerts, hasLmk = !!frames[0].landmarks;
+    const vlen = frames[0].verts.length, llen = frames[0].landmarks?.length ?? 0;
+    return new Promise<number>((resolve, reject) => {
+      let next = 0, received = 0, failed = false;
+      const cleanup: (() => void)[] = [];
+      const fail = (e: unknown) => {
+        if (failed) return;
+        failed = true;
+        for (const c of cleanup) c();
+        // workers may be mid-batch: replace them
+        for (const s of slots) {
+          void s.worker.terminate();
+          const i = this.slots.indexOf(s);
+          if (i >= 0) this.slots.splice(i, 1);
+        }
+        reject(e);
+      };
+      const send = (s: Slot) => {
+        if (next >= n) {
+          s.busy = false;
+          return;
+        }
+        const start = next, count = Math.min(batch, n - start);
+        next += count;
+        const verts = new Float32Array(count * vlen);
+        const trans = hasTrans ? new Float32Array(count * vlen) : null;
+        const lmk = hasLmk ? new Float32Array(count * llen) : null;
+        for (let k = 0; k < count; k++) {
+          const fr = frames[start + k];
+          if (fr.verts.length !== vlen) return fail(new MagicPortraitError(`frame ${start + k}: ${fr.verts.length / 3} vertices, frame 0 has ${vlen / 3}`, 'bad-input'));
+          verts.set(fr.verts, k * vlen);
+          if (trans) {
+            if (!fr.transVerts || fr.transVerts.length !== vlen) return fail(new MagicPortraitError(`frame ${start + k}: transVerts missing or of the wrong length`, 'bad-input'));
+            trans.set(fr.transVerts, k * vlen);
+          }
+          if (lmk) {
+            if (!fr.landmarks || fr.landmarks.length !== llen) return fail(new MagicPortraitError(`frame ${start + k}: landmarks missing or of the wrong length`, 'bad-input'));
+            lmk.set(fr.landmarks, k * llen);
+          }
+        }
+        s.busy = true;
+        const msg: ToWorker = { type: 'batch', job, start, count, verts, trans, lmk };
+        const transfer: ArrayBuffer[] = [verts.buffer];
+        if (trans) transfer.push(trans.buffer);
+        if (lmk) transfer.push(lmk.buffer);
+        s.worker.postMessage(msg, transfer);
+      };
+      for (const s of slots) {
+        s.worker.ref();
+        const onMessage = (m: FromWorker) => {
+          if (failed || m.type === 'ready' || m.job !== job) return;
+          if (m.type === 'frame') {
+            received++;
+            deliver(m.index, m.maps);
+            if (received === n) {
+              for (const c of cleanup) c();
+              resolve(slots.length);
+            }
+          } else if (m.type === 'batchDone') send(s);
+          else if (m.type === 'error') fail(new MagicPortraitError(m.message, m.code));
+        };
+        const onError = (e: Error) => fail(new MagicPortraitError(`a render worker failed: ${e.message}`, 'worker'));
+        const onExit = (code: number) => fail(new MagicPortraitError(`a render worker exited (code ${code})`, 'worker'));
+        s.worker.on('message', onMessage);
+        s.worker.on('error', onError);
+        s.worker.on('exit', onExit);
+        cleanup.push(() => {
+          s.worker.off('message', onMessage);
+          s.worker.off('error', onError);
+          s.worker.off('exit', onExit);
+          s.worker.unref();
+        });
+      }
+      if (opts.signal) {
+        const onAbort = () => fail(new CancelledError('guidance rendering'));
+        if (opts.signal.aborted) return onAbort();
+        opts.signal.addEventListener('abort', onAbort, { once: true });
+        cleanup.push(() => opts.signal!.removeEventListener('abort', onAbort));
+      }
+      for (const s of slots) {
+        const init: ToWorker = { type: 'init', job, assets, options };
+        s.worker.postMessage(init);
+        send(s);
+      }
+    });
+  }
+}
+
+// ------------------------------------------------------------------------------------------------ entry point
+/**
+ * Render the guidance maps of every frame, in parallel on worker threads when possible.
+ * The caller's frame arrays are copied (never detached). Frames must all carry the same fields.
+ */
+export async function renderSequence(frames: readonly GuidanceFrame[], opts: SequenceOptions): Promise<SequenceResult> {
+  const n = frames.length;
+  const keep = opts.keep ?? true;
+  const out: GuidanceMaps[] = keep ? new Array(n) : [];
+  if (n === 0) return { frames: out, workers: 0, mode: 'inline' };
+  if (opts.signal?.aborted) throw new CancelledError('guidance rendering');
+  // validate the assets and options on this thread first (a 1×1 renderer is cheap), so bad input fails before
+  // any worker starts
+  new GuidanceRenderer(opts.assets, { ...opts, width: 1, height: 1 });
+  // ordered delivery
+  const pending = new Map<number, GuidanceMaps>();
+  let emitted = 0;
+  const deliver = (i: number, m: GuidanceMaps) => {
+    pending.set(i, m);
+    while (pending.has(emitted)) {
+      const mm = pending.get(emitted)!;
+      pending.delete(emitted);
+      if (keep) out[emitted] = mm;
+      opts.onFrame?.(emitted, mm);
+      emitted++;
+      opts.onProgress?.(emitted, n);
+    }
+  };
+  const want = Math.min(opts.workers ?? opts.pool?.size ?? availableParallelism(), n);
+  let reason: string | undefined;
+  if (want >= 1) {
+    const pool = opts.pool ?? new RenderPool(want);
+    try {
+      const used = await pool.run(frames, opts, want, deliver);
+      return { frames: out, workers: used, mode: 'workers' };
+    } catch (e) {
+      if (e instanceof WorkerStartupError) reason = `render workers unavailable (${e.message}); rendered on the calling thread`;
+      else throw e;
+    } finally {
+      if (!opts.pool) await pool.close();
+    }
+  } else reason = 'workers: 0';
+  // inline fallback (also used for workers: 0): same renderer, yielding between frames
+  const renderer = new GuidanceRenderer(opts.assets, opts);
+  for (let i = emitted; i < n; i++) {
+    if (opts.signal?.aborted) throw new CancelledError('guidance rendering');
+    deliver(i, renderer.render(frames[i], undefined, `frame ${i}`));
+    if (i + 1 < n) await new Promise<void>((r) => setImmediate(r));
+  }
+  return { frames: out, workers: 0, mode: 'inline', reason };
+}

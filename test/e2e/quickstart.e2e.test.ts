@@ -1,0 +1,160 @@
+// The packaged extension in real VS Code (code-server 1.100.3) under headless Chromium: the quickstart notebook runs
+// end to end with its custom renderers, the mesh viewer draws and its jaw slider changes the picture, a busy cell is
+// interrupted (kill + restart) and the next cell runs. Screenshots land in test-results/e2e/.
+import { before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  REPO, cellOutputText, ensureTools, interruptExecution, openNotebook, outputFrame, revealCell, runAllCells, runCell, screenshot,
+  waitForCellsDone, withVSCode,
+} from './harness';
+import { newCodeCell, parseNotebook, serializeNotebook } from '../../src/kernel/notebook/nbformat';
+
+let vsix = '';
+before(() => {
+  ensureTools();
+  // `npm run package`: production build (vscode:prepublish) + vsce with the runtime dependencies, linux-x64.
+  const r = spawnSync('npm', ['run', 'package'], { cwd: REPO, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`npm run package failed:\n${r.stdout}\n${r.stderr}`);
+  vsix = join(REPO, 'magicportrait-studio.vsix');
+  assert.ok(statSync(vsix).size > 1e6);
+});
+
+/** Code cells of the quickstart, by their position among all cells (markdown included), and their count. */
+function quickstartLayout() {
+  const nb = parseNotebook(readFileSync(join(REPO, 'notebooks', 'quickstart.mpnb'), 'utf8'));
+  const index = (needle: string) => nb.cells.findIndex((c) => c.kind === 'code' && c.source.includes(needle));
+  return { codeCells: nb.cells.filter((c) => c.kind === 'code').length, version: index('mp.version'), head: index('mp.flame.view'), guidance: index('mp.renderGuidance'), sample: index('mp.sample') };
+}
+
+test('quickstart runs end to end in real VS Code with the packaged extension', { timeout: 900_000 }, async () => {
+  const ws = mkdtempSync(join(tmpdir(), 'mp-e2e-ws-'));
+  const t0 = Date.now();
+  try {
+    copyFileSync(join(REPO, 'notebooks', 'quickstart.mpnb'), join(ws, 'quickstart.mpnb'));
+    // The perception notebook points at ../shared/data relative to notebooks/: make its paths absolute for the copy.
+    const shared = join(REPO, '..', 'shared', 'data');
+    writeFileSync(
+      join(ws, 'face-perception.mpnb'),
+      readFileSync(join(REPO, 'notebooks', 'face-perception.mpnb'), 'utf8').replaceAll('../../shared/data', shared),
+    );
+    writeFileSync(
+      join(ws, 'interrupt.mpnb'),
+      serializeNotebook({ metadata: {}, cells: [newCodeCell('const kept = 41;'), newCodeCell('while (true) {}'), newCodeCell('console.log(`after restart: ${typeof kept}`)')] }),
+    );
+    const L = quickstartLayout();
+    await withVSCode({ name: 'quickstart', workspace: ws, extensions: vsix, viewport: { width: 1500, height: 1000 } }, async (vs) => {
+      const { page } = vs;
+      await openNotebook(page, 'quickstart.mpnb', { kernel: 'MagicPortrait' });
+      await runAllCells(page);
+      const done = await waitForCellsDone(page, L.codeCells, { timeout: 600_000 });
+      assert.equal(done.error.length, 0, `failed cells: ${done.error.join(', ')}`);
+      assert.match(await cellOutputText(page, L.version), /MagicPortrait kernel 0\.1\.0 on Node v/);
+      const out = outputFrame(page);
+
+      // Mesh viewer: a WebGL canvas with a drawn head; moving the jaw slider changes the pixels.
+      await revealCell(page, L.head);
+      const canvas = out.locator('canvas.mp-mesh-canvas');
+      await canvas.waitFor({ timeout: 60_000 });
+      const pixels = () => canvas.evaluate((c: any) => c.toDataURL('image/png') as string);
+      const before = await pixels();
+      const lit = await canvas.evaluate((c: any) => {
+        const g = (globalThis as any).document.createElement('canvas');
+        g.width = c.width;
+        g.height = c.height;
+        const x = g.getContext('2d');
+        x.drawImage(c, 0, 0);
+        const d = x.getImageData(0, 0, g.width, g.height).data;
+        let n = 0;
+        for (let i = 0; i < d.length; i += 4) if (Math.abs(d[i] - 30) + Math.abs(d[i + 1] - 30) + Math.abs(d[i + 2] - 30) > 30) n++;
+        return n / (d.length / 4);
+      });
+      // A head in front of the background: neither an empty canvas nor a camera inside the mesh.
+      assert.ok(lit > 0.05 && lit < 0.9, `mesh canvas is ${(lit * 100).toFixed(1)}% non-background`);
+      await screenshot(page, 'quickstart-mesh');
+      await out.locator('input.mp-slider-jaw').evaluate((el: any) => {
+        el.value = '0.45';
+        el.dispatchEvent(new Event('input', { bubbles: true }));
+      });
+      assert.notEqual(await pixels(), before, 'the jaw slider re-posed the mesh');
+      await screenshot(page, 'quickstart-mesh-jaw-open');
+
+      // Frame scrubber with the guidance maps: images load from the artifact store through renderer messaging.
+      await revealCell(page, L.guidance);
+      const frames = out.locator('.mp-frames', { hasText: 'Guidance maps' });
+      await frames.waitFor({ timeout: 60_000 });
+      await page.waitForFunction(() => true);
+      const loaded = async () =>
+        frames.locator('img.mp-frame').evaluateAll((imgs: any[]) => imgs.filter((i) => i.complete && i.naturalWidth > 0).length);
+      for (let i = 0; i < 100 && (await loaded()) < 3; i++) await new Promise((r) => setTimeout(r, 100));
+      assert.equal(await loaded(), 3, 'depth, normal and render frames are shown');
+      await frames.locator('input.mp-slider').evaluate((el: any) => {
+        el.value = '5';
+        el.dispatchEvent(new Event('input', { bubbles: true }));
+      });
+      await frames.locator('.mp-counter', { hasText: 'frame 6 /' }).waitFor();
+      await screenshot(page, 'quickstart-guidance');
+
+      // The sampled video plays.
+      await revealCell(page, L.sample);
+      const video = out.locator('.mp-video video');
+      await video.waitFor({ timeout: 60_000 });
+      const state = await video.evaluate(async (v: any) => {
+        for (let i = 0; i < 100 && v.readyState < 2; i++) await new Promise((r) => setTimeout(r, 100));
+        await v.play().catch(() => {});
+        await new Promise((r) => setTimeout(r, 500));
+        return { readyState: v.readyState, duration: v.duration, time: v.currentTime, error: v.error?.code ?? null };
+      });
+      assert.equal(state.error, null);
+      assert.ok(state.readyState >= 2 && state.duration > 0, JSON.stringify(state));
+      await screenshot(page, 'quickstart-video');
+      console.log(`quickstart in VS Code: ${((Date.now() - t0) / 1000).toFixed(1)} s including start-up`);
+      await page.keyboard.press('Control+S');
+      await page.waitForTimeout(1500);
+
+      // Interrupt: a busy loop cannot stop cooperatively, so the kernel is killed and restarted; the next cell runs.
+      await openNotebook(page, 'interrupt.mpnb', { kernel: 'MagicPortrait' });
+      await runCell(page, 0);
+      await waitForCellsDone(page, 1, { timeout: 120_000 });
+      await runCell(page, 1);
+      await new Promise((r) => setTimeout(r, 1500));
+      const t1 = Date.now();
+      await interruptExecution(page);
+      assert.match(await cellOutputText(page, 1, { match: /did not stop/, timeout: 20_000 }), /kernel was restarted/);
+      console.log(`interrupt of while(true) → cell ended: ${Date.now() - t1} ms`);
+      await runCell(page, 2);
+      assert.match(await cellOutputText(page, 2, { match: 'after restart', timeout: 60_000 }), /after restart: undefined/);
+      await screenshot(page, 'interrupt');
+
+      // Face perception on the real sample data: the portrait with its box and landmarks, the driving strip.
+      await openNotebook(page, 'face-perception.mpnb', { kernel: 'MagicPortrait' });
+      await runAllCells(page);
+      const fp = await waitForCellsDone(page, 4, { timeout: 300_000 });
+      assert.equal(fp.error.length, 0, `failed cells: ${fp.error.join(', ')}`);
+      await revealCell(page, 2);
+      await outputFrame(page).locator('img').first().waitFor({ timeout: 30_000 });
+      await screenshot(page, 'face-perception-portrait');
+      await revealCell(page, 3);
+      const strip = outputFrame(page).locator('.mp-frames', { hasText: 'Face track' });
+      await strip.waitFor({ timeout: 60_000 });
+      await screenshot(page, 'face-perception-driving');
+      assert.match(await cellOutputText(page, 3, { match: 'frames without a face' }), /frames without a face: 0/);
+    });
+    // The notebook saved by VS Code keeps its outputs small: artifacts live beside it.
+    assert.ok(existsSync(join(ws, 'quickstart.mpnb.artifacts')));
+    // The same notebook run headless by the CLI gives outputs of identical structure (kinds and MIME types per cell).
+    const cliOut = join(ws, 'cli');
+    const r = spawnSync(process.execPath, [join(REPO, 'bin', 'magicportrait.js'), 'run', join(REPO, 'notebooks', 'quickstart.mpnb'), '--out', cliOut], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const shape = (file: string) =>
+      parseNotebook(readFileSync(file, 'utf8')).cells.map((c) => c.outputs.map((o) => (o.kind === 'display' || o.kind === 'result' ? `${o.kind}:${Object.keys(o.data).sort().join(',')}` : o.kind === 'stream' ? `stream:${o.name}` : o.kind)));
+    const saved = shape(join(ws, 'quickstart.mpnb'));
+    assert.ok(saved.some((c) => c.length > 0), 'VS Code saved the outputs');
+    assert.deepEqual(saved, shape(join(cliOut, 'quickstart.mpnb')));
+  } finally {
+    rmSync(ws, { recursive: true, force: true });
+  }
+});

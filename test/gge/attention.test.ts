@@ -1,0 +1,124 @@
+/**
+ * Attention sanity with hand-constructed weights: the guidance image carries (cos, sin) codes of each grid cell's
+ * column and row angle, the conv stack passes them through (centre taps, SiLU kept linear by a +20 offset), and
+ * to_q = to_k read those codes, so score(q, k) ∝ cos(Δcol angle) + cos(Δrow angle): attention is local and every
+ * query row must peak at the query itself, in every head, with the sharpness growing with the head's gain.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stateDictFromArrays } from '../../src/kernel/onnx/blocks';
+import { ggeRequiredKeys } from '../../src/kernel/gge/model';
+import { writeGGEBundle } from '../../src/kernel/gge/bundle';
+import { runGGE, releaseGGE } from '../../src/kernel/gge/run';
+import { maxAbsDiff } from './helpers';
+
+const OFF = 20; // SiLU(20 + v) ≈ 20 + v
+
+function localAttentionWeights() {
+  const sd = new Map<string, { shape: number[]; data: Float32Array }>();
+  for (const { key, shape } of ggeRequiredKeys()) sd.set(key, { shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)) });
+  const set = (key: string, idx: number[], v: number) => {
+    const e = sd.get(key)!;
+    let flat = 0;
+    for (let i = 0; i < idx.length; i++) flat = flat * e.shape[i]! + idx[i]!;
+    e.data[flat] = v;
+  };
+  // conv_in: ch0..2 = 2·RGB − 1 at the centre; ch3 = 2·R − 1 one row below (tap (2, 1)); +20 offset.
+  for (let c = 0; c < 3; c++) set('conv_in.weight', [c, c, 1, 1], 2);
+  set('conv_in.weight', [3, 0, 2, 1], 2);
+  for (let c = 0; c < 4; c++) set('conv_in.bias', [c], OFF - 1);
+  // blocks.0..4 pass channels 0..3 through their centre tap.
+  for (let b = 0; b < 5; b++) for (let c = 0; c < 4; c++) set(`blocks.${b}.weight`, [c, c, 1, 1], 1);
+  // blocks.5: channels 0..3 = 20 + v, channels 4..7 = 20 − v, so GroupNorm group 0 has mean 20 and variance 1/2.
+  for (let c = 0; c < 4; c++) {
+    set('blocks.5.weight', [c, c, 1, 1], 1);
+    set('blocks.5.weight', [c + 4, c, 1, 1], -1);
+    set('blocks.5.bias', [c + 4], 2 * OFF);
+  }
+  const a = 'attentions.5';
+  const t = `${a}.transformer_blocks.0`;
+  for (let c = 0; c < 8; c++) {
+    set(`${a}.norm.weight`, [c], 1);
+    set(`${a}.proj_in.weight`, [c, c, 0, 0], 1);
+  }
+  for (let c = 0; c < 256; c++) set(`${t}.norm1.weight`, [c], 1);
+  // head h reads the four codes with gain g_h: score ∝ g_h² (cos Δa + cos Δb)
+  for (let h = 0; h < 8; h++)
+    for (let c = 0; c < 4; c++) {
+      const g = 0.3 + 0.25 * h;
+      set(`${t}.attn1.to_q.weight`, [32 * h + c, c], g);
+      set(`${t}.attn1.to_k.weight`, [32 * h + c, c], g);
+    }
+  return stateDictFromArrays(sd);
+}
+
+/** Planar [0,1] image whose 8×8 cells carry the cell's codes at the pixels the conv stack samples. */
+function codedImage(H: number, W: number) {
+  const h = H / 8, w = W / 8;
+  const data = new Float32Array(3 * H * W);
+  for (let y = 0; y < H; y++)
+    for (let x = 0; x < W; x++) {
+      const a = (Math.PI * Math.floor(x / 8)) / w;
+      const b = (Math.PI * Math.floor(y / 8)) / h;
+      const p = y * W + x;
+      data[p] = (1 + (y % 8 === 1 ? Math.sin(b) : Math.cos(a))) / 2;
+      data[H * W + p] = (1 + Math.sin(a)) / 2;
+      data[2 * H * W + p] = (1 + Math.cos(b)) / 2;
+    }
+  return { width: W, height: H, data };
+}
+
+test('with weights that make attention local, every query row peaks at the query, in every head', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gge-local-'));
+  const sd = localAttentionWeights();
+  const bundle = writeGGEBundle(
+    { depth: { stateDict: sd, name: 'local:depth', source: { kind: 'generated', generator: 'test', seed: 0 } } },
+    dir,
+    { createdBy: 'test', log: () => {} },
+  );
+  const [H, W] = [96, 128];
+  const res = await runGGE({ depth: [codedImage(H, W)] }, bundle, { threads: 1 });
+  assert.deepEqual(res.grid, { width: 16, height: 12 });
+  const cells = 16 * 12;
+  const all = Array.from({ length: cells }, (_, i) => ({ x: i % 16, y: Math.floor(i / 16) }));
+  const rows = await res.attentionRows('depth', 0, all);
+  assert.equal(rows.rows.length, 8 * cells * cells);
+  const peak = new Float64Array(8);
+  for (let h = 0; h < 8; h++)
+    for (let q = 0; q < cells; q++) {
+      const row = rows.rows.subarray((h * cells + q) * cells, (h * cells + q + 1) * cells);
+      let best = 0;
+      let sum = 0;
+      for (let k = 0; k < cells; k++) {
+        sum += row[k]!;
+        if (row[k]! > row[best]!) best = k;
+      }
+      assert.equal(best, q, `head ${h}, query (${all[q]!.x}, ${all[q]!.y}) peaks at token ${best}`);
+      assert.ok(Math.abs(sum - 1) < 1e-5, 'rows sum to 1');
+      // decays with distance: the 4-neighbours get less than the query, farther cells less still
+      peak[h] += row[q]! / cells;
+    }
+  for (let h = 1; h < 8; h++) assert.ok(peak[h]! > peak[h - 1]!, 'larger gain, sharper attention');
+  // and it decays with distance: from the centre cell (8, 6) along its row
+  const centre = 6 * 16 + 8;
+  for (let h = 0; h < 8; h++) {
+    const at = (dx: number) => rows.rows[(h * cells + centre) * cells + centre + dx]!;
+    assert.ok(at(0) > at(1) && at(1) > at(3) && at(3) > at(6), `head ${h} decays with distance`);
+  }
+  // The received map computed inside the encoder graph is the mean of all query rows.
+  const mean = new Float32Array(8 * cells);
+  for (let h = 0; h < 8; h++)
+    for (let q = 0; q < cells; q++)
+      for (let k = 0; k < cells; k++) mean[h * cells + k]! += rows.rows[(h * cells + q) * cells + k]! / cells;
+  assert.ok(maxAbsDiff(mean, res.attention.maps.depth!.received[0]!) < 1e-6);
+  // Query pixels in input coordinates map to their grid cell.
+  const r2 = await res.attentionRows('depth', 0, [{ x: 127, y: 95 }, { x: 8, y: 0 }], 'input');
+  assert.deepEqual(r2.queries, [
+    { x: 15, y: 11, index: cells - 1 },
+    { x: 1, y: 0, index: 1 },
+  ]);
+  await releaseGGE(bundle);
+});

@@ -1,0 +1,44 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ArtifactStore } from '../../src/kernel/runtime/artifacts';
+import { toMimeBundle } from '../../src/kernel/runtime/display';
+import { MIME } from '../../src/kernel/runtime/protocol';
+import { DEMO_LABEL, createDemoGGE } from '../../src/kernel/gge/demo';
+import { type GGEAttentionOutput, serveAttentionRows } from '../../src/kernel/gge/display';
+import { runGGE, releaseGGE } from '../../src/kernel/gge/run';
+import { synthImage } from './helpers';
+
+test('display(result.attention) stores the maps as float32 artifacts with PNG underlays and serves rows for clicks', async () => {
+  const bundle = createDemoGGE(mkdtempSync(join(tmpdir(), 'gge-disp-')));
+  const maps = { depth: [0, 1].map((s) => synthImage(48, 64, s)), normal: [2, 3].map((s) => synthImage(48, 64, s)), render: [4, 5].map((s) => synthImage(48, 64, s)) };
+  const r = await runGGE(maps, bundle, { threads: 1 });
+  assert.deepEqual(Object.keys(r.attention).includes('maps'), true);
+  assert.doesNotThrow(() => JSON.stringify(r.attention), 'plain data');
+  const artifacts = new ArtifactStore(mkdtempSync(join(tmpdir(), 'gge-art-')));
+  const bundleOut = await toMimeBundle(r.attention, { artifacts });
+  const out = bundleOut[MIME.attention] as GGEAttentionOutput;
+  assert.match(String(bundleOut['text/plain']), new RegExp(DEMO_LABEL));
+  assert.equal(out.label, DEMO_LABEL);
+  assert.deepEqual(out.grid, { width: 8, height: 6 });
+  assert.equal(out.tracks.length, 3);
+  const tr = out.tracks[1]!;
+  assert.equal(tr.type, 'normal');
+  assert.equal(tr.images.length, 2);
+  assert.equal(tr.images[0]!.mime, 'image/png');
+  const raw = artifacts.read(tr.received[1]!);
+  const recv = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
+  assert.deepEqual(recv, r.attention.maps.normal!.received[1]);
+  assert.equal(tr.ranges.received.length, 8);
+  const [lo, hi] = tr.ranges.received[0]!;
+  assert.ok(lo >= 0 && hi <= 1 && lo < hi, `range ${lo}..${hi}`);
+  // a click at input pixel (63, 47) is grid cell (7, 5)
+  const rows = await serveAttentionRows(out.rows.id, 'normal', 1, [{ x: 63, y: 47 }]);
+  assert.deepEqual(rows.queries, [{ x: 7, y: 5, index: 47 }]);
+  assert.equal(rows.rows.length, 8 * 48);
+  assert.equal(rows.label, DEMO_LABEL);
+  await assert.rejects(serveAttentionRows('nope', 'normal', 0, [{ x: 0, y: 0 }]), /earlier kernel session/);
+  await releaseGGE(bundle);
+});
