@@ -40,7 +40,9 @@ function cellPath<T>(p: T): T {
   return (typeof p === 'string' ? resolvePath(p) : p) as T;
 }
 
-export interface MpMetricsOptions extends Omit<metrics.EvaluateOptions, 'onFrame'> {
+export interface MpMetricsOptions extends Omit<metrics.EvaluateOptions, 'onFrame' | 'fid'> {
+  /** FID feature network, or the path of pytorch-fid's Inception weights (pt_inception-2015-12-05-*.pth). */
+  fid?: metrics.FeatureNetwork | string;
   /** Title of the display. */
   title?: string;
   /** Transcribed rows of the paper's Table I to plot beside this run (see metrics/paper.ts). */
@@ -54,10 +56,13 @@ export interface MpMetricsOptions extends Omit<metrics.EvaluateOptions, 'onFrame
 async function runMetrics(generated: metrics.FrameSource, target: metrics.FrameSource | null, options: MpMetricsOptions = {}): Promise<metrics.MetricsReport> {
   const { title, paperRows, ...rest } = options;
   const ref = rest.reference;
-  const opts: metrics.EvaluateOptions = { ...rest, reference: ref && typeof ref === 'object' && 'video' in ref ? { ...ref, video: cellPath(ref.video) } : cellPath(ref) };
+  const { fid: fidOption, ...evalRest } = rest;
+  const opts: metrics.EvaluateOptions = { ...evalRest, ...(typeof fidOption === 'object' ? { fid: fidOption } : {}), reference: ref && typeof ref === 'object' && 'video' in ref ? { ...ref, video: cellPath(ref.video) } : cellPath(ref) };
   if (rest.flame) opts.flame = { generated: cellPath(rest.flame.generated), driving: cellPath(rest.flame.driving) };
   if (rest.lpips && !(rest.lpips instanceof metrics.Lpips))
     opts.lpips = { ...rest.lpips, linear: cellPath(rest.lpips.linear), ...(rest.lpips.backbone ? { backbone: cellPath(rest.lpips.backbone) } : {}) };
+  let ownFid: metrics.InceptionFeatures | null = null;
+  if (typeof fidOption === 'string') opts.fid = ownFid = await metrics.InceptionFeatures.load(cellPath(fidOption));
   const gen = cellPath(generated);
   let total = options.maxFrames ?? 0;
   if (typeof gen === 'string' && /\.(mp4|mov|mkv|webm|avi)$/i.test(gen)) {
@@ -72,6 +77,8 @@ async function runMetrics(generated: metrics.FrameSource, target: metrics.FrameS
   } catch (e) {
     progress.finish((e as Error).message);
     throw e;
+  } finally {
+    if (ownFid) await ownFid.dispose();
   }
 }
 
@@ -153,6 +160,8 @@ export const mp = {
     ssim: metrics.ssim,
     /** Loads LPIPS from the user's weights: { linear: 'alex.pth', backbone: 'alexnet-owt-7be5be79.pth' }. */
     lpips: (w: metrics.LpipsWeights) => metrics.Lpips.load({ ...w, linear: cellPath(w.linear), ...(w.backbone ? { backbone: cellPath(w.backbone) } : {}) }),
+    /** Loads the FID Inception-v3 feature network from pytorch-fid's weights. */
+    inception: (path: string) => metrics.InceptionFeatures.load(cellPath(path)),
     csim: metrics.csimFrames,
     identity: metrics.identityEmbedding,
     apd: metrics.apd,

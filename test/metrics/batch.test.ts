@@ -9,6 +9,10 @@ import { parseManifest, parseShard, inShard, subShards } from '../../src/kernel/
 import { parseEvalArgs } from '../../src/kernel/metrics/batch/cli';
 import { cliLaunch, mergeEval, runEval } from '../../src/kernel/metrics/batch/run';
 import { readPairRecord } from '../../src/kernel/metrics/batch/table';
+import type { FeatureNetwork } from '../../src/kernel/metrics/evaluate';
+import { frechetDistanceFromFeatures } from '../../src/kernel/metrics/frechet';
+import type { Image } from '../../src/kernel/io/image';
+import { readFrames } from '../../src/kernel/io/video';
 import { dataDir, fixtures } from './helpers';
 
 const tmp = mkdtempSync(join(tmpdir(), 'mp-eval-'));
@@ -117,12 +121,12 @@ test('3 local worker processes give exactly the same table; eval-merge of 3 shar
     assert.equal(r.pairs.length, 2);
   }
   const merged = join(tmp, 'merged');
-  const m = mergeEval({ dirs, out: merged, manifest: manifestPath });
+  const m = await mergeEval({ dirs, out: merged, manifest: manifestPath });
   assert.deepEqual(m.table.missing, []);
   assert.equal(read(merged, 'results.csv'), read(unsharded, 'results.csv'));
   assert.equal(read(merged, 'results.json'), read(unsharded, 'results.json'));
   // merging only two of them reports the missing pairs
-  assert.deepEqual(mergeEval({ dirs: dirs.slice(0, 2), out: join(tmp, 'partial'), manifest: manifestPath }).table.missing, ['self-d3-gen-d0', 'cross-s5-d3']);
+  assert.deepEqual((await mergeEval({ dirs: dirs.slice(0, 2), out: join(tmp, 'partial'), manifest: manifestPath })).table.missing, ['self-d3-gen-d0', 'cross-s5-d3']);
 });
 
 test('a run killed midway resumes: only the missing pairs are computed, finished ones are untouched', async () => {
@@ -187,4 +191,45 @@ test('the Kubernetes Indexed Job runs a valid eval command line (shard from JOB_
   }
   const merge = readFileSync(join(__dirname, '..', '..', 'deploy', 'k8s', 'eval-merge-job.yaml'), 'utf8');
   assert.match(merge, /"eval-merge", "--manifest", "\/eval\/pairs.json", "--out", "\/eval\/out"/);
+});
+
+test('FID in a batch: per-pair values, and the self aggregate pooled over every frame of the self pairs', async () => {
+  // A cheap stand-in feature network (8×8-block mean colours, 192-d): the pooling logic does not depend on the net.
+  const blocks: FeatureNetwork = {
+    name: 'block means (test)',
+    dim: 192,
+    key: 'block-means-v1',
+    async features(frames) {
+      const out = new Float32Array(frames.length * 192);
+      frames.forEach((im, f) => {
+        const bw = im.width / 8, bh = im.height / 8;
+        for (let y = 0; y < im.height; y++)
+          for (let x = 0; x < im.width; x++)
+            for (let c = 0; c < 3; c++) out[f * 192 + (Math.floor(y / bh) * 8 + Math.floor(x / bw)) * 3 + c]! += im.data[(y * im.width + x) * 3 + c]! / (bw * bh * 255);
+      });
+      return out;
+    },
+  };
+  const m = JSON.parse(readFileSync(manifestPath, 'utf8'));
+  m.pairs = m.pairs.filter((p: { id: string }) => p.id === 'self-d0-gen-d3' || p.id === 'self-d3-gen-d0');
+  m.options.maxFrames = 3;
+  delete m.options.lpips;
+  const mpath = join(tmp, 'fid-pairs.json');
+  writeFileSync(mpath, JSON.stringify(m));
+  const out = join(tmp, 'fid');
+  const s = await runEval({ manifest: mpath, out, fid: blocks, log: quiet });
+  const t = s.table!;
+  assert.ok(t.rows.every((r) => typeof r.values.fid === 'number' && (r.values.fid as number) > 0));
+  // pooled: 6 generated frames vs 6 target frames
+  const frames = async (rel: string) => {
+    const f: Image[] = [];
+    for await (const x of readFrames(D(rel), { step: 10, maxFrames: 3 })) f.push(x.image);
+    return f;
+  };
+  const gen = [...(await frames('liveportrait/d3.mp4')), ...(await frames('liveportrait/d0.mp4'))];
+  const tgt = [...(await frames('liveportrait/d0.mp4')), ...(await frames('liveportrait/d3.mp4'))];
+  const pooled = frechetDistanceFromFeatures(await blocks.features(gen), 6, await blocks.features(tgt), 6, 192);
+  assert.ok(Math.abs((t.aggregate.self.values.fid as number) - pooled) < 1e-9 * pooled);
+  assert.match(t.aggregateNotes.join(' '), /pooled over 6 frames of 2 pair/);
+  assert.ok(existsSync(join(out, 'pairs', 'self-d0-gen-d3.features.npz')));
 });

@@ -97,7 +97,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'eval':
         return await evalCommand(rest);
       case 'eval-merge':
-        return evalMergeCommand(rest);
+        return await evalMergeCommand(rest);
       case undefined:
       case '-h':
       case '--help':

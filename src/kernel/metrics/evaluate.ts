@@ -101,6 +101,11 @@ export interface MetricsResult {
     fidFeatures?: string;
   };
   notes: string[];
+  /**
+   * The FID feature vectors of the compared frames (frames × dim, row-major), for pooling across pairs. Not part of
+   * the JSON form.
+   */
+  features?: { dim: number; generated: Float32Array; target: Float32Array };
 }
 
 const IMAGE_EXT = new Set(['.jpg', '.jpeg', '.png']);
@@ -328,6 +333,7 @@ export async function evaluate(generated: FrameSource, target: FrameSource | nul
       else {
         result.summary.fid = frechetDistanceFromFeatures(full.fid.generated, n, full.fid.target, n, d);
         result.details.fidFeatures = options.fid!.name;
+        result.features = full.fid;
         if (n < d) result.notes.push(`FID over ${n} frames (< ${d} feature dimensions): statistically biased, compare only like with like`);
       }
     } else why('fid', 'no FID feature network given (options.fid: Inception-v3 pool features from the user’s weights)');
@@ -382,7 +388,8 @@ export function resultToJson(r: MetricsResult): unknown {
   for (const [k, v] of Object.entries(r.perFrame)) perFrame[k] = v!.map(jsonNumber);
   const summary: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(r.summary)) summary[k] = jsonNumber(v);
-  return { ...r, perFrame, summary };
+  const { features: _features, ...rest } = r;
+  return { ...rest, perFrame, summary };
 }
 
 export function resultFromJson(j: unknown): MetricsResult {

@@ -9,6 +9,7 @@ import { mergeEval, runEval, type EvalRunOptions } from './run';
 
 export const EVAL_USAGE = `  magicportrait eval --manifest pairs.json [--out DIR] [--shard i/N | auto/N] [--workers K]
                     [--lpips-linear alex.pth --lpips-backbone alexnet-owt-7be5be79.pth [--lpips-net alex|vgg] | --no-lpips]
+                    [--fid-weights pt_inception-2015-12-05-6726825d.pth | --no-fid]
                     [--cache DIR | --no-cache] [--threads T] [--paper-table rows.json] [--no-table]
         evaluate the manifest's pairs (or shard i of N; auto = $JOB_COMPLETION_INDEX) in K local processes; finished
         pairs are kept in DIR/pairs and skipped on re-runs; writes DIR/results.{csv,json} and DIR/report.html
@@ -74,6 +75,12 @@ export function parseEvalArgs(args: string[]): EvalRunOptions {
       case '--no-lpips':
         noLpips = true;
         break;
+      case '--fid-weights':
+        o.fid = val();
+        break;
+      case '--no-fid':
+        o.fid = null;
+        break;
       case '--paper-table':
         o.paperTable = val();
         o.paperRows = readPaperRows(o.paperTable);
@@ -103,7 +110,7 @@ export async function evalCommand(args: string[]): Promise<number> {
   return s.failed.length ? 1 : 0;
 }
 
-export function evalMergeCommand(args: string[]): number {
+export async function evalMergeCommand(args: string[]): Promise<number> {
   let out: string | undefined;
   let manifest: string | undefined;
   let paperRows;
@@ -117,7 +124,7 @@ export function evalMergeCommand(args: string[]): number {
     else dirs.push(a);
   }
   if (!out) throw new MagicPortraitError(`eval-merge needs --out.\n${EVAL_USAGE}`, 'bad-argument');
-  const { table } = mergeEval({ dirs: dirs.length ? dirs : [out], out, manifest: manifest ?? null, paperRows, lines: [`Merged from ${(dirs.length ? dirs : [out]).join(', ')}.`] });
+  const { table } = await mergeEval({ dirs: dirs.length ? dirs : [out], out, manifest: manifest ?? null, paperRows, lines: [`Merged from ${(dirs.length ? dirs : [out]).join(', ')}.`] });
   console.log(`eval-merge: ${table.rows.length} pair(s) → ${out}/results.csv, results.json, report.html`);
   if (table.missing.length) {
     console.error(`  missing ${table.missing.length} pair(s): ${table.missing.join(', ')}`);

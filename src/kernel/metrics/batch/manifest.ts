@@ -5,7 +5,8 @@
  *   "version": 1,
  *   "name": "self + cross on the shared clips",          // optional, shown in the report
  *   "options": { "maxFrames": 16, "step": 1,              // optional defaults for every pair
- *                "lpips": { "linear": "weights/alex.pth", "backbone": "weights/alexnet-owt-7be5be79.pth" } },
+ *                "lpips": { "linear": "weights/alex.pth", "backbone": "weights/alexnet-owt-7be5be79.pth" },
+ *                "fid": { "weights": "weights/pt_inception-2015-12-05-6726825d.pth" } },
  *   "pairs": [
  *     { "id": "self-d0",                                  // unique; [A-Za-z0-9._-], used as a file name
  *       "mode": "self",                                   // "self" | "cross"
@@ -51,7 +52,7 @@ export interface ManifestPair extends PairOptions {
 export interface EvalManifest {
   version: 1;
   name?: string;
-  options?: PairOptions & { lpips?: { linear: string; backbone?: string; net?: 'alex' | 'vgg' } };
+  options?: PairOptions & { lpips?: { linear: string; backbone?: string; net?: 'alex' | 'vgg' }; fid?: { weights: string } };
   pairs: ManifestPair[];
 }
 
@@ -74,6 +75,8 @@ export interface LoadedManifest {
   name: string;
   pairs: ResolvedPair[];
   lpips: LpipsWeights | null;
+  /** The FID Inception weights (pytorch-fid's pt_inception-*.pth). */
+  fid: string | null;
 }
 
 const ID_RE = /^[A-Za-z0-9._-]{1,120}$/;
@@ -157,7 +160,8 @@ export function parseManifest(json: unknown, path: string, opts: { checkFiles?: 
     if (d.lpips.backbone) lpips.backbone = abs(d.lpips.backbone, 'options.lpips.backbone');
     if (d.lpips.net) lpips.net = d.lpips.net;
   }
-  return { path, name: m.name ?? path, pairs, lpips };
+  const fid = d.fid ? abs(d.fid.weights, 'options.fid.weights') : null;
+  return { path, name: m.name ?? path, pairs, lpips, fid };
 }
 
 export function readManifest(path: string, opts: { checkFiles?: boolean } = {}): LoadedManifest {

@@ -120,6 +120,7 @@ details { margin: 6px 0; } summary { cursor: pointer; }
 ${missing}
 <h2>Results</h2>
 <table>${head}${rows.join('')}${agg.join('')}</table>
+${t.aggregateNotes.length ? `<p class="note">${t.aggregateNotes.map(esc).join('<br>')}</p>` : ''}
 <p class="note">Self-reenactment compares generated frames with the ground truth (PSNR/SSIM as scikit-image computes them, LPIPS from the user's weights) and the reference identity (CSIM: dlib descriptor cosine). Cross-reenactment has no ground truth. APD/AED are FLAME-fit approximations of the paper's SMIRK/EMOCA measures. Means are over pairs. Hover a "—" for why a metric is absent.</p>
 <h2>Figures</h2>
 <div class="plot" id="fig-pairs"></div>

@@ -19,12 +19,14 @@ import { MagicPortraitError } from '../../errors';
 import { configureSessions } from '../../onnx/session';
 import { StageCache } from '../../pipeline/cache';
 import { contentHash } from '../../pipeline/hash';
-import { evaluate, fileDigest, METRICS_STAGE_VERSION, resultToJson } from '../evaluate';
+import { evaluate, fileDigest, METRICS_STAGE_VERSION, resultToJson, type FeatureNetwork } from '../evaluate';
 import { Lpips, type LpipsWeights } from '../nets/lpips';
+import { InceptionFeatures } from '../nets/inception';
+import { NdArray, writeNpz } from '../../io';
 import type { PaperRow } from '../paper';
 import { inShard, readManifest, subShards, type LoadedManifest, type ResolvedPair, type Shard } from './manifest';
 import { renderReport } from './report';
-import { buildTable, collectPairRecords, pairFile, readPairRecord, writeFileAtomic, writeTableFiles, PAIR_FORMAT, type EvalTable, type PairRecord } from './table';
+import { buildTable, collectPairRecords, featuresFile, pairFile, readPairRecord, writeFileAtomic, writeTableFiles, PAIR_FORMAT, type EvalTable, type PairRecord } from './table';
 
 export interface EvalRunOptions {
   /** Path of the manifest (workers re-read it) or an already loaded one (in-process runs only). */
@@ -39,6 +41,8 @@ export interface EvalRunOptions {
   cacheDir?: string | null;
   /** LPIPS weights (overrides the manifest's options.lpips); must be file paths with workers. */
   lpips?: LpipsWeights | null;
+  /** FID: the Inception weights path (overrides the manifest's options.fid), or a feature network (in-process runs); null: no FID. */
+  fid?: string | FeatureNetwork | null;
   /** ONNX Runtime intra-op threads per process (default 1). */
   threads?: number;
   /** Write results.{json,csv} + report.html at the end (default: when the run covers every pair, i.e. shard 0/1). */
@@ -63,7 +67,7 @@ export interface EvalRunSummary {
 const shardName = (s: Shard) => `${s.index}/${s.count}`;
 
 /** The key of a pair: file contents, protocol options, LPIPS weights and stage versions. */
-async function pairKey(p: ResolvedPair, lpipsKey: unknown): Promise<string> {
+async function pairKey(p: ResolvedPair, lpipsKey: unknown, fidKey: unknown): Promise<string> {
   const ref = typeof p.reference === 'string' ? { file: await fileDigest(p.reference) } : { file: await fileDigest(p.reference.video), frame: p.reference.frame };
   return contentHash({
     format: PAIR_FORMAT,
@@ -75,6 +79,7 @@ async function pairKey(p: ResolvedPair, lpipsKey: unknown): Promise<string> {
     flame: p.flame ? { generated: await fileDigest(p.flame.generated), driving: await fileDigest(p.flame.driving) } : null,
     options: p.options,
     lpips: lpipsKey,
+    fid: fidKey,
   });
 }
 
@@ -101,20 +106,24 @@ export async function runEval(options: EvalRunOptions): Promise<EvalRunSummary> 
   const writeTable = options.writeTable ?? shard.count === 1;
   const threads = options.threads ?? 1;
   const lpipsWeights = options.lpips === undefined ? manifest.lpips : options.lpips;
+  const fidWeights = options.fid === undefined ? manifest.fid : options.fid;
   const mine = manifest.pairs.filter((p) => inShard(p.index, shard));
   const summary: EvalRunSummary = { shard: shardName(shard), pairs: mine.map((p) => p.id), computed: [], skipped: [], failed: [], table: null };
 
   if (workers > 1) {
-    await runWorkers(manifest, out, shard, workers, { ...options, lpips: lpipsWeights, threads }, log, summary);
+    await runWorkers(manifest, out, shard, workers, { ...options, lpips: lpipsWeights, fid: fidWeights, threads }, log, summary);
   } else {
     configureSessions({ threads });
     const cache = options.cacheDir === null ? null : new StageCache(options.cacheDir ?? join(out, 'cache'));
     const lkey = await lpipsWeightsKey(lpipsWeights);
+    const fkey = !fidWeights ? null : typeof fidWeights === 'string' ? await fileDigest(fidWeights) : (fidWeights.key ?? fidWeights.name);
     let lpips: Lpips | null = null;
+    let fid: FeatureNetwork | null = fidWeights && typeof fidWeights !== 'string' ? fidWeights : null;
+    let ownFid: InceptionFeatures | null = null;
     try {
       for (const p of mine) {
         const file = pairFile(out, p.id);
-        const key = await pairKey(p, lkey);
+        const key = await pairKey(p, lkey, fkey);
         const prev = readPairRecord(file);
         if (prev && prev.key === key) {
           summary.skipped.push(p.id);
@@ -125,6 +134,7 @@ export async function runEval(options: EvalRunOptions): Promise<EvalRunSummary> 
         const t0 = Date.now();
         try {
           if (lpipsWeights && !lpips && p.mode === 'self') lpips = await Lpips.load(lpipsWeights);
+          if (typeof fidWeights === 'string' && !fid && p.mode === 'self') fid = ownFid = await InceptionFeatures.load(fidWeights);
           const result = await evaluate(p.generated, p.target, {
             mode: p.mode,
             reference: p.reference,
@@ -133,6 +143,7 @@ export async function runEval(options: EvalRunOptions): Promise<EvalRunSummary> 
             csim: p.options.csim,
             aedIncludesJaw: p.options.aedIncludesJaw,
             ...(lpips ? { lpips } : {}),
+            ...(fid ? { fid } : {}),
             ...(p.flame ? { flame: p.flame } : {}),
             cache,
           });
@@ -151,6 +162,11 @@ export async function runEval(options: EvalRunOptions): Promise<EvalRunSummary> 
             pid: process.pid,
             shard: summary.shard,
           };
+          if (result.features) {
+            const { dim, generated, target } = result.features;
+            const n = generated.length / dim;
+            writeFileAtomic(featuresFile(out, p.id), writeNpz({ generated: new NdArray('float32', [n, dim], generated), target: new NdArray('float32', [n, dim], target) }));
+          }
           writeFileAtomic(file, JSON.stringify(record, null, 1) + '\n');
           summary.computed.push(p.id);
           log(`[${summary.shard}] ${p.id}: ${result.frames} frames in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
@@ -163,6 +179,7 @@ export async function runEval(options: EvalRunOptions): Promise<EvalRunSummary> 
       }
     } finally {
       if (lpips) await lpips.dispose();
+      if (ownFid) await ownFid.dispose();
     }
     writeFileAtomic(
       join(out, 'shards', `shard-${shard.index}-of-${shard.count}.json`),
@@ -171,7 +188,7 @@ export async function runEval(options: EvalRunOptions): Promise<EvalRunSummary> 
   }
 
   if (writeTable) {
-    summary.table = mergeEval({ dirs: [out], out, manifest, paperRows: options.paperRows, lines: [`Run as ${workers > 1 ? `${workers} local worker processes` : 'one process'}${shard.count > 1 ? `, shard ${summary.shard}` : ''}.`] }).table;
+    summary.table = (await mergeEval({ dirs: [out], out, manifest, paperRows: options.paperRows, lines: [`Run as ${workers > 1 ? `${workers} local worker processes` : 'one process'}${shard.count > 1 ? `, shard ${summary.shard}` : ''}.`] })).table;
     log(`results: ${join(out, 'results.csv')}, ${join(out, 'report.html')}${summary.table.missing.length ? ` (${summary.table.missing.length} pair(s) missing)` : ''}`);
   }
   return summary;
@@ -182,7 +199,7 @@ async function runWorkers(
   out: string,
   shard: Shard,
   workers: number,
-  options: EvalRunOptions & { lpips: LpipsWeights | null; threads: number },
+  options: EvalRunOptions & { lpips: LpipsWeights | null; fid: string | FeatureNetwork | null; threads: number },
   log: (l: string) => void,
   summary: EvalRunSummary,
 ): Promise<void> {
@@ -199,6 +216,9 @@ async function runWorkers(
       if (w.backbone) a.push('--lpips-backbone', w.backbone as string);
       if (w.net) a.push('--lpips-net', w.net);
     } else if (options.lpips === null) a.push('--no-lpips');
+    if (options.fid && typeof options.fid !== 'string') throw new MagicPortraitError('Worker processes need the FID weights as a file path.', 'bad-argument');
+    if (options.fid) a.push('--fid-weights', options.fid);
+    else if (options.fid === null) a.push('--no-fid');
     return a;
   };
   const shards = subShards(shard, workers);
@@ -254,11 +274,11 @@ export interface MergeOptions {
 }
 
 /** Combines finished pairs from one or more output folders into the table and the HTML report. */
-export function mergeEval(options: MergeOptions): { table: EvalTable } {
+export async function mergeEval(options: MergeOptions): Promise<{ table: EvalTable }> {
   const manifest = typeof options.manifest === 'string' ? readManifest(options.manifest, { checkFiles: false }) : (options.manifest ?? null);
   const records = collectPairRecords(options.dirs.map((d) => resolve(d)));
   if (!records.size) throw new MagicPortraitError(`No finished pairs under ${options.dirs.map((d) => join(d, 'pairs')).join(', ')}.`, 'bad-argument');
-  const { table, results } = buildTable(records, manifest);
+  const { table, results } = await buildTable(records, manifest);
   const out = resolve(options.out);
   writeTableFiles(out, table);
   writeFileAtomic(join(out, 'report.html'), renderReport(table, results, { manifest: manifest?.path, lines: options.lines, paperRows: options.paperRows }));

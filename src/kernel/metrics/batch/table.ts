@@ -6,10 +6,12 @@
  * hosts, so the same pairs give byte-identical tables however they were sharded.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { MagicPortraitError } from '../../errors';
+import { openNpz, toFloat32 } from '../../io';
 import { resultFromJson, type MetricsResult } from '../evaluate';
+import { frechetDistanceFromFeatures } from '../frechet';
 import { METRIC_IDS, jsonNumber, meanDefined, type MetricId } from '../types';
 import type { LoadedManifest } from './manifest';
 
@@ -43,6 +45,8 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
 }
 
 export const pairFile = (out: string, id: string) => join(out, 'pairs', `${id}.json`);
+/** FID feature vectors of a pair (written before its .json, so a finished pair always has them). */
+export const featuresFile = (out: string, id: string) => join(out, 'pairs', `${id}.features.npz`);
 
 export function readPairRecord(path: string): PairRecord | null {
   try {
@@ -53,24 +57,20 @@ export function readPairRecord(path: string): PairRecord | null {
   }
 }
 
-/** Every finished pair under `<dir>/pairs/` of each dir (temp files of interrupted writes are ignored and removed). */
-export function collectPairRecords(dirs: readonly string[]): Map<string, PairRecord> {
-  const out = new Map<string, PairRecord>();
+/** Every finished pair under `<dir>/pairs/` of each dir (temp files of interrupted or running writes are ignored). */
+export function collectPairRecords(dirs: readonly string[]): Map<string, PairRecord & { dir: string }> {
+  const out = new Map<string, PairRecord & { dir: string }>();
   for (const dir of dirs) {
     const pdir = join(dir, 'pairs');
     if (!existsSync(pdir)) continue;
     for (const name of readdirSync(pdir).sort()) {
-      if (name.endsWith('.tmp')) {
-        rmSync(join(pdir, name), { force: true });
-        continue;
-      }
-      if (!name.endsWith('.json')) continue;
+      if (!name.endsWith('.json') || name.startsWith('.')) continue;
       const rec = readPairRecord(join(pdir, name));
       if (!rec) continue;
       const prev = out.get(rec.id);
       if (prev && prev.key !== rec.key)
         throw new MagicPortraitError(`Pair '${rec.id}' has different results in two folders (${dir} and an earlier one): were they run with different inputs?`, 'bad-argument');
-      out.set(rec.id, rec);
+      out.set(rec.id, { ...rec, dir });
     }
   }
   return out;
@@ -90,17 +90,22 @@ export interface EvalTable {
   metrics: readonly MetricId[];
   /** One row per finished pair, in manifest order. */
   rows: TableRow[];
-  /** Mean of the per-pair values, per mode (pairs lacking a metric are left out of its mean). */
+  /**
+   * Per mode: the mean of the per-pair values (pairs lacking a metric are left out of its mean); except FID (self),
+   * which is the Fréchet distance of the features pooled over every compared frame of every self pair that has them.
+   */
   aggregate: Record<'self' | 'cross', { pairs: number; values: Partial<Record<MetricId, number | string | null>> }>;
   /** Why metrics are absent, per pair. */
   absent: Record<string, Partial<Record<MetricId, string>>>;
   notes: Record<string, string[]>;
+  /** How aggregates were formed, where not a plain mean. */
+  aggregateNotes: string[];
   /** Manifest pairs without a result (not yet run, failed, or in another shard's folder). */
   missing: string[];
 }
 
 /** Builds the table from finished pairs (in manifest order when a manifest is given, else by index then id). */
-export function buildTable(records: Map<string, PairRecord>, manifest: LoadedManifest | null): { table: EvalTable; results: Map<string, MetricsResult> } {
+export async function buildTable(records: Map<string, PairRecord & { dir?: string }>, manifest: LoadedManifest | null): Promise<{ table: EvalTable; results: Map<string, MetricsResult> }> {
   const order = manifest
     ? manifest.pairs.map((p) => p.id)
     : [...records.values()].sort((a, b) => a.index - b.index || (a.id < b.id ? -1 : 1)).map((r) => r.id);
@@ -114,6 +119,7 @@ export function buildTable(records: Map<string, PairRecord>, manifest: LoadedMan
     aggregate: { self: { pairs: 0, values: {} }, cross: { pairs: 0, values: {} } },
     absent: {},
     notes: {},
+    aggregateNotes: [],
     missing: [],
   };
   const sums: Record<'self' | 'cross', Partial<Record<MetricId, number[]>>> = { self: {}, cross: {} };
@@ -142,6 +148,40 @@ export function buildTable(records: Map<string, PairRecord>, manifest: LoadedMan
       const v = sums[mode][m];
       if (v?.length) table.aggregate[mode].values[m] = jsonNumber(meanDefined(v));
     }
+  // FID over the whole self set: pool the per-frame features of the pairs.
+  const withFid = table.rows.filter((r) => r.mode === 'self' && r.values.fid !== undefined);
+  if (withFid.length) {
+    const gen: Float32Array[] = [], tgt: Float32Array[] = [];
+    let dim = 0, n = 0;
+    for (const r of withFid) {
+      const rec = records.get(r.id)!;
+      const file = rec.dir ? featuresFile(rec.dir, r.id) : '';
+      if (!file || !existsSync(file)) {
+        gen.length = 0;
+        break;
+      }
+      const npz = await openNpz(file);
+      try {
+        const g = await npz.get('generated'), t = await npz.get('target');
+        dim = g.shape[1]!;
+        gen.push(toFloat32(g));
+        tgt.push(toFloat32(t));
+        n += g.shape[0]!;
+      } finally {
+        await npz.close();
+      }
+    }
+    if (gen.length && n >= 2) {
+      const cat = (parts: Float32Array[]) => {
+        const o = new Float32Array(n * dim);
+        let off = 0;
+        for (const p of parts) o.set(p, (off += p.length) - p.length);
+        return o;
+      };
+      table.aggregate.self.values.fid = jsonNumber(frechetDistanceFromFeatures(cat(gen), n, cat(tgt), n, dim));
+      table.aggregateNotes.push(`FID (self) is pooled over ${n} frames of ${withFid.length} pair(s), not a mean of per-pair FIDs`);
+    } else table.aggregateNotes.push('FID (self) is the mean of per-pair FIDs (feature files missing)');
+  }
   return { table, results };
 }
 
