@@ -202,29 +202,43 @@ export function cholesky(a: Float64Array, n: number): Float64Array | null {
   return L;
 }
 
-/** C = A·B for row-major A (r×k) and B (k×c). */
+/** C = A·B for row-major A (r×k) and B (k×c). Four rows of B per pass over a row of C (a quarter of the C traffic). */
 export function matmul(A: Float64Array, B: Float64Array, r: number, k: number, c: number): Float64Array {
   const C = new Float64Array(r * c);
+  const k4 = k - (k % 4);
   for (let i = 0; i < r; i++) {
-    const ci = i * c;
-    for (let t = 0; t < k; t++) {
-      const av = A[i * k + t]!;
-      if (av === 0) continue;
-      const bt = t * c;
+    const ci = i * c, ai = i * k;
+    let t = 0;
+    for (; t < k4; t += 4) {
+      const a0 = A[ai + t]!, a1 = A[ai + t + 1]!, a2 = A[ai + t + 2]!, a3 = A[ai + t + 3]!;
+      const b0 = t * c, b1 = b0 + c, b2 = b1 + c, b3 = b2 + c;
+      for (let j = 0; j < c; j++) C[ci + j]! += a0 * B[b0 + j]! + a1 * B[b1 + j]! + a2 * B[b2 + j]! + a3 * B[b3 + j]!;
+    }
+    for (; t < k; t++) {
+      const av = A[ai + t]!, bt = t * c;
       for (let j = 0; j < c; j++) C[ci + j]! += av * B[bt + j]!;
     }
   }
   return C;
 }
 
-/** Aᵀ·A for row-major A (r×c): a c×c symmetric matrix. */
+/** Aᵀ·A for row-major A (r×c): a c×c symmetric matrix (lower triangle computed, four rows of A per pass). */
 export function gram(A: Float64Array, r: number, c: number): Float64Array {
   const G = new Float64Array(c * c);
-  for (let t = 0; t < r; t++) {
+  const r4 = r - (r % 4);
+  let t = 0;
+  for (; t < r4; t += 4) {
+    const o0 = t * c, o1 = o0 + c, o2 = o1 + c, o3 = o2 + c;
+    for (let i = 0; i < c; i++) {
+      const x0 = A[o0 + i]!, x1 = A[o1 + i]!, x2 = A[o2 + i]!, x3 = A[o3 + i]!;
+      const gi = i * c;
+      for (let j = 0; j <= i; j++) G[gi + j]! += x0 * A[o0 + j]! + x1 * A[o1 + j]! + x2 * A[o2 + j]! + x3 * A[o3 + j]!;
+    }
+  }
+  for (; t < r; t++) {
     const row = t * c;
     for (let i = 0; i < c; i++) {
       const ai = A[row + i]!;
-      if (ai === 0) continue;
       const gi = i * c;
       for (let j = 0; j <= i; j++) G[gi + j]! += ai * A[row + j]!;
     }
