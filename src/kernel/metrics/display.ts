@@ -87,8 +87,9 @@ export function summaryFigure(r: FigureInput, title = 'Summary'): PlotFigure {
       {
         type: 'table',
         columnwidth: [60, 80, 40, 420],
-        header: { values: ['metric', 'value', 'better', 'definition / why absent'], align: 'left', font: { size: 12 } },
-        cells: { values: cols, align: 'left', height: 24 },
+        // Translucent fills: readable on light and dark themes (the text takes the layout's font colour).
+        header: { values: ['metric', 'value', 'better', 'definition / why absent'], align: 'left', font: { size: 12 }, fill: { color: 'rgba(128,128,128,0.25)' }, line: { color: 'rgba(128,128,128,0.4)' } },
+        cells: { values: cols, align: 'left', height: 24, fill: { color: 'rgba(128,128,128,0.06)' }, line: { color: 'rgba(128,128,128,0.3)' } },
       },
     ],
     layout: { title: { text: `${title} — ${r.mode}-reenactment, ${r.frames} frame(s)` }, height: 80 + 26 * rows.length, margin: { l: 10, r: 10, t: 40, b: 10 } },
