@@ -22,7 +22,7 @@ import { DISPLAY, type Displayable } from '../runtime/display';
 import { MIME, type MimeBundle } from '../runtime/protocol';
 import { metricsPlot, formatValue } from './display';
 import { frechetDistanceFromFeatures } from './frechet';
-import { CSIM_EMBEDDING, identityEmbedding, csim as cosine } from './identity';
+import { CSIM_EMBEDDING, identityEmbedding, identityModelKey, csim as cosine } from './identity';
 import { psnr, ssim } from './image';
 import { aed, apd, MOTION_LABEL, readFlameSequence, type FlameParamSequence } from './motion';
 import { Lpips, type LpipsWeights } from './nets/lpips';
@@ -302,14 +302,15 @@ export async function evaluate(generated: FrameSource, target: FrameSource | nul
   else if (options.reference === undefined) why('csim', 'no reference image given (options.reference)');
   else {
     const ref = options.reference;
-    refEmbedding = await stage(cache, 'metrics.referenceEmbedding', await sourceKey(ref), async () => identityEmbedding(await loadReference(ref)));
+    const rk = await sourceKey(ref);
+    refEmbedding = await stage(cache, 'metrics.referenceEmbedding', rk ? { ref: rk, models: identityModelKey() } : null, async () => identityEmbedding(await loadReference(ref)));
     if (!refEmbedding) why('csim', `no face found in the reference image${typeof ref === 'string' ? ` ${ref}` : ''}`);
     result.details.csimEmbedding = CSIM_EMBEDDING;
   }
   let emb: EmbeddingStage | null = null;
   if (refEmbedding) {
     const gk = await sourceKey(generated);
-    emb = await stage(cache, 'metrics.embeddings', gk ? { video: gk, sel } : null, () => embeddingStage(generated, selOpts, full ? undefined : options.onFrame));
+    emb = await stage(cache, 'metrics.embeddings', gk ? { video: gk, sel, models: identityModelKey() } : null, () => embeddingStage(generated, selOpts, full ? undefined : options.onFrame));
   }
   if (!full) {
     if (emb) result.frameIndices = emb.frameIndices;

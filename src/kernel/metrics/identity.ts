@@ -7,9 +7,27 @@
  */
 import { MagicPortraitError } from '../errors';
 import type { Image } from '../io/image';
-import { detectFaces, faceDescriptor, identitySimilarity } from '../perception';
+import { CONVERTER_VERSION, detectFaces, faceDescriptor, identitySimilarity, prepareModel } from '../perception';
 
 export const CSIM_EMBEDDING = 'dlib ResNet 128-d descriptor (cosine)';
+
+let modelKey: unknown = null;
+
+/**
+ * What identity embeddings depend on besides the image: the face models (package, version, source hash) and the
+ * converter version. Part of the cache keys of embedding stages and batch pairs (prepares the models if needed).
+ */
+export function identityModelKey(): unknown {
+  if (!modelKey)
+    modelKey = {
+      converter: CONVERTER_VERSION,
+      models: (['blazeface128', 'blazeface256', 'landmarks68', 'descriptor'] as const).map((id) => {
+        const m = prepareModel(id);
+        return [id, m.package, m.version, m.sourceHash];
+      }),
+    };
+  return modelKey;
+}
 
 /** The descriptor of the largest face, or null when no face is found. */
 export async function identityEmbedding(image: Image): Promise<Float32Array | null> {

@@ -20,6 +20,7 @@ import { configureSessions } from '../../onnx/session';
 import { StageCache } from '../../pipeline/cache';
 import { contentHash } from '../../pipeline/hash';
 import { evaluate, fileDigest, METRICS_STAGE_VERSION, resultToJson, type FeatureNetwork } from '../evaluate';
+import { identityModelKey } from '../identity';
 import { Lpips, type LpipsWeights } from '../nets/lpips';
 import { InceptionFeatures } from '../nets/inception';
 import { NdArray, writeNpz } from '../../io';
@@ -80,6 +81,7 @@ async function pairKey(p: ResolvedPair, lpipsKey: unknown, fidKey: unknown): Pro
     options: p.options,
     lpips: lpipsKey,
     fid: fidKey,
+    faceModels: p.options.csim ? identityModelKey() : null,
   });
 }
 
