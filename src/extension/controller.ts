@@ -55,6 +55,11 @@ export class MagicPortraitController implements vscode.Disposable {
     return k;
   }
 
+  /** The notebook's kernel if one was started (for renderer requests, which must not start a kernel). */
+  existingKernel(notebook: vscode.NotebookDocument): KernelClient | undefined {
+    return this.kernels.get(notebook.uri.toString());
+  }
+
   async restartKernel(notebook: vscode.NotebookDocument): Promise<void> {
     this.order.set(notebook.uri.toString(), 0);
     await this.kernelFor(notebook).restart();

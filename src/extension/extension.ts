@@ -14,7 +14,7 @@ export function activate(context: vscode.ExtensionContext): void {
   );
   const controller = new MagicPortraitController(context, log);
   context.subscriptions.push(controller);
-  registerArtifactMessaging(context);
+  registerArtifactMessaging(context, { kernelOf: (nb) => controller.existingKernel(nb) });
   const activeNotebook = () => vscode.window.activeNotebookEditor?.notebook;
   context.subscriptions.push(
     vscode.commands.registerCommand('magicportrait.restartKernel', async () => {

@@ -13,6 +13,7 @@ import * as perception from './perception';
 import * as diffusion from './diffusion';
 import { analyzeFace, loadImage, resolvePath, trackVideoFaces } from './pipeline/face';
 import { demoDrivingSequence, demoPortrait, framingCamera, renderGuidanceSequence } from './pipeline/guidance';
+import { demoGGE, ggeStage } from './pipeline/gge';
 import { join } from 'node:path';
 import { homedir } from 'node:os';
 
@@ -122,6 +123,13 @@ export const mp = {
   prepareFaceModels: perception.prepareModels,
   /** Depth / normal / shaded-render guidance maps of a FLAME sequence, with the reference's conventions. */
   renderGuidance: renderGuidanceSequence,
+  /**
+   * The Geometric Guidance Encoder over guidance maps (a `mp.renderGuidance` sequence or { depth, normal, render }
+   * frames): per-type features, their sum and the attention data. `bundle`: a GGE bundle folder, or 'demo'
+   * (default: untrained demo weights, built once into the cache). Cached; `display(enc.attention)` opens the
+   * attention explorer.
+   */
+  gge: ggeStage,
   /** Built-in demo inputs that need no files. */
   demo: {
     /** Synthetic driving motion of the demo head (jaw, smile, blink, head turns). */
@@ -136,6 +144,8 @@ export const mp = {
     /** The tiny bundle: the full architecture at small widths with untrained demo weights (built once, cached). */
     tiny: (dir?: string) => diffusion.tinyBundle(dir ?? join(process.env.MAGICPORTRAIT_CACHE ?? join(homedir(), '.cache', 'magicportrait'), 'bundles', 'tiny')),
     load: diffusion.loadBundle,
+    /** The demo Geometric Guidance Encoder (untrained, seeded), built once into the cache. */
+    demoGGE: () => demoGGE(),
   },
   /** Samples a video with the diffusion stack (reference UNet, GGE guidance, motion modules, DDIM). */
   sample: diffusion.sample,

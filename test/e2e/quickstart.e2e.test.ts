@@ -37,6 +37,7 @@ test('quickstart runs end to end in real VS Code with the packaged extension', {
     copyFileSync(join(REPO, 'notebooks', 'quickstart.mpnb'), join(ws, 'quickstart.mpnb'));
     // The perception notebook points at ../shared/data relative to notebooks/: make its paths absolute for the copy.
     const shared = join(REPO, '..', 'shared', 'data');
+    copyFileSync(join(REPO, 'notebooks', 'attention.mpnb'), join(ws, 'attention.mpnb'));
     writeFileSync(
       join(ws, 'face-perception.mpnb'),
       readFileSync(join(REPO, 'notebooks', 'face-perception.mpnb'), 'utf8').replaceAll('../../shared/data', shared),
@@ -46,7 +47,10 @@ test('quickstart runs end to end in real VS Code with the packaged extension', {
       serializeNotebook({ metadata: {}, cells: [newCodeCell('const kept = 41;'), newCodeCell('while (true) {}'), newCodeCell('console.log(`after restart: ${typeof kept}`)')] }),
     );
     const L = quickstartLayout();
-    await withVSCode({ name: 'quickstart', workspace: ws, extensions: vsix, viewport: { width: 1500, height: 1000 } }, async (vs) => {
+    // Fresh stage caches for the editor's kernel and the CLI run, so both compute every stage (same outputs).
+    const cacheDir = (name: string) => join(ws, '..', `${name}-${Date.now()}`);
+    const settings = { 'magicportrait.cacheDir': cacheDir('mp-e2e-cache') };
+    await withVSCode({ name: 'quickstart', workspace: ws, extensions: vsix, viewport: { width: 1500, height: 1000 }, settings }, async (vs) => {
       const { page } = vs;
       await openNotebook(page, 'quickstart.mpnb', { kernel: 'MagicPortrait' });
       await runAllCells(page);
@@ -142,12 +146,36 @@ test('quickstart runs end to end in real VS Code with the packaged extension', {
       await strip.waitFor({ timeout: 60_000 });
       await screenshot(page, 'face-perception-driving');
       assert.match(await cellOutputText(page, 3, { match: 'frames without a face' }), /frames without a face: 0/);
+
+      // Attention explorer (demo GGE, labelled): clicking a pixel fetches that query's attention row from the kernel.
+      await openNotebook(page, 'attention.mpnb', { kernel: 'MagicPortrait' });
+      await runAllCells(page);
+      const att = await waitForCellsDone(page, 5, { timeout: 300_000 });
+      assert.equal(att.error.length, 0, `failed cells: ${att.error.join(', ')}`);
+      await revealCell(page, 4);
+      const ac = outputFrame(page).locator('canvas.mp-attn-canvas');
+      await ac.waitFor({ timeout: 60_000 });
+      await outputFrame(page).locator('.mp-attn-label', { hasText: 'untrained demo weights' }).waitFor();
+      const snap = () => ac.evaluate((c: any) => ({ url: c.toDataURL() as string, query: c.getAttribute('data-query'), map: c.getAttribute('data-map') }));
+      const box = (await ac.boundingBox())!;
+      await ac.click({ position: { x: box.width * 0.5, y: box.height * 0.4 } });
+      await page.waitForTimeout(1500);
+      const first = await snap();
+      await ac.click({ position: { x: box.width * 0.3, y: box.height * 0.7 } });
+      await page.waitForTimeout(1500);
+      const second = await snap();
+      assert.ok(first.query && second.query && first.query !== second.query, `queries ${first.query} → ${second.query}`);
+      assert.notEqual(first.url, second.url, 'the heatmap changed with the clicked pixel');
+      await screenshot(page, 'attention-explorer');
     });
     // The notebook saved by VS Code keeps its outputs small: artifacts live beside it.
     assert.ok(existsSync(join(ws, 'quickstart.mpnb.artifacts')));
     // The same notebook run headless by the CLI gives outputs of identical structure (kinds and MIME types per cell).
     const cliOut = join(ws, 'cli');
-    const r = spawnSync(process.execPath, [join(REPO, 'bin', 'magicportrait.js'), 'run', join(REPO, 'notebooks', 'quickstart.mpnb'), '--out', cliOut], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [join(REPO, 'bin', 'magicportrait.js'), 'run', join(REPO, 'notebooks', 'quickstart.mpnb'), '--out', cliOut], {
+      encoding: 'utf8',
+      env: { ...process.env, MAGICPORTRAIT_CACHE: cacheDir('mp-cli-cache') },
+    });
     assert.equal(r.status, 0, r.stderr);
     const shape = (file: string) =>
       parseNotebook(readFileSync(file, 'utf8')).cells.map((c) => c.outputs.map((o) => (o.kind === 'display' || o.kind === 'result' ? `${o.kind}:${Object.keys(o.data).sort().join(',')}` : o.kind === 'stream' ? `stream:${o.name}` : o.kind)));

@@ -9,67 +9,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { stateDictFromArrays } from '../../src/kernel/onnx/blocks';
-import { ggeRequiredKeys } from '../../src/kernel/gge/model';
 import { writeGGEBundle } from '../../src/kernel/gge/bundle';
 import { runGGE, releaseGGE } from '../../src/kernel/gge/run';
-import { maxAbsDiff } from './helpers';
-
-const OFF = 20; // SiLU(20 + v) ≈ 20 + v
-
-function localAttentionWeights() {
-  const sd = new Map<string, { shape: number[]; data: Float32Array }>();
-  for (const { key, shape } of ggeRequiredKeys()) sd.set(key, { shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)) });
-  const set = (key: string, idx: number[], v: number) => {
-    const e = sd.get(key)!;
-    let flat = 0;
-    for (let i = 0; i < idx.length; i++) flat = flat * e.shape[i]! + idx[i]!;
-    e.data[flat] = v;
-  };
-  // conv_in: ch0..2 = 2·RGB − 1 at the centre; ch3 = 2·R − 1 one row below (tap (2, 1)); +20 offset.
-  for (let c = 0; c < 3; c++) set('conv_in.weight', [c, c, 1, 1], 2);
-  set('conv_in.weight', [3, 0, 2, 1], 2);
-  for (let c = 0; c < 4; c++) set('conv_in.bias', [c], OFF - 1);
-  // blocks.0..4 pass channels 0..3 through their centre tap.
-  for (let b = 0; b < 5; b++) for (let c = 0; c < 4; c++) set(`blocks.${b}.weight`, [c, c, 1, 1], 1);
-  // blocks.5: channels 0..3 = 20 + v, channels 4..7 = 20 − v, so GroupNorm group 0 has mean 20 and variance 1/2.
-  for (let c = 0; c < 4; c++) {
-    set('blocks.5.weight', [c, c, 1, 1], 1);
-    set('blocks.5.weight', [c + 4, c, 1, 1], -1);
-    set('blocks.5.bias', [c + 4], 2 * OFF);
-  }
-  const a = 'attentions.5';
-  const t = `${a}.transformer_blocks.0`;
-  for (let c = 0; c < 8; c++) {
-    set(`${a}.norm.weight`, [c], 1);
-    set(`${a}.proj_in.weight`, [c, c, 0, 0], 1);
-  }
-  for (let c = 0; c < 256; c++) set(`${t}.norm1.weight`, [c], 1);
-  // head h reads the four codes with gain g_h: score ∝ g_h² (cos Δa + cos Δb)
-  for (let h = 0; h < 8; h++)
-    for (let c = 0; c < 4; c++) {
-      const g = 0.3 + 0.25 * h;
-      set(`${t}.attn1.to_q.weight`, [32 * h + c, c], g);
-      set(`${t}.attn1.to_k.weight`, [32 * h + c, c], g);
-    }
-  return stateDictFromArrays(sd);
-}
-
-/** Planar [0,1] image whose 8×8 cells carry the cell's codes at the pixels the conv stack samples. */
-function codedImage(H: number, W: number) {
-  const h = H / 8, w = W / 8;
-  const data = new Float32Array(3 * H * W);
-  for (let y = 0; y < H; y++)
-    for (let x = 0; x < W; x++) {
-      const a = (Math.PI * Math.floor(x / 8)) / w;
-      const b = (Math.PI * Math.floor(y / 8)) / h;
-      const p = y * W + x;
-      data[p] = (1 + (y % 8 === 1 ? Math.sin(b) : Math.cos(a))) / 2;
-      data[H * W + p] = (1 + Math.sin(a)) / 2;
-      data[2 * H * W + p] = (1 + Math.cos(b)) / 2;
-    }
-  return { width: W, height: H, data };
-}
+import { codedImage, localAttentionWeights, maxAbsDiff } from './helpers';
 
 test('with weights that make attention local, every query row peaks at the query, in every head', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'gge-local-'));

@@ -7,7 +7,8 @@ import { ArtifactStore } from '../../src/kernel/runtime/artifacts';
 import { toMimeBundle } from '../../src/kernel/runtime/display';
 import { MIME } from '../../src/kernel/runtime/protocol';
 import { DEMO_LABEL, createDemoGGE } from '../../src/kernel/gge/demo';
-import { type GGEAttentionOutput, serveAttentionRows } from '../../src/kernel/gge/display';
+import { type GGEAttentionOutput, MAX_PROVIDERS, makeAttentionDisplayable, serveAttentionRows } from '../../src/kernel/gge/display';
+import type { GGEAttention, GGEResult } from '../../src/kernel/gge/run';
 import { runGGE, releaseGGE } from '../../src/kernel/gge/run';
 import { synthImage } from './helpers';
 
@@ -41,4 +42,18 @@ test('display(result.attention) stores the maps as float32 artifacts with PNG un
   assert.equal(rows.label, DEMO_LABEL);
   await assert.rejects(serveAttentionRows('nope', 'normal', 0, [{ x: 0, y: 0 }]), /earlier kernel session/);
   await releaseGGE(bundle);
+});
+
+test('the kernel keeps the rows of the last few attention outputs only; older ones answer as stale', async () => {
+  const artifacts = new ArtifactStore(mkdtempSync(join(tmpdir(), 'gge-lru-')));
+  const ids: string[] = [];
+  for (let i = 0; i <= MAX_PROVIDERS; i++) {
+    const attention: GGEAttention = { kind: 'magicportrait.gge-attention', version: 1, module: 'attentions.5', types: ['depth'], frames: 1, heads: 8, grid: { width: 1, height: 1 }, input: { width: 8, height: 8 }, stride: 8, maps: {} };
+    const rows = (async () => ({ i })) as unknown as GGEResult['attentionRows'];
+    makeAttentionDisplayable(attention, {}, rows);
+    ids.push(((await toMimeBundle(attention, { artifacts }))[MIME.attention] as GGEAttentionOutput).rows.id);
+  }
+  await assert.rejects(serveAttentionRows(ids[0]!, 'depth', 0, [{ x: 0, y: 0 }]), /earlier kernel session.*re-run the cell/);
+  assert.deepEqual(await serveAttentionRows(ids[MAX_PROVIDERS]!, 'depth', 0, [{ x: 0, y: 0 }]), { i: MAX_PROVIDERS });
+  assert.deepEqual(await serveAttentionRows(ids[1]!, 'depth', 0, [{ x: 0, y: 0 }]), { i: 1 });
 });

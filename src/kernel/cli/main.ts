@@ -4,6 +4,8 @@
  *   magicportrait gc NOTEBOOK
  *   magicportrait eval --manifest pairs.json [--shard i/N] [--workers K] [--out DIR]
  *   magicportrait eval-merge --out DIR [--manifest pairs.json] [RESULT_DIR...]
+ *   magicportrait import-deca deca_model.tar OUT.onnx
+ *   magicportrait import --sd15 DIR --vae DIR --motion FILE --ckpts DIR --out DIR [--text-embeds FILE.npy] [--precision fp32|fp16]
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
@@ -14,10 +16,18 @@ import { parseNotebook } from '../notebook/nbformat';
 import { runNotebook } from '../notebook/run-notebook';
 import { MagicPortraitError } from '../errors';
 import { EVAL_USAGE, evalCommand, evalMergeCommand } from '../metrics/batch/cli';
+import { estimateImport, fmtBytes, importMagicPortrait } from '../diffusion/import';
+import { type DiffusionArch, validateArch } from '../diffusion/graph/config';
+import { importDecaEncoder } from '../perception/deca-encoder';
 
 const USAGE = `usage:
   magicportrait run NOTEBOOK [-p key=value]... [--out DIR]   run every cell headless; writes DIR/<name>.mpnb and its artifacts
   magicportrait gc NOTEBOOK                                   remove artifacts no output of NOTEBOOK references
+  magicportrait import --sd15 DIR --vae DIR --motion FILE --ckpts DIR --out DIR [--text-embeds FILE.npy]
+                       [--precision fp32|fp16] [--estimate] [--arch FILE.json]
+                                                              build a diffusion bundle from the real checkpoints;
+                                                              prints the disk/memory estimate, progress and key coverage
+  magicportrait import-deca deca_model.tar OUT.onnx            DECA's coarse encoder E_flame → ONNX (prints key coverage)
 ${EVAL_USAGE}`;
 
 /** The kernel entry next to this file: the bundled dist/kernel.js, or the TypeScript source under tsx. */
@@ -86,6 +96,54 @@ function cmdGc(args: string[]): number {
   return 0;
 }
 
+/** `magicportrait import …`: the real checkpoints → a diffusion bundle (src/kernel/diffusion/import.ts). */
+async function cmdImport(args: string[]): Promise<number> {
+  const flags: Record<string, string> = {};
+  let estimateOnly = false;
+  const known = ['--sd15', '--vae', '--motion', '--ckpts', '--out', '--text-embeds', '--precision', '--arch'];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--estimate') estimateOnly = true;
+    else if (known.includes(a)) {
+      const v = args[++i];
+      if (v === undefined || v.startsWith('--')) throw new MagicPortraitError(`${a} needs a value\n${USAGE}`);
+      flags[a] = v;
+    } else throw new MagicPortraitError(`Unexpected argument '${a}'\n${USAGE}`);
+  }
+  const required = ['--sd15', '--vae', '--motion', '--ckpts', ...(estimateOnly ? [] : ['--out'])];
+  const missing = required.filter((f) => !flags[f]);
+  if (missing.length) throw new MagicPortraitError(`magicportrait import needs ${missing.join(', ')}\n${USAGE}`);
+  const precision = flags['--precision'] ?? 'fp32';
+  if (precision !== 'fp32' && precision !== 'fp16') throw new MagicPortraitError(`--precision must be fp32 or fp16, got '${precision}'`);
+  let arch: DiffusionArch | undefined;
+  if (flags['--arch']) {
+    const a = JSON.parse(readFileSync(resolve(flags['--arch']), 'utf8')) as DiffusionArch;
+    validateArch(a, flags['--arch']);
+    arch = a;
+  }
+  const paths = { sd15Dir: flags['--sd15']!, vaeDir: flags['--vae']!, motionModule: flags['--motion']!, ckptDir: flags['--ckpts']!, textEmbeds: flags['--text-embeds'] };
+  if (estimateOnly) {
+    const e = await estimateImport(paths, arch, precision as 'fp32' | 'fp16');
+    for (const [role, bytes] of Object.entries(e.perModel)) console.log(`  ${role.padEnd(16)} ${fmtBytes(bytes)}`);
+    console.log(`Needs about ${fmtBytes(e.diskBytes)} of disk and ${fmtBytes(e.peakMemoryBytes)} of memory.`);
+    return 0;
+  }
+  let lastLoad = 0;
+  const b = await importMagicPortrait(paths, flags['--out']!, {
+    arch,
+    precision: precision as 'fp32' | 'fp16',
+    onProgress: (p) => {
+      if (p.stage === 'load' && Date.now() - lastLoad < 2000) return; // throttle per-tensor lines
+      lastLoad = Date.now();
+      console.log(`[${(100 * p.fraction).toFixed(0).padStart(3)}%] ${p.message}`);
+    },
+  });
+  console.log(b.report ?? '');
+  console.log(b.importReport.text);
+  console.log(`Bundle: ${b.dir}`);
+  return b.importReport.complete ? 0 : 1;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   try {
@@ -98,6 +156,15 @@ export async function main(argv: string[]): Promise<number> {
         return await evalCommand(rest);
       case 'eval-merge':
         return await evalMergeCommand(rest);
+      case 'import':
+        return await cmdImport(rest);
+      case 'import-deca': {
+        if (rest.length !== 2) throw new MagicPortraitError(`magicportrait import-deca needs deca_model.tar and OUT.onnx\n${USAGE}`);
+        const r = await importDecaEncoder(resolve(rest[0]!), resolve(rest[1]!));
+        console.log(r.report);
+        console.log(`Wrote ${resolve(rest[1]!)}`);
+        return r.coverage.unexpected.length ? 1 : 0;
+      }
       case undefined:
       case '-h':
       case '--help':

@@ -76,7 +76,8 @@ export interface BundleManifest {
   createdBy: string;
   /** ISO time; absent for deterministic (generated) bundles. */
   createdAt?: string;
-  precision: { weights: 'float32'; activations: 'float32'; bank: 'float16' };
+  /** weights: how the ONNX files store them ('float16' = half-size files, Cast to float32 inside the graph). */
+  precision: { weights: 'float32' | 'float16'; activations: 'float32'; bank: 'float16' };
   architecture: DiffusionArch;
   scheduler: DDIMConfig;
   sampling: { steps: number; guidanceScale: number; context: ContextOptions; fps: number; prompt: string };
@@ -121,6 +122,11 @@ export interface ModelWeights {
   sources: WeightSource[];
   /** Generated weights have no meaningful coverage. */
   generated?: boolean;
+  /** Called right before this model's graph is built (an importer reads the tensors from disk here), so only one
+   *  model's weights are in memory at a time. */
+  prepare?: () => Promise<void>;
+  /** Called after the graph is saved (an importer drops the tensors here). */
+  release?: () => void;
 }
 
 export interface WriteBundleOptions {
@@ -132,6 +138,8 @@ export interface WriteBundleOptions {
   build?: AttentionBuildOptions;
   /** (1, T, D) float32 text embedding of the prompt. */
   textEmbeds: Float32Array;
+  /** Storage of the weights in the ONNX files (default float32); computation is float32 either way. */
+  weights?: 'float32' | 'float16';
   log?: (text: string) => void;
 }
 
@@ -187,11 +195,14 @@ export async function writeBundle(dir: string, arch: DiffusionArch, weights: Rec
   for (const role of MODEL_ROLES) {
     const wt = weights[role];
     if (role === 'referenceUnet') ignoreUnusedReferenceKeys(wt.lookup, arch);
+    await wt.prepare?.();
     const g = new GraphBuilder(role, build.opset);
     builders[role]({ g, w: wt.lookup });
+    if (opts.weights === 'float16') g.castWeightsToFloat16();
     const name = FILE_NAMES[role];
     rmSync(join(out, `${name}.data`), { force: true });
     g.save(join(out, name), { 'magicportrait.role': role, 'magicportrait.label': opts.label ?? '' });
+    wt.release?.();
     const entry: ModelEntry = { file: await fileEntry(out, name), sources: wt.sources };
     if (existsSync(join(out, `${name}.data`))) entry.data = await fileEntry(out, `${name}.data`);
     if (!wt.generated) {
@@ -209,7 +220,7 @@ export async function writeBundle(dir: string, arch: DiffusionArch, weights: Rec
     ...(opts.label ? { label: opts.label } : {}),
     createdBy: opts.createdBy ?? 'magicportrait-studio',
     ...(opts.createdAt ? { createdAt: opts.createdAt } : {}),
-    precision: { weights: 'float32', activations: 'float32', bank: 'float16' },
+    precision: { weights: opts.weights ?? 'float32', activations: 'float32', bank: 'float16' },
     architecture: arch,
     scheduler,
     sampling: { steps: DEFAULT_STEPS, guidanceScale: DEFAULT_GUIDANCE_SCALE, context: { ...REFERENCE_CONTEXT }, fps: 24, prompt: REFERENCE_PROMPT, ...opts.sampling },
@@ -275,8 +286,8 @@ function validateManifest(raw: unknown, where: string): BundleManifest {
   if (m.version !== BUNDLE_VERSION) throw bad(`version ${String(m.version)} is not supported (this build reads version ${BUNDLE_VERSION})`);
   if (!m.architecture) throw bad('architecture is missing');
   validateArch(m.architecture, `${where} architecture`);
-  if (!m.precision || m.precision.weights !== 'float32' || m.precision.activations !== 'float32' || m.precision.bank !== 'float16')
-    throw bad(`precision must be {weights: float32, activations: float32, bank: float16} (the reference's numerics), got ${JSON.stringify(m.precision)}`);
+  if (!m.precision || (m.precision.weights !== 'float32' && m.precision.weights !== 'float16') || m.precision.activations !== 'float32' || m.precision.bank !== 'float16')
+    throw bad(`precision must be {weights: float32 | float16, activations: float32, bank: float16} (the reference's numerics), got ${JSON.stringify(m.precision)}`);
   try {
     new DDIMScheduler(m.scheduler);
   } catch (e) {

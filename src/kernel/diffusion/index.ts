@@ -35,3 +35,6 @@ export {
 export { VideoOutput, type VideoInfo } from './video-out';
 export { REFERENCE_ARCH, TINY_ARCH, bankSites, latentSize, validateArch, type DiffusionArch } from './graph/config';
 export { unetCallCost, vaeDecodeCost, type CallCost } from './graph/cost';
+export { importMagicPortrait, estimateImport, planImport, type ImportPaths, type ImportOptions, type ImportReport, type ImportEstimate, type ImportProgress } from './import';
+export { ClipTokenizer } from './tokenizer';
+export { encodePrompt, clipTextForward } from './text-encoder';

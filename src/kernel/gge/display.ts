@@ -58,7 +58,11 @@ export async function serveAttentionRows(
   space: 'grid' | 'input' = 'input',
 ): Promise<GGEAttentionRows> {
   const p = providers.get(id);
-  if (!p) throw new MagicPortraitError('This attention output is from an earlier kernel session: re-run the cell to explore it.', 'stale-output');
+  if (!p)
+    throw new MagicPortraitError(
+      `This attention output is from an earlier kernel session, or the kernel let it go for newer outputs (it keeps the last ${MAX_PROVIDERS}): re-run the cell to explore it.`,
+      'stale-output',
+    );
   if (queries.length > MAX_QUERIES) throw new MagicPortraitError(`At most ${MAX_QUERIES} query pixels per request.`, 'bad-input');
   return p(type, frame, queries, space);
 }
@@ -69,6 +73,19 @@ export function forgetAttentionRows(id: string): void {
 }
 
 const MAX_QUERIES = 64;
+/**
+ * Rows providers kept per kernel (each may hold its result's attention tokens, up to 256 MB): re-running a cell
+ * must not pile them up. The oldest displayed output goes first and then answers as stale.
+ */
+export const MAX_PROVIDERS = 8;
+
+function register(id: string, rows: GGEResult['attentionRows']): void {
+  providers.set(id, rows);
+  for (const old of providers.keys()) {
+    if (providers.size <= MAX_PROVIDERS) break;
+    providers.delete(old);
+  }
+}
 
 const bytesOf = (a: Float32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
@@ -103,7 +120,7 @@ export function makeAttentionDisplayable(attention: GGEAttention, maps: Guidance
   Object.defineProperty(attention, DISPLAY, {
     enumerable: false,
     value: (ctx: DisplayContext): MimeBundle => {
-      if (!id) providers.set((id = randomUUID()), rows);
+      if (!id) register((id = randomUUID()), rows);
       const cells = attention.grid.width * attention.grid.height;
       const out: GGEAttentionOutput = {
         kind: 'magicportrait.gge-attention',

@@ -110,18 +110,19 @@ export interface GGEResult {
   ): Promise<GGEAttentionRows>;
 }
 
-type GraphKind = 'main' | 'rows' | 'features';
+/** 'explore': the explorer graph again, for recomputing a clicked frame's tokens beside a run that holds 'main'. */
+type GraphKind = 'main' | 'explore' | 'rows' | 'features';
 type SessionCache = Record<GraphKind, Map<GuidanceType, ort.InferenceSession>>;
 const sessions = new WeakMap<GGEBundle, SessionCache>();
 
 async function session(bundle: GGEBundle, type: GuidanceType, which: GraphKind, threads?: number) {
   let cache = sessions.get(bundle);
-  if (!cache) sessions.set(bundle, (cache = { main: new Map(), rows: new Map(), features: new Map() }));
+  if (!cache) sessions.set(bundle, (cache = { main: new Map(), explore: new Map(), rows: new Map(), features: new Map() }));
   const hit = cache[which].get(type);
   if (hit) return hit;
   const e = bundle.manifest.encoders[type];
   if (!e) throw new MagicPortraitError(`The GGE bundle ${bundle.dir} has no ${type} encoder.`, 'missing-model');
-  const file = which === 'main' ? e.model : which === 'rows' ? e.rowsModel : e.featuresModel;
+  const file = which === 'main' || which === 'explore' ? e.model : which === 'rows' ? e.rowsModel : e.featuresModel;
   // Arena without memory pattern: the (heads, 4096, 4096) buffers are reused from run to run (no fresh page faults)
   // and an explorer session holds ~1.3 GB instead of ~2.4 GB with the pattern block.
   const s = await createSession(join(bundle.dir, file), { label: `${file} (GGE bundle ${bundle.dir})`, threads, memoryPattern: false });
@@ -293,8 +294,9 @@ export async function runGGE(maps: GuidanceMaps, bundleOrDir: GGEBundle | string
     });
     let tok = tokens.get(`${type}:${frame}`);
     if (!tok) {
-      tok = (await runFrame(type, frame))[GGE_IO.tokens]!.data as Float32Array;
-      if (!opts.keepSessions) await dropSession(bundle, type, 'main');
+      // Its own session: a row request can arrive while a cell runs (and drops) the 'main' session of this bundle.
+      tok = (await runFrame(type, frame, 'explore'))[GGE_IO.tokens]!.data as Float32Array;
+      if (!opts.keepSessions) await dropSession(bundle, type, 'explore');
       tokens.set(`${type}:${frame}`, tok); // later clicks on this frame are served at once
     }
     const s = await session(bundle, type, 'rows', opts.threads);

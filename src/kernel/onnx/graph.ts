@@ -105,6 +105,26 @@ export class GraphBuilder {
     return name;
   }
 
+  /**
+   * Stores every float32 initializer of at least `minElements` values as float16 (round to nearest even) followed by
+   * a Cast back to float32, so the file is half the size while the graph still computes in float32 (ONNX Runtime
+   * folds the Casts into float32 constants when the session opens). Call once, after the graph is complete.
+   */
+  castWeightsToFloat16(minElements = 16): number {
+    const casts: NodeRecord[] = [];
+    for (const rec of this.initializers) {
+      const t = rec.tensor;
+      if (t.dtype !== 'float32' || t.data.length < minElements) continue;
+      const name = rec.name;
+      const half = this.claim(`${name}::fp16`);
+      rec.name = half;
+      rec.tensor = { dtype: 'float16', dims: t.dims, data: float32ToFloat16Bits(t.data as Float32Array) };
+      casts.push({ opType: 'Cast', input: [half], output: [name], name: `${name}::cast`, domain: '', attribute: [attribute('to', DataType.float32 as number)] });
+    }
+    this.nodes.unshift(...casts);
+    return casts.length;
+  }
+
   /** Convenience for float32 constants. */
   constF32(prefix: string, data: ArrayLike<number>, dims: readonly number[]): string {
     return this.initializer(this.fresh(prefix), { dtype: 'float32', dims, data: Float32Array.from(data) });
@@ -262,4 +282,42 @@ function attribute(name: string, v: AttrValue): object {
   if ('float' in v) return { name, type: AttributeType.FLOAT, f: v.float };
   if ('floats' in v) return { name, type: AttributeType.FLOATS, floats: [...v.floats] };
   throw new Error(`ONNX attribute '${name}': unsupported value`);
+}
+
+/** IEEE half-precision bit patterns of float32 values (round to nearest even; overflow → ±inf, NaN kept). */
+export function float32ToFloat16Bits(src: Float32Array): Uint16Array {
+  const out = new Uint16Array(src.length);
+  const a = src.byteOffset % 4 ? Float32Array.from(src) : src;
+  const u = new Uint32Array(a.buffer, a.byteOffset, a.length);
+  for (let i = 0; i < src.length; i++) {
+    const x = u[i]!;
+    const sign = (x >>> 16) & 0x8000;
+    const exp = (x >>> 23) & 0xff;
+    const mant = x & 0x7fffff;
+    let h: number;
+    if (exp === 0xff) h = sign | 0x7c00 | (mant ? 0x200 : 0);
+    else {
+      const e = exp - 112;
+      if (e >= 0x1f) h = sign | 0x7c00;
+      else if (e <= 0) {
+        if (e < -10) h = sign;
+        else {
+          const m = mant | 0x800000;
+          const shift = 14 - e;
+          let v = m >>> shift;
+          const rem = m & ((1 << shift) - 1);
+          const halfway = 1 << (shift - 1);
+          if (rem > halfway || (rem === halfway && v & 1)) v++;
+          h = sign | v;
+        }
+      } else {
+        let v = (e << 10) | (mant >>> 13);
+        const rem = mant & 0x1fff;
+        if (rem > 0x1000 || (rem === 0x1000 && v & 1)) v++;
+        h = sign | v;
+      }
+    }
+    out[i] = h;
+  }
+  return out;
 }

@@ -6,7 +6,9 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import type { ErrorInfo, ExecuteRequest, KernelToHost, MimeBundle } from './protocol';
+import type { AttentionRowsReply, AttentionRowsRequest, ErrorInfo, ExecuteRequest, KernelToHost, MimeBundle } from './protocol';
+
+const STALE_ROWS = 'The kernel that made this attention output is no longer running: re-run the cell to explore attention rows (the maps still show).';
 
 export interface KernelLaunch {
   /** Module the kernel process runs (dist/kernel.js, or the .ts entry under tsx in tests). */
@@ -42,6 +44,7 @@ export class KernelClient extends EventEmitter {
   private child: ChildProcess | null = null;
   private ready: Promise<void> | null = null;
   private readonly pending = new Map<string, Pending>();
+  private readonly rowRequests = new Map<string, (reply: AttentionRowsReply) => void>();
   private expectedExit = false;
 
   constructor(private readonly launch: KernelLaunch) {
@@ -96,6 +99,21 @@ export class KernelClient extends EventEmitter {
     return { ...outcome, id };
   }
 
+  /**
+   * Relays an attention explorer's row request to the kernel. Never starts a kernel: with none running (or when it
+   * dies before answering) the reply is `stale` — the output came from an earlier kernel session.
+   */
+  attentionRows(req: Omit<AttentionRowsRequest, 'type' | 'requestId'>): Promise<AttentionRowsReply> {
+    const requestId = randomUUID();
+    const child = this.child;
+    if (!child || !child.connected)
+      return Promise.resolve({ type: 'attention-rows', requestId, ok: false, stale: true, error: { name: 'KernelNotRunning', message: STALE_ROWS, stack: '' } });
+    return new Promise((resolve) => {
+      this.rowRequests.set(requestId, resolve);
+      child.send({ type: 'attention-rows', requestId, ...req } satisfies AttentionRowsRequest);
+    });
+  }
+
   /** Asks every running/queued cell to stop; kills and restarts the kernel if they have not within the grace period. */
   interrupt(): void {
     const child = this.child;
@@ -141,6 +159,12 @@ export class KernelClient extends EventEmitter {
 
   private route(msg: KernelToHost): void {
     if (msg.type === 'ready') return;
+    if (msg.type === 'attention-rows') {
+      const r = this.rowRequests.get(msg.requestId);
+      this.rowRequests.delete(msg.requestId);
+      r?.(msg);
+      return;
+    }
     const p = this.pending.get(msg.id);
     if (!p) return;
     switch (msg.type) {
@@ -179,6 +203,10 @@ export class KernelClient extends EventEmitter {
       : `The kernel process died (${how}${signal === 'SIGKILL' ? ', possibly out of memory' : ''}). Variables from earlier cells are gone; run the cells again (cached stages return at once).`;
     for (const id of [...this.pending.keys()])
       this.finish(id, { status: 'died', error: { name: 'KernelDied', message, stack: '' } });
+    for (const [requestId, r] of [...this.rowRequests]) {
+      this.rowRequests.delete(requestId);
+      r({ type: 'attention-rows', requestId, ok: false, stale: true, error: { name: 'KernelDied', message: STALE_ROWS, stack: '' } });
+    }
     this.emit('exit', { expected: this.expectedExit, code, signal });
   }
 }

@@ -6,8 +6,10 @@ import { format } from 'node:util';
 import { currentRun } from './context';
 import { toMimeBundle } from './display';
 import { Executor } from './executor';
-import type { ExecuteRequest, HostToKernel, KernelToHost } from './protocol';
+import type { AttentionRowsRequest, ExecuteRequest, HostToKernel, KernelToHost } from './protocol';
 import { mp, VERSION } from '../mp';
+import { serveAttentionRows } from '../gge/display';
+import { MagicPortraitError } from '../errors';
 import { configureSessions, type ExecutionProviderName } from '../onnx/session';
 
 function send(msg: KernelToHost): void {
@@ -54,8 +56,40 @@ async function pump(): Promise<void> {
   running = false;
 }
 
+let rowsChain: Promise<void> = Promise.resolve();
+
+/** Answers an attention explorer's row request (runs beside cells: it only reads a finished result). */
+async function answerRows(msg: AttentionRowsRequest): Promise<void> {
+  try {
+    const r = await serveAttentionRows(msg.rowsId, msg.guidance, msg.frame, msg.queries, msg.space ?? 'input');
+    send({
+      type: 'attention-rows',
+      requestId: msg.requestId,
+      ok: true,
+      ...(r.label ? { label: r.label } : {}),
+      heads: r.heads,
+      grid: r.grid,
+      queries: r.queries,
+      rows: r.rows,
+    });
+  } catch (e) {
+    const err = e as Error;
+    send({
+      type: 'attention-rows',
+      requestId: msg.requestId,
+      ok: false,
+      ...(e instanceof MagicPortraitError && e.code === 'stale-output' ? { stale: true } : {}),
+      error: { name: err.name ?? 'Error', message: err.message ?? String(e), stack: '' },
+    });
+  }
+}
+
 process.on('message', (msg: HostToKernel) => {
   switch (msg.type) {
+    case 'attention-rows':
+      // one at a time: a request may build (and then drop) an explorer session of ~1.3 GB at 512²
+      rowsChain = rowsChain.then(() => answerRows(msg));
+      break;
     case 'execute':
       queue.push(msg);
       void pump();

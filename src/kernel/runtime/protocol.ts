@@ -18,8 +18,38 @@ export interface ExecuteRequest {
   baseDir?: string;
 }
 
+/**
+ * A notebook renderer (the attention explorer) asks for the full attention rows of clicked pixels. The host relays
+ * it to the kernel that made the output; `rowsId` is the output's `rows.id` (valid for that kernel session only).
+ */
+export interface AttentionRowsRequest {
+  type: 'attention-rows';
+  requestId: string;
+  rowsId: string;
+  guidance: 'depth' | 'normal' | 'render';
+  frame: number;
+  queries: { x: number; y: number }[];
+  /** 'input': guidance-image pixels (default); 'grid': attention-grid cells. */
+  space?: 'grid' | 'input';
+}
+
+/** The answer: `rows[(head·Q + q)·cells + key]`, each row sums to 1. `stale`: the output is from an earlier kernel. */
+export type AttentionRowsReply =
+  | {
+      type: 'attention-rows';
+      requestId: string;
+      ok: true;
+      label?: string;
+      heads: number;
+      grid: { width: number; height: number };
+      queries: { x: number; y: number; index: number }[];
+      rows: Float32Array;
+    }
+  | { type: 'attention-rows'; requestId: string; ok: false; stale?: boolean; error: ErrorInfo };
+
 export type HostToKernel =
   | ExecuteRequest
+  | AttentionRowsRequest
   | { type: 'interrupt'; id: string }
   | { type: 'shutdown' };
 
@@ -36,7 +66,8 @@ export type KernelToHost =
   | { type: 'display'; id: string; bundle: MimeBundle; displayId?: string }
   | { type: 'update'; id: string; bundle: MimeBundle; displayId: string }
   | { type: 'done'; id: string; ok: true; result?: MimeBundle }
-  | { type: 'done'; id: string; ok: false; error: ErrorInfo; cancelled?: boolean };
+  | { type: 'done'; id: string; ok: false; error: ErrorInfo; cancelled?: boolean }
+  | AttentionRowsReply;
 
 export const MIME = {
   frames: 'application/vnd.magicportrait.frames+json',

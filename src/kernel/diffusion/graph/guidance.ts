@@ -1,33 +1,31 @@
 /**
- * STAND-IN for the Geometric Guidance Encoder (reference-pipeline.md §6) until the GGE module lands on main: one
- * graph holding the three encoders (weights under `depth.`, `normal.`, `render.` + the §6.4 keys), inputs
- * `depth`, `normal`, `render` (N, 3, H, W) in [0, 1], output `guidance` (N, C0, H/8, W/8) = the per-type features
- * summed in the order depth + normal + render (§6.3). Per type: conv_in · SiLU → blocks.0…5 (3×3, stride 2 at 1, 3,
- * 5) · SiLU → attentions.5 (the only transformer that runs: GN(eps 1e-6) → 1×1 proj_in → x + attn1(LN x) →
- * x + GEGLU(LN x) → 1×1 proj_out → + input; no cross-attention, no positional encoding) → conv_out.
+ * The Geometric Guidance Encoders inside the diffusion bundle (reference-pipeline.md §6): one graph holding the
+ * three encoders (weights under `depth.`, `normal.`, `render.` + the §6.4 keys), inputs `depth`, `normal`, `render`
+ * (N, 3, H, W) in [0, 1], output `guidance` (N, C0, H/8, W/8) = the per-type features summed in the order
+ * depth + normal + render (§6.3). Each encoder is the GGE module's own `ggeEncoder` (src/kernel/gge/model.ts) with
+ * ONNX Runtime's fused attention, at the bundle architecture's widths.
  */
-import { type BlockContext, conv2d, silu } from './ops';
-import { spatialTransformer } from './unet';
+import type { BlockContext } from './ops';
 import type { DiffusionArch } from './config';
+import { ggeEncoder, type GGEConfig } from '../../gge/model';
 
 export const GUIDANCE_IO = { out: 'guidance' } as const;
 
-export function guidanceEncoder(ctx: BlockContext, x: string, prefix: string, arch: DiffusionArch): string {
-  const { g } = ctx;
+/** The GGE configuration of a diffusion architecture (the tiny bundle uses small widths). */
+export function ggeConfigOf(arch: DiffusionArch): GGEConfig {
   const a = arch.guidance;
-  const [b0, b1, b2, b3] = a.blockOutChannels as [number, number, number, number];
-  let h = silu(g, conv2d(ctx, x, `${prefix}conv_in`, { inCh: a.inChannels, outCh: b0, kernel: 3 }));
-  const plan: [number, number, number][] = [
-    [b0, b0, 1],
-    [b0, b1, 2],
-    [b1, b1, 1],
-    [b1, b2, 2],
-    [b2, b2, 1],
-    [b2, b3, 2],
-  ];
-  plan.forEach(([i, o, s], k) => (h = silu(g, conv2d(ctx, h, `${prefix}blocks.${k}`, { inCh: i, outCh: o, kernel: 3, stride: s, pad: 1 }))));
-  h = spatialTransformer(ctx, h, `${prefix}attentions.5`, { channels: b3, heads: a.heads, groups: a.normGroups, eps: 1e-6, bank: { mode: 'none' } });
-  return conv2d(ctx, h, `${prefix}conv_out`, { inCh: b3, outCh: arch.unet.blockOutChannels[0]!, kernel: 3 });
+  return {
+    guidanceInputChannels: a.inChannels,
+    blockOutChannels: a.blockOutChannels,
+    guidanceEmbeddingChannels: arch.unet.blockOutChannels[0]!,
+    attentionHeads: a.heads,
+    normGroups: a.normGroups,
+    normEps: 1e-6,
+  };
+}
+
+export function guidanceEncoder(ctx: BlockContext, x: string, prefix: string, arch: DiffusionArch): string {
+  return ggeEncoder(ctx, x, { prefix, cfg: ggeConfigOf(arch), attention: { fused: true } }).feature;
 }
 
 /** The fused graph: one input per guidance type, the summed features out. */
