@@ -13,6 +13,7 @@ const areas: Record<string, () => Promise<Bench>> = {
   diffusion: async () => (require('./diffusion') as typeof import('./diffusion')).benchDiffusion,
   render: async () => (require('./render') as typeof import('./render')).benchRender,
   gge: async () => (require('./gge') as typeof import('./gge')).benchGGE,
+  metrics: async () => (require('./metrics') as typeof import('./metrics')).benchMetrics,
 };
 
 async function main(): Promise<void> {

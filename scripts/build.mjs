@@ -2,7 +2,8 @@
 // Bundles the extension host code, the kernel process, the CLI and the notebook renderers with esbuild.
 //   node scripts/build.mjs [--production] [--watch]
 import * as esbuild from 'esbuild';
-import { rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 
 const production = process.argv.includes('--production');
 const watch = process.argv.includes('--watch');
@@ -38,6 +39,9 @@ const builds = [
 ];
 
 if (!watch) rmSync('dist', { recursive: true, force: true });
+// The evaluation report (magicportrait eval) inlines plotly.js; devDependencies are not shipped, so keep a copy.
+mkdirSync('dist/vendor', { recursive: true });
+copyFileSync(createRequire(import.meta.url).resolve('plotly.js-dist-min/plotly.min.js'), 'dist/vendor/plotly.min.js');
 const t0 = Date.now();
 if (watch) {
   for (const b of builds) await (await esbuild.context(b)).watch();

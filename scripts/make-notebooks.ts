@@ -108,8 +108,44 @@ const peak = mean.indexOf(Math.max(...mean));
 console.log(\`query cell \${r.queries[0].x},\${r.queries[0].y} attends most to cell \${peak % r.grid.width},\${Math.floor(peak / r.grid.width)}\`);`),
 ];
 
+const metrics: CellData[] = [
+  md(`# Metrics: the paper's table for one video
+
+\`mp.metrics(generated, target, { reference })\` computes PSNR / SSIM (scikit-image's definitions), CSIM (dlib
+descriptor), and — when you give the weights / parameters — LPIPS, FID and APD / AED, per frame and in total, and shows
+them beside the paper's Table I. Until the sampler output is at hand, the runs below use the sample clips themselves:
+a self-reenactment *sanity* run (the driving video as its own "generation": PSNR ∞, SSIM 1), a deliberately wrong
+"generation" (another person's clip), and a cross-reenactment run. Paths point at the sample data beside this repository.`),
+  code(`const driving = '../../shared/data/liveportrait/d0.mp4';
+const otherClip = '../../shared/data/liveportrait/d3.mp4';
+const portrait = '../../shared/data/liveportrait/s1.jpg';
+const maxFrames = 12;
+const step = 4;
+// Optional: your LPIPS weights (torchvision backbone + lpips linear layers) and pytorch-fid's Inception weights.
+const lpipsLinear = '';
+const lpipsBackbone = '';
+const fidWeights = '';`, { tags: ['parameters'] }),
+  code(`const extra = {
+  ...(lpipsLinear ? { lpips: { linear: lpipsLinear, ...(lpipsBackbone ? { backbone: lpipsBackbone } : {}) } } : {}),
+  ...(fidWeights ? { fid: fidWeights } : {}),
+};
+// Self-reenactment sanity: the driving clip against itself, reference = its first frame.
+const sanity = await mp.metrics(driving, driving, { reference: { video: driving, frame: 0 }, maxFrames, step, title: 'Sanity: driving vs itself', ...extra });
+await display(sanity);`),
+  code(`// A wrong "generation": another person's clip against the driving clip.
+const wrong = await mp.metrics(otherClip, driving, { reference: { video: driving, frame: 0 }, maxFrames, step, title: 'Another clip as the generation', ...extra });
+await display(wrong);
+console.log(String(wrong));`),
+  code(`// Cross-reenactment: no ground truth, so only CSIM (and APD / AED with FLAME parameters).
+const cross = await mp.metrics(otherClip, null, { mode: 'cross', reference: portrait, maxFrames, step, title: 'Cross: portrait identity vs clip' });
+await display(cross);`),
+  md(`The paper's published Table I values are not bundled (they could not be verified when this was written, and
+numbers are not filled in from memory): \`mp.metrics.paper\` has the citation. Pass transcribed rows as \`paperRows\` to
+plot them beside a run. For many pairs, use \`magicportrait eval --manifest pairs.json\` (see src/kernel/metrics/README.md).`),
+];
+
 // Stable cell ids, so regenerating a notebook does not churn its diff.
-for (const [name, cells] of [['quickstart', quickstart], ['face-perception', facePerception], ['attention', attention]] as const) {
+for (const [name, cells] of [['quickstart', quickstart], ['face-perception', facePerception], ['attention', attention], ['metrics', metrics]] as const) {
   cells.forEach((c, i) => (c.id = `cell-${String(i + 1).padStart(2, '0')}`));
   writeFileSync(join(__dirname, '..', 'notebooks', `${name}.mpnb`), serializeNotebook({ metadata: {}, cells }));
   console.log(`wrote notebooks/${name}.mpnb (${cells.length} cells)`);

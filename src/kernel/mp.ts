@@ -7,6 +7,8 @@ import { FrameSequenceDisplay, type FrameTrack, type RgbImage } from './runtime/
 import { stageCache, type StageSpec } from './pipeline/cache';
 import { CancelledError } from './errors';
 import * as flame from './flame';
+import * as metrics from './metrics';
+import { probeVideo } from './io/video';
 import * as perception from './perception';
 import * as diffusion from './diffusion';
 import { analyzeFace, loadImage, resolvePath, trackVideoFaces } from './pipeline/face';
@@ -32,6 +34,53 @@ function sleep(ms: number): Promise<void> {
     };
     signal.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+/** Relative file paths in cells resolve against the notebook's folder. */
+function cellPath<T>(p: T): T {
+  return (typeof p === 'string' ? resolvePath(p) : p) as T;
+}
+
+export interface MpMetricsOptions extends Omit<metrics.EvaluateOptions, 'onFrame' | 'fid'> {
+  /** FID feature network, or the path of pytorch-fid's Inception weights (pt_inception-2015-12-05-*.pth). */
+  fid?: metrics.FeatureNetwork | string;
+  /** Title of the display. */
+  title?: string;
+  /** Transcribed rows of the paper's Table I to plot beside this run (see metrics/paper.ts). */
+  paperRows?: metrics.PaperRow[];
+}
+
+/**
+ * Metrics of a generated video against its target and the reference identity, with a plotly display: per-frame
+ * curves, the summary table and bars beside the paper's Table I. `target` null (or mode 'cross'): CSIM / APD / AED only.
+ */
+async function runMetrics(generated: metrics.FrameSource, target: metrics.FrameSource | null, options: MpMetricsOptions = {}): Promise<metrics.MetricsReport> {
+  const { title, paperRows, ...rest } = options;
+  const ref = rest.reference;
+  const { fid: fidOption, ...evalRest } = rest;
+  const opts: metrics.EvaluateOptions = { ...evalRest, ...(typeof fidOption === 'object' ? { fid: fidOption } : {}), reference: ref && typeof ref === 'object' && 'video' in ref ? { ...ref, video: cellPath(ref.video) } : cellPath(ref) };
+  if (rest.flame) opts.flame = { generated: cellPath(rest.flame.generated), driving: cellPath(rest.flame.driving) };
+  if (rest.lpips && !(rest.lpips instanceof metrics.Lpips))
+    opts.lpips = { ...rest.lpips, linear: cellPath(rest.lpips.linear), ...(rest.lpips.backbone ? { backbone: cellPath(rest.lpips.backbone) } : {}) };
+  let ownFid: metrics.InceptionFeatures | null = null;
+  if (typeof fidOption === 'string') opts.fid = ownFid = await metrics.InceptionFeatures.load(cellPath(fidOption));
+  const gen = cellPath(generated);
+  let total = options.maxFrames ?? 0;
+  if (typeof gen === 'string' && /\.(mp4|mov|mkv|webm|avi)$/i.test(gen)) {
+    const n = Math.ceil(probeVideo(gen, { countFrames: false }).frameCount / Math.max(1, options.step ?? 1));
+    total = total ? Math.min(total, n) : n;
+  }
+  const progress = newProgress('Metrics', Math.max(1, total), 'frames');
+  try {
+    const result = await metrics.evaluate(gen, target === null ? null : cellPath(target), { ...opts, onFrame: (n) => progress.update(n) });
+    progress.finish();
+    return new metrics.MetricsReport(result, { title, paperRows });
+  } catch (e) {
+    progress.finish((e as Error).message);
+    throw e;
+  } finally {
+    if (ownFid) await ownFid.dispose();
+  }
 }
 
 export const mp = {
@@ -111,6 +160,28 @@ export const mp = {
     /** The interactive three.js view with jaw / pose / expression sliders. */
     view: (model: flame.FlameModelData, options: flame.MeshViewOptions = {}) => new flame.MeshView(model, options),
   },
+  /**
+   * `await mp.metrics(generated, target, { reference, lpips, flame, maxFrames })` → a MetricsReport (display it), plus
+   * the individual metrics: `mp.metrics.psnr(a, b)`, `.ssim`, `.lpips({ linear, backbone })`, `.csim`, `.apd`, `.aed`,
+   * `.frechet(f1, n1, f2, n2, dim)`, and `.paper` (Table I with its citation).
+   */
+  metrics: Object.assign(runMetrics, {
+    psnr: metrics.psnr,
+    ssim: metrics.ssim,
+    /** Loads LPIPS from the user's weights: { linear: 'alex.pth', backbone: 'alexnet-owt-7be5be79.pth' }. */
+    lpips: (w: metrics.LpipsWeights) => metrics.Lpips.load({ ...w, linear: cellPath(w.linear), ...(w.backbone ? { backbone: cellPath(w.backbone) } : {}) }),
+    /** Loads the FID Inception-v3 feature network from pytorch-fid's weights. */
+    inception: (path: string) => metrics.InceptionFeatures.load(cellPath(path)),
+    csim: metrics.csimFrames,
+    identity: metrics.identityEmbedding,
+    apd: metrics.apd,
+    aed: metrics.aed,
+    readFlame: (path: string) => metrics.readFlameSequence(cellPath(path)),
+    frechet: metrics.frechetDistanceFromFeatures,
+    /** Raw evaluation (no display, no progress). */
+    evaluate: metrics.evaluate,
+    paper: metrics.PAPER_TABLE_I,
+  }),
 };
 
 export type Mp = typeof mp;

@@ -1,7 +1,9 @@
 /**
- * `magicportrait` command line: run a notebook headless, clean its artifact store.
+ * `magicportrait` command line: run a notebook headless, clean its artifact store, evaluate generated videos.
  *   magicportrait run NOTEBOOK [-p key=value]... [--out DIR]
  *   magicportrait gc NOTEBOOK
+ *   magicportrait eval --manifest pairs.json [--shard i/N] [--workers K] [--out DIR]
+ *   magicportrait eval-merge --out DIR [--manifest pairs.json] [RESULT_DIR...]
  *   magicportrait import-deca deca_model.tar OUT.onnx
  *   magicportrait import --sd15 DIR --vae DIR --motion FILE --ckpts DIR --out DIR [--text-embeds FILE.npy] [--precision fp32|fp16]
  */
@@ -13,6 +15,7 @@ import { ArtifactStore, referencedHashes } from '../runtime/artifacts';
 import { parseNotebook } from '../notebook/nbformat';
 import { runNotebook } from '../notebook/run-notebook';
 import { MagicPortraitError } from '../errors';
+import { EVAL_USAGE, evalCommand, evalMergeCommand } from '../metrics/batch/cli';
 import { estimateImport, fmtBytes, importMagicPortrait } from '../diffusion/import';
 import { type DiffusionArch, validateArch } from '../diffusion/graph/config';
 import { importDecaEncoder } from '../perception/deca-encoder';
@@ -24,7 +27,8 @@ const USAGE = `usage:
                        [--precision fp32|fp16] [--estimate] [--arch FILE.json]
                                                               build a diffusion bundle from the real checkpoints;
                                                               prints the disk/memory estimate, progress and key coverage
-  magicportrait import-deca deca_model.tar OUT.onnx            DECA's coarse encoder E_flame → ONNX (prints key coverage)`;
+  magicportrait import-deca deca_model.tar OUT.onnx            DECA's coarse encoder E_flame → ONNX (prints key coverage)
+${EVAL_USAGE}`;
 
 /** The kernel entry next to this file: the bundled dist/kernel.js, or the TypeScript source under tsx. */
 export function kernelLaunch(): { entry: string; execArgv: string[] } {
@@ -148,6 +152,10 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdRun(rest);
       case 'gc':
         return cmdGc(rest);
+      case 'eval':
+        return await evalCommand(rest);
+      case 'eval-merge':
+        return await evalMergeCommand(rest);
       case 'import':
         return await cmdImport(rest);
       case 'import-deca': {

@@ -1,0 +1,94 @@
+/**
+ * Metrics benchmark, ours vs the references measured in the same run:
+ *   node --import tsx bench/metrics.ts
+ * Rows (median ms): PSNR and SSIM per 512² RGB frame pair (real frames of ../shared/data) vs scikit-image;
+ * LPIPS AlexNet on a 512² pair (ONNX Runtime, 1 thread) vs the plain-PyTorch reference (1 thread); the Fréchet
+ * distance on 1000 × 512 features (Cholesky route) vs pytorch-fid's scipy.linalg.sqrtm formula.
+ * References run in /usr/bin/python3 (Debian numpy / scipy / skimage / torch), timed inside Python.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'fflate';
+import { NdArray, writeNpy, parseNpy, toFloat64 } from '../src/kernel/io';
+import type { Image } from '../src/kernel/io/image';
+import { readFrames } from '../src/kernel/io/video';
+import { configureSessions } from '../src/kernel/onnx/session';
+import { frechetDistanceFromFeatures } from '../src/kernel/metrics/frechet';
+import { psnr, ssim } from '../src/kernel/metrics/image';
+import { Lpips } from '../src/kernel/metrics/nets/lpips';
+import { median, printRows, timeIt, type BenchRow } from './types';
+
+const root = join(__dirname, '..');
+const data = join(root, '..', 'shared', 'data');
+const PY = '/usr/bin/python3';
+const SCRIPT = join(root, 'test', 'metrics', 'golden', 'bench_reference.py');
+const RUNS = 9;
+
+async function pairs(): Promise<[Image, Image][]> {
+  const out: [Image, Image][] = [];
+  for (const v of ['magicportrait/driving.mp4', 'liveportrait/d0.mp4', 'liveportrait/d3.mp4']) {
+    const f: Image[] = [];
+    for await (const fr of readFrames(join(data, v), { step: 12, maxFrames: 2 })) f.push(fr.image);
+    out.push([f[0]!, f[1]!]);
+  }
+  return out;
+}
+
+export async function benchMetrics(): Promise<BenchRow[]> {
+  const ps = await pairs();
+  // One pair at a time (timeIt awaits between calls: concurrent loops would time each other's work).
+  const times = async (fn: (a: Image, b: Image) => unknown) => {
+    const t: number[] = [];
+    for (const [a, b] of ps) t.push(await timeIt(() => fn(a, b), RUNS, 2));
+    return median(t);
+  };
+  const ours = { psnr: await times(psnr), ssim: await times(ssim) };
+  configureSessions({ threads: 1 });
+  const fx = join(root, 'test', 'metrics', 'fixtures');
+  const model = await Lpips.load({ linear: gunzipSync(readFileSync(join(fx, 'lpips_alex_lin.pth.gz'))), backbone: gunzipSync(readFileSync(join(fx, 'lpips_alex_backbone.pth.gz'))) });
+  const lp = await timeIt(() => model.distance(ps[0]![0], ps[0]![1]), RUNS, 2);
+  await model.dispose();
+
+  const dir = mkdtempSync(join(tmpdir(), 'mp-bench-metrics-'));
+  const rows: BenchRow[] = [];
+  try {
+    const W = 512, H = 512;
+    const stack = new Uint8Array(ps.length * 2 * W * H * 3);
+    ps.flat().forEach((im, i) => stack.set(im.data, i * W * H * 3));
+    writeFileSync(join(dir, 'frames.npy'), writeNpy(new NdArray('uint8', [ps.length * 2, H, W, 3], stack)));
+    const outJson = join(dir, 'ref.json');
+    let ref: { psnr: number; ssim: number; ssim_values: number[]; lpips?: number; fid?: number; fid_value?: number } | null = null;
+    let why = '';
+    if (!existsSync(PY)) why = `${PY} not found`;
+    else {
+      const r = spawnSync(PY, [SCRIPT, '--frames', join(dir, 'frames.npy'), '--runs', String(RUNS), '--lpips', '--fid-dim', '512', '--fid-n', '1000', '--out', outJson], {
+        encoding: 'utf8',
+        env: { ...process.env, OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' },
+        timeout: 15 * 60_000,
+      });
+      if (r.status === 0) ref = JSON.parse(readFileSync(outJson, 'utf8'));
+      else why = (r.stderr || r.error?.message || `exit ${r.status}`).trim().split('\n').slice(-1)[0]!;
+    }
+    const agree = ref ? Math.max(...ps.map(([a, b], i) => Math.abs(ssim(a, b) - ref!.ssim_values[i]!))) : NaN;
+    const base = { area: 'metrics', ref: 'scikit-image 0.19 (numpy/scipy)' };
+    rows.push({ ...base, name: 'PSNR, 512² RGB pair', oursMs: ours.psnr, refMs: ref?.psnr ?? null, note: ref ? '' : why });
+    rows.push({ ...base, name: 'SSIM (Gaussian σ 1.5), 512² RGB pair', oursMs: ours.ssim, refMs: ref?.ssim ?? null, note: ref ? `max |Δ| vs skimage ${agree.toExponential(1)}` : why });
+    rows.push({ area: 'metrics', name: 'LPIPS AlexNet, 512² pair, 1 thread', oursMs: lp, refMs: ref?.lpips ?? null, ref: 'plain PyTorch 1.13 CPU, 1 thread', note: ref ? 'random weights in the real shapes' : why });
+    // Fréchet distance on the same features as the reference.
+    if (ref?.fid !== undefined) {
+      const feats = toFloat64(parseNpy(readFileSync(outJson + '.fid.npy')));
+      const n = 1000, d = 512;
+      const f1 = feats.subarray(0, n * d), f2 = feats.subarray(n * d);
+      let v = 0;
+      const t = await timeIt(() => (v = frechetDistanceFromFeatures(f1, n, f2, n, d)), 3, 1);
+      rows.push({ area: 'metrics', name: 'Fréchet distance, 1000×512 features', oursMs: t, refMs: ref.fid, ref: 'pytorch-fid formula (scipy sqrtm, OpenBLAS 1 thread)', note: `|Δ| ${Math.abs(v - ref.fid_value!).toExponential(1)}` });
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return rows;
+}
+
+if (require.main === module) void benchMetrics().then(printRows);

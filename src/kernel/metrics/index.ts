@@ -1,0 +1,28 @@
+/**
+ * Metrics and evaluation: PSNR / SSIM (scikit-image definitions), LPIPS (imported network), CSIM (dlib descriptor),
+ * APD / AED (FLAME parameter sequences), the Fréchet distance (FID/FVD math), the paper's table, plots, and the
+ * batch evaluation behind `magicportrait eval`.
+ */
+export { psnr, ssim, ssimChannels, mse, gaussianWeights } from './image';
+export { identityEmbedding, csim, csimFrames, CSIM_EMBEDDING } from './identity';
+export type { CsimResult } from './identity';
+export { apd, aed, readFlameSequence, MOTION_LABEL } from './motion';
+export type { FlameParamSequence, MotionResult } from './motion';
+export { frechetDistance, frechetDistanceFromFeatures, gaussianStats, traceSqrtProduct } from './frechet';
+export type { GaussianStats, TraceSqrtMethod } from './frechet';
+export { symmetricEigen } from './linalg';
+export { Lpips, buildLpipsGraph, lpipsInput } from './nets/lpips';
+export type { LpipsNet, LpipsWeights } from './nets/lpips';
+export { InceptionFeatures, buildInceptionGraph, INCEPTION_DIM } from './nets/inception';
+export { runEval, mergeEval } from './batch/run';
+export type { EvalRunOptions, EvalRunSummary, MergeOptions } from './batch/run';
+export { readManifest, parseManifest, parseShard } from './batch/manifest';
+export type { EvalManifest, ManifestPair, Shard } from './batch/manifest';
+export { evaluate, frameStream, loadReference, MetricsReport, resultToJson, resultFromJson } from './evaluate';
+export type { EvaluateOptions, MetricsResult, FrameSource, FeatureNetwork, ReferenceSource } from './evaluate';
+export { metricsPlot, perFrameFigure, summaryFigure, paperComparisonFigure, motionFigure } from './display';
+export type { PlotPayload, PlotFigure } from './display';
+export { PAPER_TABLE_I, PAPER_CITATION, parsePaperRows, readPaperRows } from './paper';
+export type { PaperRow, PaperTable } from './paper';
+export { METRICS, METRIC_IDS } from './types';
+export type { MetricId, MetricInfo } from './types';
