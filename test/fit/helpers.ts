@@ -1,0 +1,16 @@
+/** Shared setup for the fit tests: shared data folder, deterministic random numbers. */
+import { join } from 'node:path';
+
+export const dataDir = join(__dirname, '..', '..', '..', 'shared', 'data');
+
+/** Deterministic pseudo-random numbers in [0, 1). */
+export function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

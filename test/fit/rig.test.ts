@@ -1,0 +1,88 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createDemoHead, prepareFlame, flameForward } from '../../src/kernel/flame';
+import { buildFitRig, evalRigPoints, PoseState, rodriguesJacobian } from '../../src/kernel/fit/rig';
+import { rodriguesInto } from '../../src/kernel/flame/rotations';
+import { rng } from './helpers';
+
+const model = createDemoHead();
+
+function randomParams(seed: number) {
+  const r = rng(seed);
+  const shape = Float64Array.from({ length: model.numShape }, () => (r() - 0.5) * 2);
+  const expression = Float64Array.from({ length: model.numExpression }, () => (r() - 0.3) * 0.8);
+  const pose = Float64Array.from({ length: 15 }, () => (r() - 0.5) * 0.6);
+  pose[6] = 0.25;
+  return { shape, expression, pose };
+}
+
+test('rig points equal flameForward landmarks (static 51 and the chosen contour row), free and fixed shape', () => {
+  const prep = prepareFlame(model, { dtype: 'float64', backend: 'js' });
+  for (const seed of [1, 2, 3]) {
+    const { shape, expression, pose } = randomParams(seed);
+    const ref = flameForward(prep, { batchSize: 1, shape, expression, pose });
+    for (const fixed of [false, true]) {
+      const rig = buildFitRig(model, fixed ? { fixedShape: shape } : {});
+      const st = new PoseState(rig);
+      st.update(shape, expression, pose, null);
+      assert.equal(st.contourRow, ref.contourIndex[0]);
+      const out = new Float64Array(68 * 3);
+      const scratch = new Float64Array(3 * rig.K);
+      evalRigPoints(rig.contourRow(st.contourRow), st, out, 0, null, 0, null, scratch);
+      evalRigPoints(rig.static51!, st, out, 17 * 3, null, 0, null, scratch);
+      let m = 0;
+      for (let i = 0; i < 68 * 3; i++) m = Math.max(m, Math.abs(out[i] - ref.landmarks2d![i]));
+      assert.ok(m < 1e-9, `max diff ${m}`);
+    }
+  }
+});
+
+test('Rodrigues Jacobian matches central differences (incl. near zero)', () => {
+  const out = new Float64Array(27);
+  for (const r of [[0.3, -0.2, 0.5], [1e-7, 0, 2e-7], [0, 0, 0], [2.5, 0.1, -0.3]]) {
+    rodriguesJacobian(r[0], r[1], r[2], out);
+    for (let i = 0; i < 3; i++) {
+      const h = 1e-6;
+      const a = new Float64Array(9), b = new Float64Array(9);
+      const rp = [...r], rm = [...r];
+      rp[i] += h; rm[i] -= h;
+      rodriguesInto(rp[0], rp[1], rp[2], a);
+      rodriguesInto(rm[0], rm[1], rm[2], b);
+      for (let k = 0; k < 9; k++) assert.ok(Math.abs((a[k] - b[k]) / (2 * h) - out[9 * i + k]) < 1e-6, `r=${r} i=${i} k=${k}`);
+    }
+  }
+});
+
+test('rig Jacobian (linear coefficients and all 15 pose components) matches central differences', () => {
+  const rig = buildFitRig(model);
+  const { shape, expression, pose } = randomParams(7);
+  const pts = rig.static51!;
+  const L = rig.numLinear, NC = L + 15;
+  const free = new Uint8Array(15).fill(1);
+  const st = new PoseState(rig);
+  st.update(shape, expression, pose, { poseFree: free, linear: true });
+  const jac = new Float64Array(pts.count * 3 * NC);
+  const base = new Float64Array(pts.count * 3);
+  const scratch = new Float64Array(3 * rig.K);
+  evalRigPoints(pts, st, base, 0, jac, 0, free, scratch);
+  const at = (s: Float64Array, e: Float64Array, p: Float64Array) => {
+    const st2 = new PoseState(rig);
+    st2.update(s, e, p, null);
+    const o = new Float64Array(pts.count * 3);
+    evalRigPoints(pts, st2, o, 0, null, 0, null, scratch);
+    return o;
+  };
+  let worst = 0;
+  for (let col = 0; col < NC; col++) {
+    const h = 1e-6;
+    const sp = shape.slice(), ep = expression.slice(), pp = pose.slice();
+    const sm = shape.slice(), em = expression.slice(), pm = pose.slice();
+    if (col < rig.numShape) { sp[col] += h; sm[col] -= h; } else if (col < L) { ep[col - rig.numShape] += h; em[col - rig.numShape] -= h; } else { pp[col - L] += h; pm[col - L] -= h; }
+    const a = at(sp, ep, pp), b = at(sm, em, pm);
+    for (let p = 0; p < pts.count; p++) for (let c = 0; c < 3; c++) {
+      const fd = (a[3 * p + c] - b[3 * p + c]) / (2 * h);
+      worst = Math.max(worst, Math.abs(fd - jac[(p * 3 + c) * NC + col]));
+    }
+  }
+  assert.ok(worst < 1e-7, `worst Jacobian error ${worst}`);
+});
