@@ -8,11 +8,11 @@
 // lmk_b_coords, landmark_indices) loads with loadMediapipeEmbedding(); the same generator also runs on a FLAME model.
 
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { MagicPortraitError } from '../errors';
 import type { FlameModelData } from '../flame/types';
 import { openNpz, toFloat64 } from '../io';
+import demoTable from './data/demo-head-dense468.json';
 
 export interface DenseCorrespondence {
   /** Model the table belongs to (its fingerprint). */
@@ -67,8 +67,6 @@ export function denseToJson(d: DenseCorrespondence): string {
   });
 }
 
-export const DEMO_DENSE_FILE = join(__dirname, 'data', 'demo-head-dense468.json');
-
 const cache = new WeakMap<FlameModelData, DenseCorrespondence | null>();
 
 /**
@@ -78,8 +76,8 @@ const cache = new WeakMap<FlameModelData, DenseCorrespondence | null>();
 export function defaultDenseCorrespondence(model: FlameModelData): DenseCorrespondence | null {
   if (cache.has(model)) return cache.get(model)!;
   let out: DenseCorrespondence | null = null;
-  if (model.kind === 'demo-head' && existsSync(DEMO_DENSE_FILE)) {
-    const d = fromJson(JSON.parse(readFileSync(DEMO_DENSE_FILE, 'utf8')) as DenseJson, DEMO_DENSE_FILE);
+  if (model.kind === 'demo-head') {
+    const d = fromJson(demoTable as DenseJson, 'the demo head table');
     if (d.fingerprint === meshFingerprint(model)) out = d;
   }
   cache.set(model, out);
