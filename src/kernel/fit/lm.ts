@@ -95,7 +95,8 @@ export function levenbergMarquardt(problem: LMProblem, x0: Float64Array, opts: L
     opts.onIteration?.(it, cost);
     let accepted = false;
     let relDrop = 0;
-    while (lambda < 1e10) {
+    let converged = false;
+    for (let trial = 0; trial < 12 && lambda < 1e10; trial++) {
       A.set(H);
       for (let i = 0; i < n; i++) A[i * n + i] += lambda * Math.max(H[i * n + i], 1e-9) + 1e-12;
       for (let i = 0; i < n; i++) d[i] = -g[i];
@@ -104,6 +105,20 @@ export function levenbergMarquardt(problem: LMProblem, x0: Float64Array, opts: L
         continue;
       }
       choleskySolve(A, n, d);
+      // predicted decrease of the Gauss–Newton model: −(2gᵀδ + δᵀHδ); nothing left to gain → converged
+      let gd = 0, dHd = 0;
+      for (let i = 0; i < n; i++) {
+        gd += g[i] * d[i];
+        let s = 0;
+        const r = i * n;
+        for (let k = 0; k < n; k++) s += H[r + k] * d[k];
+        dHd += d[i] * s;
+      }
+      const predicted = -(2 * gd + dHd);
+      if (!(predicted > tol * 1e-3 * Math.max(cost, 1e-300))) {
+        converged = true;
+        break;
+      }
       for (let i = 0; i < n; i++) xt[i] = x[i] + d[i];
       const c = allFinite(xt) ? problem.cost(xt) : NaN;
       if (Number.isFinite(c) && c < cost) {
@@ -114,6 +129,10 @@ export function levenbergMarquardt(problem: LMProblem, x0: Float64Array, opts: L
         break;
       }
       lambda *= 4;
+    }
+    if (converged) {
+      status = 'converged';
+      break;
     }
     if (!accepted) {
       status = 'stalled';

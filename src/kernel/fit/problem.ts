@@ -79,6 +79,7 @@ export class FitProblem implements LMProblem {
   private readonly Hl: Float64Array;
   private readonly gl: Float64Array;
   private readonly colMap: Int32Array;
+  private readonly nz: Int32Array;
   /** Working copies unpacked from x. */
   readonly shape: Float64Array;
   readonly states: FrameState[];
@@ -112,6 +113,7 @@ export class FitProblem implements LMProblem {
     this.rowV = new Float64Array(nl);
     this.Hl = new Float64Array(nl * nl);
     this.gl = new Float64Array(nl);
+    this.nz = new Int32Array(nl);
     // local column → rig Jacobian column (−1: camera)
     const cm: number[] = [];
     for (let l = 0; l < this.nS; l++) cm.push(l);
@@ -222,12 +224,17 @@ export class FitProblem implements LMProblem {
         rowU[camOff] = 112 * (X + tx); rowU[camOff + 1] = 112 * sc; rowU[camOff + 2] = 0;
         rowV[camOff] = -112 * (Y + ty); rowV[camOff + 1] = 0; rowV[camOff + 2] = -112 * sc;
       }
-      for (let a = 0; a < nl; a++) {
+      // sparse outer product: columns whose derivative is below 1e-9 crop px per unit are skipped (the expression
+      // blendshapes are local, so most points see only a few of them)
+      const nz = this.nz;
+      let m = 0;
+      for (let a = 0; a < nl; a++) if (Math.abs(rowU[a]) + Math.abs(rowV[a]) > 1e-9) nz[m++] = a;
+      for (let ia = 0; ia < m; ia++) {
+        const a = nz[ia];
         const ua = wr * rowU[a], va = wr * rowV[a];
         gl[a] += ua * eu + va * ev;
-        if (ua === 0 && va === 0) continue;
         const ro = a * nl;
-        for (let b = a; b < nl; b++) Hl[ro + b] += ua * rowU[b] + va * rowV[b];
+        for (let ib = ia; ib < m; ib++) { const b = nz[ib]; Hl[ro + b] += ua * rowU[b] + va * rowV[b]; }
       }
     }
     return cost;

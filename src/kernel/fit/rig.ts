@@ -33,6 +33,9 @@ export interface RigPoints {
   readonly t: Float64Array;
   /** B_Pj per entry (3 × K, row-major by coordinate). */
   readonly b: Float64Array;
+  /** Per entry, the columns of B that are not negligibly small (|B| > 1e-10 model units): nzStart (entries + 1) into nzCols. */
+  readonly nzStart: Int32Array;
+  readonly nzCols: Int32Array;
 }
 
 /** A model prepared for fitting: component counts, joint regression, and rig points for the 68 landmarks. */
@@ -164,7 +167,14 @@ export function buildFitRig(model: FlameModelData, opts: FitRigOptions = {}): Fi
     start[n] = joint.length;
     const b = new Float64Array(joint.length * 3 * K);
     bRows.forEach((row, i) => b.set(row, i * 3 * K));
-    return { count: n, start, joint: Int32Array.from(joint), w: Float64Array.from(wList), t: Float64Array.from(tList), b };
+    const nzStart = new Int32Array(joint.length + 1);
+    const nzCols: number[] = [];
+    bRows.forEach((row, i) => {
+      nzStart[i] = nzCols.length;
+      for (let k = 0; k < K; k++) if (Math.abs(row[k]) + Math.abs(row[K + k]) + Math.abs(row[2 * K + k]) > 1e-10) nzCols.push(k);
+    });
+    nzStart[joint.length] = nzCols.length;
+    return { count: n, start, joint: Int32Array.from(joint), w: Float64Array.from(wList), t: Float64Array.from(tList), b, nzStart, nzCols: Int32Array.from(nzCols) };
   };
 
   const emb = model.landmarks;
@@ -428,10 +438,11 @@ export function evalRigPoints(
     for (let e = e0; e < e1; e++) {
       const j = pts.joint[e], W = pts.w[e];
       const bo = e * 3 * K;
-      // u = T + B q
+      // u = T + B q (over the entry's non-negligible columns)
       let ux = pts.t[3 * e], uy = pts.t[3 * e + 1], uz = pts.t[3 * e + 2];
-      const b = pts.b;
-      for (let k = 0; k < K; k++) {
+      const b = pts.b, nzc = pts.nzCols, z0 = pts.nzStart[e], z1 = pts.nzStart[e + 1];
+      for (let z = z0; z < z1; z++) {
+        const k = nzc[z];
         const qk = q[k];
         ux += b[bo + k] * qk; uy += b[bo + K + k] * qk; uz += b[bo + 2 * K + k] * qk;
       }
@@ -440,7 +451,8 @@ export function evalRigPoints(
       y += Rt[R + 3] * ux + Rt[R + 4] * uy + Rt[R + 5] * uz + W * tt[3 * j + 1];
       z += Rt[R + 6] * ux + Rt[R + 7] * uy + Rt[R + 8] * uz + W * tt[3 * j + 2];
       if (!jac) continue;
-      for (let k = 0; k < K; k++) {
+      for (let z = z0; z < z1; z++) {
+        const k = nzc[z];
         const b0 = b[bo + k], b1 = b[bo + K + k], b2 = b[bo + 2 * K + k];
         RB[k] += Rt[R] * b0 + Rt[R + 1] * b1 + Rt[R + 2] * b2;
         RB[K + k] += Rt[R + 3] * b0 + Rt[R + 4] * b1 + Rt[R + 5] * b2;

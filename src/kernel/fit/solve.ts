@@ -28,7 +28,7 @@ export interface FitWeights {
 export const DEFAULT_WEIGHTS: FitWeights = {
   landmarks: 1,
   contour: 0.5,
-  dense: 0.15,
+  dense: 0.05,
   huber: 4,
   shapePrior: 2,
   expressionPrior: 2,
