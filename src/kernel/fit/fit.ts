@@ -27,7 +27,7 @@ import { decaCropTform, invertAffine3, tformScale, transformPoints } from './cam
 import { buildFitRig, type FitRig, type RigPoints } from './rig';
 import { defaultDenseCorrespondence, type DenseCorrespondence } from './dense';
 import type { FrameState, FrameTargets } from './problem';
-import { coldStart, DEFAULT_WEIGHTS, poseFreeMask, solveFrames, type FitWeights } from './solve';
+import { coldStart, contourRowSearch, DEFAULT_WEIGHTS, poseFreeMask, solveFrames, type FitWeights } from './solve';
 import { faceRegion, photometricFit, type PhotometricResult } from './photometric';
 import { drawFitOverlay } from './draw';
 
@@ -97,6 +97,8 @@ export interface FitFlameOptions {
   /** Draw the overlay image (default true when there is an image). */
   overlay?: boolean;
   maxIterations?: number;
+  /** Try the neighbouring jaw-contour rows after the solve (default true; see solve.ts contourRowSearch). */
+  contourSearch?: boolean;
 }
 
 export type FitQuality = 'good' | 'fair' | 'poor' | 'failed';
@@ -338,10 +340,12 @@ export async function fitFlame(input: FitInput, options: FitFlameOptions = {}): 
   const initMs = performance.now() - tInit;
 
   const tSolve = performance.now();
-  const res = solveFrames(rig, denseRig, [frame], shape, [state], {
+  const solveOpts = {
     weights: w, poseFree: poseFreeMask(rig.numJoints, { neck: options.fitNeck, eyes: options.fitEyes }), shapeFree: !fixedShape,
     rigidIterations: guess?.pose && guess?.cam ? 0 : 10, maxIterations: options.maxIterations ?? 60,
-  });
+  };
+  let res = solveFrames(rig, denseRig, [frame], shape, [state], solveOpts);
+  if (options.contourSearch !== false) res = contourRowSearch(rig, denseRig, frame, res, { ...solveOpts, maxIterations: 30 });
   const solveMs = performance.now() - tSolve;
   shape = fixedShape ? Float64Array.from(fixedShape) : finite(res.shape, flags, 'shape');
   state = res.states[0];

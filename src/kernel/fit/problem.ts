@@ -11,6 +11,7 @@
 
 import { evalRigPoints, PoseState, type FitRig, type RigPoints } from './rig';
 import type { LMProblem } from './lm';
+import { mul3Into, rodriguesInto } from '../flame/rotations';
 
 export interface FrameTargets {
   /** 68 × 2 targets in crop pixels. */
@@ -80,6 +81,10 @@ export class FitProblem implements LMProblem {
   private readonly gl: Float64Array;
   private readonly colMap: Int32Array;
   private readonly nz: Int32Array;
+  /** When set, every frame uses this contour row instead of the one its yaw selects (for the row search)... */
+  forceContourRow: number | null = null;
+  /** ...and its yaw (degrees, FLAME's rule) is held inside this interval by a penalty, so the solution is one FLAME's rule agrees with. */
+  yawInterval: [number, number] | null = null;
   /** Working copies unpacked from x. */
   readonly shape: Float64Array;
   readonly states: FrameState[];
@@ -167,7 +172,7 @@ export class FitProblem implements LMProblem {
     const NC = rig.numLinear + 3 * rig.numJoints;
     const free = withJac ? this.spec.poseFree : null;
     const jac = withJac ? this.jac : null;
-    evalRigPoints(rig.contourRow(st.contourRow), st, this.world, 0, jac, 0, free, this.scratch);
+    evalRigPoints(rig.contourRow(this.forceContourRow ?? st.contourRow), st, this.world, 0, jac, 0, free, this.scratch);
     evalRigPoints(rig.static51!, st, this.world, 17 * 3, jac, 17 * 3 * NC, free, this.scratch);
     if (this.dense) evalRigPoints(this.dense, st, this.world, 68 * 3, jac, 68 * 3 * NC, free, this.scratch);
   }
@@ -185,6 +190,7 @@ export class FitProblem implements LMProblem {
         c += t.limitWeight * t.limitWeight * ex * ex;
       }
       if (this.spec.camFree && !(s.cam[0] > 0)) return Infinity;
+      if (this.yawInterval) { const ex = yawExcess(s.pose, this.yawInterval); c += YAW_K2 * ex * ex; }
     }
     return c;
   }
@@ -286,7 +292,50 @@ export class FitProblem implements LMProblem {
         if (ex !== 0) { const k2 = t.limitWeight * t.limitWeight; H[o * n + o] += k2; g[o] += k2 * ex; }
         o++;
       }
+      if (this.yawInterval) {
+        const ex = yawExcess(s.pose, this.yawInterval);
+        if (ex !== 0) {
+          // Gauss–Newton term of the yaw penalty over the free global-rotation components (numerical ∂yaw/∂θ)
+          const base = nS + f * nOwn + this.nE;
+          const grad: [number, number][] = [];
+          this.poseIdx.forEach((i, k) => {
+            if (i > 2) return;
+            const p1 = Float64Array.from(s.pose), p2 = Float64Array.from(s.pose);
+            p1[i] += 1e-6; p2[i] -= 1e-6;
+            grad.push([base + k, (yawDegOf(p1) - yawDegOf(p2)) / 2e-6]);
+          });
+          for (const [a, da] of grad) {
+            g[a] += YAW_K2 * ex * da;
+            for (const [b, db] of grad) H[a * n + b] += YAW_K2 * da * db;
+          }
+        }
+      }
     }
     return cost;
   }
+}
+
+const YAW_K2 = 1e4;
+
+/** FLAME's (unrounded) contour yaw in degrees: rel = R_root · R_neck (reference-pipeline.md §2.4). */
+export function yawDegOf(pose: ArrayLike<number>): number {
+  const R0 = new Float64Array(9), R1 = new Float64Array(9), rel = new Float64Array(9);
+  rodriguesInto(pose[0], pose[1], pose[2], R0, 0);
+  rodriguesInto(pose[3] ?? 0, pose[4] ?? 0, pose[5] ?? 0, R1, 0);
+  mul3Into(R0, 0, R1, 0, rel, 0);
+  return (Math.atan2(-rel[6], Math.hypot(rel[0], rel[3])) * 180) / Math.PI;
+}
+
+function yawExcess(pose: ArrayLike<number>, iv: [number, number]): number {
+  const y = yawDegOf(pose);
+  return y > iv[1] ? y - iv[1] : y < iv[0] ? y - iv[0] : 0;
+}
+
+/** The yaw interval (degrees) in which FLAME's rule selects contour row `row` (with a small margin). */
+export function rowYawInterval(row: number): [number, number] {
+  const m = 0.02;
+  if (row === 39) return [38.5 + m, 1e9];
+  if (row === 78) return [-1e9, -39.5 - m];
+  const yaw = row <= 39 ? row : 39 - row;
+  return [yaw - 0.5 + m, yaw + 0.5 - m];
 }

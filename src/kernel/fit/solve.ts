@@ -2,7 +2,7 @@
 // fixed, or several frames with a shared identity): defaults for weights and priors, the cold-start initialisation
 // and the staged Levenberg–Marquardt runs.
 
-import { FitProblem, type FitTerms, type FrameState, type FrameTargets } from './problem';
+import { FitProblem, rowYawInterval, yawDegOf, type FitTerms, type FrameState, type FrameTargets } from './problem';
 import { levenbergMarquardt, type LMResult } from './lm';
 import { evalRigPoints, PoseState, type FitRig, type RigPoints } from './rig';
 import { initialRigidPose } from './camera';
@@ -30,8 +30,8 @@ export const DEFAULT_WEIGHTS: FitWeights = {
   contour: 0.5,
   dense: 0.05,
   huber: 4,
-  shapePrior: 2,
-  expressionPrior: 2,
+  shapePrior: 0.5,
+  expressionPrior: 0.5,
   jawPrior: 1,
   jawSidePrior: 200,
 };
@@ -105,6 +105,8 @@ export interface SolveOptions {
   maxIterations: number;
   tolerance?: number;
   onIteration?: () => void;
+  /** Use this contour row whatever the yaw (row search). */
+  forceContourRow?: number | null;
 }
 
 export interface SolveResult {
@@ -125,14 +127,45 @@ export function solveFrames(
     const rigidMask = new Uint8Array(3 * rig.numJoints);
     rigidMask[0] = rigidMask[1] = rigidMask[2] = 1;
     const p = new FitProblem(rig, dense, frames, curShape, cur, { shapeFree: false, expressionFree: false, poseFree: rigidMask, camFree: true }, terms);
+    p.forceContourRow = opts.forceContourRow ?? null;
+    p.yawInterval = opts.forceContourRow == null ? null : rowYawInterval(opts.forceContourRow);
     const r = levenbergMarquardt(p, p.pack(), { maxIterations: opts.rigidIterations, tolerance: 1e-4, onIteration: opts.onIteration });
     p.unpack(r.x);
     cur = p.states;
   }
   const p = new FitProblem(rig, dense, frames, curShape, cur,
     { shapeFree: opts.shapeFree && !rig.fixedShape, expressionFree: rig.numExpression > 0, poseFree: opts.poseFree, camFree: true }, terms);
+  p.forceContourRow = opts.forceContourRow ?? null;
+  p.yawInterval = opts.forceContourRow == null ? null : rowYawInterval(opts.forceContourRow);
   const r = levenbergMarquardt(p, p.pack(), { maxIterations: opts.maxIterations, tolerance: opts.tolerance ?? 1e-6, onIteration: opts.onIteration });
   p.unpack(r.x);
   curShape = Float64Array.from(p.shape);
   return { shape: curShape, states: p.states, lm: r, problem: p };
+}
+
+/** Unrounded yaw (degrees) of FLAME's contour rule for a pose (rel = R_root · R_neck, §2.4). */
+export const contourYawExact = yawDegOf;
+
+/**
+ * Discrete search over the jaw-contour row (one frame). FLAME picks the 17 contour landmarks from a table row chosen by
+ * the rounded yaw, so the cost is piecewise in the yaw and a continuous solver can stop one row short of the best one
+ * (the demo head's table also has a few rows where a contour point jumps, which walls the basins off). For each nearby
+ * row the problem is solved with that row forced (a continuous problem), then polished with FLAME's own rule; the
+ * lowest true cost wins.
+ */
+export function contourRowSearch(
+  rig: FitRig, dense: RigPoints | null, frame: FrameTargets, best: SolveResult, opts: SolveOptions, span = 2,
+): SolveResult {
+  let out = best;
+  const y0 = Math.round(contourYawExact(best.states[0].pose));
+  for (let d = -span; d <= span; d++) {
+    const target = y0 + d;
+    if (d === 0 || target > 39 || target < -39) continue;
+    const row = target >= 0 ? target : 39 - target;
+    // the problem with this row and a yaw that FLAME's rule maps to it; then polished under the rule itself
+    const forced = solveFrames(rig, dense, [frame], best.shape, best.states, { ...opts, rigidIterations: 0, forceContourRow: row });
+    const r = solveFrames(rig, dense, [frame], forced.shape, forced.states, { ...opts, rigidIterations: 0, forceContourRow: null });
+    if (r.lm.cost < out.lm.cost) out = r;
+  }
+  return out;
 }
