@@ -23,7 +23,7 @@ import { matrix2angle, rodriguesInto } from '../flame/rotations';
 import { detectFaces, type Face, type Point } from '../perception/detect';
 import { landmarks468, landmarks68, type Landmarks68, type Mesh468 } from '../perception/landmarks';
 import { decaTform } from '../flame/camera';
-import { decaCropTform, invertAffine3, tformScale, transformPoints } from './camera';
+import { decaCropTform, invertAffine3, transformPoints } from './camera';
 import { buildFitRig, type FitRig, type RigPoints } from './rig';
 import { defaultDenseCorrespondence, type DenseCorrespondence } from './dense';
 import type { FrameState, FrameTargets } from './problem';
@@ -122,9 +122,11 @@ export interface FlameFit {
   albedo: Float64Array | null;
   light: Float64Array | null;
   photometric: PhotometricResult['report'] | null;
-  /** 68 × 2 image pixels: the model's landmarks and the detections; per-landmark distance (px). */
+  /** 68 × 2 image pixels: the model's landmarks and the detections; per-landmark distance (px). A landmark that was not
+   * detected (non-finite input) has detectedMask 0, its detection set to the model's point and residual 0. */
   landmarks: Float64Array;
   detected: Float64Array;
+  detectedMask: Uint8Array;
   residuals: Float64Array;
   /** Dense points (model vs detection, image px) for the table's MediaPipe indices, when used. */
   dense: { mpIndex: Int32Array; fitted: Float64Array; detected: Float64Array; residuals: Float64Array } | null;
@@ -140,6 +142,11 @@ export interface FlameFit {
   solver: { iterations: number; status: string; cost: number; ms: { perception: number; init: number; solve: number; photometric: number; total: number } };
   overlay: Image | null;
 }
+
+/** Faces narrower than this (detection box, pixels) or with a smaller inter-ocular distance are flagged too small: the
+ * 68-point network sees them upsampled ×2.5 or more and its landmarks get unreliable. */
+export const MIN_FACE_PX = 44;
+export const MIN_IOD_PX = 20;
 
 const rigCache = new WeakMap<FlameModelData, Map<string, FitRig>>();
 
@@ -308,11 +315,15 @@ export async function fitFlame(input: FitInput, options: FitFlameOptions = {}): 
     throw new MagicPortraitError(`fitFlame: only ${68 - missing} of the 68 landmarks of ${inp.name} are finite`, 'bad-argument');
   }
   if (outside >= 7) flags.push('partially-out-of-frame');
-  if (inp.face && inp.face.box.x2 - inp.face.box.x1 < 40) flags.push('face-too-small');
-  const T = decaCropTform(inp.lm, 68, lmW);
-  const k = tformScale(T);
+  if (inp.face && inp.face.box.x2 - inp.face.box.x1 < MIN_FACE_PX) flags.push('face-too-small');
+  let T: Float64Array;
+  try {
+    T = decaCropTform(inp.lm, 68, lmW);
+  } catch {
+    throw new MagicPortraitError(`fitFlame: the landmarks of ${inp.name} span no area; nothing to fit`, 'bad-argument');
+  }
   const iod = interOcular(inp.lm);
-  if (!(iod >= 12)) flags.includes('face-too-small') || flags.push('face-too-small');
+  if (!(iod >= MIN_IOD_PX)) flags.includes('face-too-small') || flags.push('face-too-small');
 
   const fixedShape = options.shape ? Float64Array.from(options.shape) : null;
   const rig = fixedShape ? buildFitRig(model, { numShape: options.numShape ?? fixedShape.length, numExpression: options.numExpression, fixedShape })
@@ -328,21 +339,26 @@ export async function fitFlame(input: FitInput, options: FitFlameOptions = {}): 
   if (options.init) {
     guess = await options.init({ model, image: inp.image, face: inp.face, landmarks68: inp.lm, mesh468: inp.mesh, tform: T });
   }
-  if (guess?.shape && rig.numShape) for (let i = 0; i < rig.numShape; i++) shape[i] = Number(guess.shape[i] ?? 0) || 0;
+  // an initialiser's guess is used only where it is complete and finite (a bad encoder output cannot poison the fit)
+  const ok = (a: ArrayLike<number> | undefined, n: number) => !!a && a.length >= n && Array.from(a).slice(0, n).every(Number.isFinite);
+  if (guess && !ok(guess.shape, rig.numShape) && guess.shape) flags.push('init-shape-ignored');
+  if (guess && ok(guess.shape, rig.numShape) && rig.numShape) for (let i = 0; i < rig.numShape; i++) shape[i] = guess.shape![i];
   let state: FrameState = coldStart(rig, shape, frame);
-  if (guess?.expression) for (let i = 0; i < rig.numExpression; i++) state.expression[i] = Number(guess.expression[i] ?? 0) || 0;
-  if (guess?.pose) {
-    const p = guess.pose;
+  const poseOk = !!guess?.pose && (guess.pose.length === 6 ? ok(guess.pose, 6) : ok(guess.pose, state.pose.length));
+  const camOk = ok(guess?.cam, 3) && guess!.cam![0] > 0;
+  if (guess && ok(guess.expression, rig.numExpression)) for (let i = 0; i < rig.numExpression; i++) state.expression[i] = guess.expression![i];
+  if (poseOk && camOk) {
+    const p = guess!.pose!;
     if (p.length === 6) { for (let i = 0; i < 3; i++) { state.pose[i] = p[i]; state.pose[6 + i] = p[3 + i]; } }
-    else for (let i = 0; i < state.pose.length; i++) state.pose[i] = Number(p[i] ?? 0) || 0;
-  }
-  if (guess?.cam && guess.cam[0] > 0) state.cam.set(Array.from(guess.cam).slice(0, 3));
+    else for (let i = 0; i < state.pose.length; i++) state.pose[i] = p[i];
+    state.cam.set(Array.from(guess!.cam!).slice(0, 3));
+  } else if (guess && (guess.pose || guess.cam)) flags.push('init-pose-ignored');
   const initMs = performance.now() - tInit;
 
   const tSolve = performance.now();
   const solveOpts = {
     weights: w, poseFree: poseFreeMask(rig.numJoints, { neck: options.fitNeck, eyes: options.fitEyes }), shapeFree: !fixedShape,
-    rigidIterations: guess?.pose && guess?.cam ? 0 : 10, maxIterations: options.maxIterations ?? 60,
+    rigidIterations: poseOk && camOk ? 0 : 10, maxIterations: options.maxIterations ?? 60,
   };
   let res = solveFrames(rig, denseRig, [frame], shape, [state], solveOpts);
   if (options.contourSearch !== false) res = contourRowSearch(rig, denseRig, frame, res, { ...solveOpts, maxIterations: 30 });
@@ -358,11 +374,14 @@ export async function fitFlame(input: FitInput, options: FitFlameOptions = {}): 
   const Tinv = invertAffine3(T);
   const fitted = transformPoints(Tinv, proj.points.subarray(0, 136));
   const residuals = new Float64Array(68);
+  const detected = Float64Array.from(inp.lm);
+  const detectedMask = new Uint8Array(68);
   let sum = 0, sumIn = 0, nIn = 0, nAll = 0;
   for (let i = 0; i < 68; i++) {
     const d = Math.hypot(fitted[2 * i] - inp.lm[2 * i], fitted[2 * i + 1] - inp.lm[2 * i + 1]);
-    residuals[i] = Number.isFinite(d) ? d : NaN;
-    if (!Number.isFinite(d)) continue;
+    if (!Number.isFinite(d)) { detected[2 * i] = fitted[2 * i]; detected[2 * i + 1] = fitted[2 * i + 1]; continue; }
+    residuals[i] = d;
+    detectedMask[i] = 1;
     sum += d; nAll++;
     if (i >= 17) { sumIn += d; nIn++; }
   }
@@ -377,6 +396,7 @@ export async function fitFlame(input: FitInput, options: FitFlameOptions = {}): 
       det[2 * p] = inp.mesh[3 * dense.mpIndex[p]];
       det[2 * p + 1] = inp.mesh[3 * dense.mpIndex[p] + 1];
       r[p] = Math.hypot(fit[2 * p] - det[2 * p], fit[2 * p + 1] - det[2 * p + 1]);
+      if (!Number.isFinite(r[p])) { det[2 * p] = fit[2 * p]; det[2 * p + 1] = fit[2 * p + 1]; r[p] = 0; }
     }
     denseOut = { mpIndex: dense.mpIndex, fitted: fit, detected: det, residuals: r };
   }
@@ -401,13 +421,12 @@ export async function fitFlame(input: FitInput, options: FitFlameOptions = {}): 
   const fitResult: FlameFit = {
     modelName: model.name, modelKind: model.kind, shape, expression: state.expression, pose: state.pose, pose6, cam: state.cam,
     tform: T, decaTform: decaTform(T), imageSize: { width: inp.width, height: inp.height }, albedo, light, photometric: phReport,
-    landmarks: fitted, detected: inp.lm, residuals, dense: denseOut, nme: Number.isFinite(nme) ? nme : 1, nmeInner: Number.isFinite(nmeInner) ? nmeInner : 1,
+    landmarks: finite(fitted, flags, 'landmarks'), detected: finite(detected, flags, 'detections'), detectedMask, residuals, dense: denseOut, nme: Number.isFinite(nme) ? nme : 1, nmeInner: Number.isFinite(nmeInner) ? nmeInner : 1,
     interOcular: iod, angles, quality, flags,
     solver: { iterations: res.lm.iterations, status: res.lm.status, cost: res.lm.cost, ms: { perception: inp.ms, init: initMs, solve: solveMs, photometric: phMs, total: 0 } },
     overlay: null,
   };
   if (!Number.isFinite(nme)) flags.push('no-landmarks');
-  void k;
   if (inp.image && options.overlay !== false) fitResult.overlay = drawFitOverlay(inp.image, model, fitResult);
   fitResult.solver.ms.total = performance.now() - t0;
   return fitResult;

@@ -28,7 +28,7 @@ import { buildFitRig, type FitRig } from './rig';
 import { defaultDenseCorrespondence, type DenseCorrespondence } from './dense';
 import { FitProblem, type FrameState, type FrameTargets } from './problem';
 import { coldStart, DEFAULT_WEIGHTS, makeTerms, poseFreeMask, solveFrames, zeroState, type FitWeights } from './solve';
-import { denseRigPoints, fitRigFor, frameTargets, headAngles, interOcular, landmarkWeights, qualityOf, type FitQuality } from './fit';
+import { denseRigPoints, fitRigFor, frameTargets, headAngles, interOcular, landmarkWeights, MIN_FACE_PX, qualityOf, type FitQuality } from './fit';
 import { diffVariance, fillGaps, smoothSeries, type SmoothingOptions } from './smooth';
 
 export interface TrackFlameOptions {
@@ -303,8 +303,17 @@ export async function trackFlame(
     const { weights: lmW, outside } = landmarkWeights(lm, width, height, w);
     const flags: string[] = [];
     if (outside >= 7) flags.push('partially-out-of-frame');
-    if (tf.face.box.x2 - tf.face.box.x1 < 40) flags.push('face-too-small');
-    const T = decaCropTform(lm, 68, lmW);
+    if (tf.face.box.x2 - tf.face.box.x1 < MIN_FACE_PX) flags.push('face-too-small');
+    let T: Float64Array;
+    try {
+      T = decaCropTform(lm, 68, lmW);
+    } catch {
+      if (!rig) await flushPending();
+      prev = null;
+      await record(tf.index, image, null, null, null, { status: 'interpolated', nme: NaN, quality: 'failed', flags: ['degenerate-landmarks'], start: 'none' }, NaN);
+      last = performance.now();
+      continue;
+    }
     const targets = frameTargets(lm, lmW, tf.mesh?.points ?? null, useDense ? dense : null, T, w, width, height, tf.mesh?.score ?? 1);
     const pd: Pending = { index: tf.index, image, lm, targets, tform: T, iod: interOcular(lm), flags };
     if (!rig) {
