@@ -66,3 +66,45 @@ function invert(T: ArrayLike<number>): number[] {
   const det = a * e - b * d;
   return [e / det, -b / det, (b * f - c * e) / det, -d / det, a / det, (c * d - a * f) / det];
 }
+
+import type { TrackedFrame } from '../../src/kernel/perception/track';
+
+/**
+ * A synthetic perceived video: the model with a smooth trajectory (yaw sweep, jaw and smile oscillating), landmarks
+ * with Gaussian noise (σ px), some frames lost. Returns the frames (as trackFaces would yield them) and the truth.
+ */
+export function syntheticVideo(model: FlameModelData, n: number, opts: { noisePx?: number; lost?: number[]; seed?: number; fps?: number } = {}): { frames: TrackedFrame[]; truth: TruthParams[] } {
+  const r = rng(opts.seed ?? 11);
+  const gauss = () => { let s = 0; for (let i = 0; i < 6; i++) s += r(); return (s - 3) / Math.sqrt(0.5); };
+  const base = randomParams(model, opts.seed ?? 11, 0);
+  base.expression.fill(0);
+  const fps = opts.fps ?? 25;
+  const smile = model.expressionNames?.smile ?? 1;
+  const frames: TrackedFrame[] = [], truth: TruthParams[] = [];
+  const sigma = opts.noisePx ?? 1;
+  for (let t = 0; t < n; t++) {
+    const time = t / fps;
+    const p: TruthParams = { shape: base.shape, expression: Float64Array.from(base.expression), pose: Float64Array.from(base.pose), cam: Float64Array.from(base.cam) };
+    p.pose[0] = 0.1 * Math.sin(2 * Math.PI * 0.3 * time);
+    p.pose[1] = 0.45 * Math.sin(2 * Math.PI * 0.2 * time);
+    p.pose[6] = 0.12 + 0.1 * Math.sin(2 * Math.PI * 1.1 * time);
+    p.expression[smile] = 0.4 + 0.3 * Math.sin(2 * Math.PI * 0.5 * time);
+    truth.push(p);
+    const image = { width: 512, height: 512, channels: 3 as const, data: new Uint8Array(0) };
+    if (opts.lost?.includes(t)) { frames.push({ index: t, image, face: null, source: 'none' }); continue; }
+    const { lm68, mesh468 } = renderLandmarks(model, p);
+    for (let i = 0; i < lm68.length; i++) lm68[i]! += sigma * gauss();
+    for (let i = 0; i < mesh468.length; i++) if (i % 3 !== 2) mesh468[i]! += sigma * gauss();
+    let x1 = Infinity, y1 = Infinity, x2 = -Infinity, y2 = -Infinity;
+    for (let i = 0; i < 68; i++) { x1 = Math.min(x1, lm68[2 * i]!); x2 = Math.max(x2, lm68[2 * i]!); y1 = Math.min(y1, lm68[2 * i + 1]!); y2 = Math.max(y2, lm68[2 * i + 1]!); }
+    const points = Array.from({ length: 68 }, (_, i) => [lm68[2 * i]!, lm68[2 * i + 1]!] as [number, number]);
+    const roi = { cx: (x1 + x2) / 2, cy: (y1 + y2) / 2, size: x2 - x1, angle: 0 };
+    frames.push({
+      index: t, image, source: 'tracked',
+      face: { box: { x1, y1, x2, y2 }, score: 0.9, keypoints: [points[36]!, points[45]!, points[30]!, points[62]!, points[0]!, points[16]!], model: 'short' },
+      landmarks68: { points, crop: roi },
+      mesh: { points: mesh468, score: 1, roi },
+    });
+  }
+  return { frames, truth };
+}

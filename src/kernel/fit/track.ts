@@ -284,45 +284,50 @@ export async function trackFlame(
     for (const pd of pending.splice(0)) await processPending(pd);
   };
 
-  let last = performance.now();
-  for await (const tf of perceive(frames, { ...options.detect, landmarks: useDense ? ['468', '68'] : ['68'] })) {
-    perceptionMs += performance.now() - last;
-    checkCancelled('tracking');
-    const image = tf.image;
-    width = image.width;
-    height = image.height;
-    if (!tf.face || !tf.landmarks68) {
-      // the identity comes from the frames buffered so far (so that at most shapeFrames images are ever held)
-      if (!rig) await flushPending();
-      prev = null;
-      await record(tf.index, image, null, null, null, { status: 'interpolated', nme: NaN, quality: 'failed', flags: ['no-face'], start: 'none' }, NaN);
+  try {
+    let last = performance.now();
+    for await (const tf of perceive(frames, { ...options.detect, landmarks: useDense ? ['468', '68'] : ['68'] })) {
+      perceptionMs += performance.now() - last;
+      checkCancelled('tracking');
+      const image = tf.image;
+      width = image.width;
+      height = image.height;
+      if (!tf.face || !tf.landmarks68) {
+        // the identity comes from the frames buffered so far (so that at most shapeFrames images are ever held)
+        if (!rig) await flushPending();
+        prev = null;
+        await record(tf.index, image, null, null, null, { status: 'interpolated', nme: NaN, quality: 'failed', flags: ['no-face'], start: 'none' }, NaN);
+        last = performance.now();
+        continue;
+      }
+      const lm = flatLm(tf.landmarks68.points);
+      const { weights: lmW, outside } = landmarkWeights(lm, width, height, w);
+      const flags: string[] = [];
+      if (outside >= 7) flags.push('partially-out-of-frame');
+      if (tf.face.box.x2 - tf.face.box.x1 < MIN_FACE_PX) flags.push('face-too-small');
+      let T: Float64Array;
+      try {
+        T = decaCropTform(lm, 68, lmW);
+      } catch {
+        if (!rig) await flushPending();
+        prev = null;
+        await record(tf.index, image, null, null, null, { status: 'interpolated', nme: NaN, quality: 'failed', flags: ['degenerate-landmarks'], start: 'none' }, NaN);
+        last = performance.now();
+        continue;
+      }
+      const targets = frameTargets(lm, lmW, tf.mesh?.points ?? null, useDense ? dense : null, T, w, width, height, tf.mesh?.score ?? 1);
+      const pd: Pending = { index: tf.index, image, lm, targets, tform: T, iod: interOcular(lm), flags };
+      if (!rig) {
+        pending.push(pd);
+        if (pending.length >= shapeFrames) await flushPending();
+      } else await processPending(pd);
       last = performance.now();
-      continue;
     }
-    const lm = flatLm(tf.landmarks68.points);
-    const { weights: lmW, outside } = landmarkWeights(lm, width, height, w);
-    const flags: string[] = [];
-    if (outside >= 7) flags.push('partially-out-of-frame');
-    if (tf.face.box.x2 - tf.face.box.x1 < MIN_FACE_PX) flags.push('face-too-small');
-    let T: Float64Array;
-    try {
-      T = decaCropTform(lm, 68, lmW);
-    } catch {
-      if (!rig) await flushPending();
-      prev = null;
-      await record(tf.index, image, null, null, null, { status: 'interpolated', nme: NaN, quality: 'failed', flags: ['degenerate-landmarks'], start: 'none' }, NaN);
-      last = performance.now();
-      continue;
-    }
-    const targets = frameTargets(lm, lmW, tf.mesh?.points ?? null, useDense ? dense : null, T, w, width, height, tf.mesh?.score ?? 1);
-    const pd: Pending = { index: tf.index, image, lm, targets, tform: T, iod: interOcular(lm), flags };
-    if (!rig) {
-      pending.push(pd);
-      if (pending.length >= shapeFrames) await flushPending();
-    } else await processPending(pd);
-    last = performance.now();
+    if (!rig) await flushPending();
+  } catch (e) {
+    progress?.finish((e as Error).message);
+    throw e;
   }
-  if (!rig) await flushPending();
   progress?.finish();
 
   const F = infos.length;
