@@ -11,6 +11,7 @@ const areas: Record<string, () => Promise<Bench>> = {
   perception: async () => (require('./perception') as typeof import('./perception')).benchPerception,
   flame: async () => (require('./flame') as typeof import('./flame')).benchFlame,
   diffusion: async () => (require('./diffusion') as typeof import('./diffusion')).benchDiffusion,
+  fit: async () => (require('./fit') as typeof import('./fit')).benchFit,
 };
 
 async function main(): Promise<void> {

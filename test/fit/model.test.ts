@@ -26,7 +26,7 @@ test('a FLAME-format model (synthetic FLAME files): DECA component counts, 68-la
 test('the encoder initialiser hook gets the crop and landmarks; its guess is where the solve starts', async () => {
   const truth = randomParams(demo, 8, 30);
   const { lm68, mesh468 } = renderLandmarks(demo, truth);
-  let ctx: FitInitContext | null = null;
+  let ctx = null as FitInitContext | null;
   const cold = await fitFlame({ width: 512, height: 512, landmarks68: lm68, mesh468 }, { model: demo, contourSearch: false, maxIterations: 0 });
   const warm = await fitFlame({ width: 512, height: 512, landmarks68: lm68, mesh468 }, {
     model: demo, contourSearch: false, maxIterations: 0,

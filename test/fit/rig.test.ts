@@ -4,6 +4,8 @@ import { createDemoHead, prepareFlame, flameForward } from '../../src/kernel/fla
 import { buildFitRig, evalRigPoints, PoseState, rodriguesJacobian } from '../../src/kernel/fit/rig';
 import { rodriguesInto } from '../../src/kernel/flame/rotations';
 import { rng } from './helpers';
+import { FitProblem } from '../../src/kernel/fit/problem';
+import { makeTerms, DEFAULT_WEIGHTS, poseFreeMask } from '../../src/kernel/fit/solve';
 
 const model = createDemoHead();
 
@@ -85,4 +87,41 @@ test('rig Jacobian (linear coefficients and all 15 pose components) matches cent
     }
   }
   assert.ok(worst < 1e-7, `worst Jacobian error ${worst}`);
+});
+
+test('the normal equations the solver builds equal JᵀJ + priors of the dense weighted Jacobian', async () => {
+  const rig = buildFitRig(model);
+  const { shape, expression, pose } = randomParams(3);
+  pose[7] = 0.1; pose[8] = -0.1; // inside the jaw limits (no limit penalty in H)
+  const r = rng(4);
+  const lm = Float64Array.from({ length: 136 }, () => 60 + 100 * r());
+  const frame = { lm, lmW: new Float64Array(68).fill(1), dense: null, denseW: null };
+  const terms = makeTerms(5, { ...DEFAULT_WEIGHTS, huber: 30 });
+  const p = new FitProblem(rig, null, [frame], shape, [{ expression, pose, cam: Float64Array.of(9, 0.01, 0.02) }],
+    { shapeFree: true, expressionFree: true, poseFree: poseFreeMask(5), camFree: true }, terms);
+  const x = p.pack();
+  const n = p.n;
+  const H = new Float64Array(n * n), g = new Float64Array(n);
+  p.build(x, H, g);
+  const { J, r: res, m } = p.denseJacobian(x);
+  let worst = 0, scale = 0;
+  for (let a = 0; a < n; a++) {
+    for (let b = 0; b < n; b++) {
+      let s = 0;
+      for (let i = 0; i < m; i++) s += J[i * n + a]! * J[i * n + b]!;
+      const prior = a === b ? (a < rig.numShape ? terms.shapePrior : a < rig.numLinear ? terms.expressionPrior : 0) : 0;
+      worst = Math.max(worst, Math.abs(H[a * n + b]! - (s + prior + (a === b && a >= rig.numLinear && a < n - 3 ? terms.posePrior[[0, 1, 2, 6, 7, 8][a - rig.numLinear]!]! : 0))));
+      scale = Math.max(scale, Math.abs(H[a * n + b]!));
+    }
+  }
+  assert.ok(worst / scale < 1e-6, `H mismatch ${worst / scale}`);
+  let gw = 0;
+  for (let a = 0; a < n; a++) {
+    let s = 0;
+    for (let i = 0; i < m; i++) s += J[i * n + a]! * res[i]!;
+    const xa = x[a]!;
+    const prior = a < rig.numShape ? terms.shapePrior * xa : a < rig.numLinear ? terms.expressionPrior * xa : a < n - 3 ? terms.posePrior[[0, 1, 2, 6, 7, 8][a - rig.numLinear]!]! * xa : 0;
+    gw = Math.max(gw, Math.abs(g[a]! - s - prior) / (Math.abs(g[a]!) + 1));
+  }
+  assert.ok(gw < 1e-6, `g mismatch ${gw}`);
 });

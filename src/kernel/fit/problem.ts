@@ -246,6 +246,43 @@ export class FitProblem implements LMProblem {
     return cost;
   }
 
+  /**
+   * The weighted data Jacobian and residuals of one frame at x, as dense row-major arrays (rows: u, v per point, scaled by
+   * √(IRLS weight); columns: the frame's local parameters [shape | expression | free pose | camera]). For checks and
+   * reference implementations; the solver itself never forms J.
+   */
+  denseJacobian(x: Float64Array, f = 0): { J: Float64Array; r: Float64Array; m: number; n: number } {
+    this.unpack(x);
+    const s = this.states[f];
+    this.st.update(this.shape, s.expression, s.pose, { poseFree: this.spec.poseFree, linear: true });
+    this.evalPoints(true);
+    const fr = this.frames[f];
+    const [sc, tx, ty] = s.cam;
+    const count = 68 + this.nD, nl = this.nS + this.nOwn, NC = this.rig.numLinear + 3 * this.rig.numJoints;
+    const J = new Float64Array(2 * count * nl), r = new Float64Array(2 * count);
+    const hub = this.terms.huber, h2 = hub * hub;
+    for (let p = 0; p < count; p++) {
+      const w = p < 68 ? fr.lmW[p] : fr.denseW![p - 68];
+      if (!(w > 0)) continue;
+      const tu = p < 68 ? fr.lm[2 * p] : fr.dense![2 * (p - 68)], tv = p < 68 ? fr.lm[2 * p + 1] : fr.dense![2 * (p - 68) + 1];
+      const X = this.world[3 * p], Y = this.world[3 * p + 1];
+      const eu = 112 * sc * (X + tx) + 112 - tu, ev = -112 * sc * (Y + ty) + 112 - tv;
+      const e2 = eu * eu + ev * ev;
+      const sw = Math.sqrt(e2 <= h2 ? w : (w * hub) / Math.sqrt(e2));
+      r[2 * p] = sw * eu; r[2 * p + 1] = sw * ev;
+      const ro = 2 * p * nl, rv = ro + nl;
+      for (let a = 0; a < this.colMap.length; a++) {
+        J[ro + a] = sw * 112 * sc * this.jac[p * 3 * NC + this.colMap[a]];
+        J[rv + a] = -sw * 112 * sc * this.jac[(p * 3 + 1) * NC + this.colMap[a]];
+      }
+      if (this.spec.camFree) {
+        J[ro + nl - 3] = sw * 112 * (X + tx); J[ro + nl - 2] = sw * 112 * sc;
+        J[rv + nl - 3] = -sw * 112 * (Y + ty); J[rv + nl - 1] = -sw * 112 * sc;
+      }
+    }
+    return { J, r, m: 2 * count, n: nl };
+  }
+
   cost(x: Float64Array): number {
     this.unpack(x);
     let c = this.priorCost();
