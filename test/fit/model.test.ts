@@ -2,7 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createDemoHead, loadFlame } from '../../src/kernel/flame';
 import { createImage } from '../../src/kernel/io/image';
-import { fitFlame, type FitInitContext } from '../../src/kernel/fit/fit';
+import { fitFlame, rescaleFit, type FitInitContext } from '../../src/kernel/fit/fit';
+import { trackLandmarks } from '../../src/kernel/fit/track';
+import { buildFitRig } from '../../src/kernel/fit/rig';
 import { photometricSamples, solvePhotometric, SH_CONSTANTS } from '../../src/kernel/fit/photometric';
 import { syntheticFlameDir } from '../flame/helpers';
 import { randomParams, renderLandmarks, SYNTH_T } from './synthetic';
@@ -78,4 +80,19 @@ test('photometric solve recovers albedo coefficients and SH light from synthetic
     `(coefficients: ${Array.from(res.albedo, (v, k) => `${v.toFixed(2)}/${alpha[k]!.toFixed(2)}`).join(' ')})`);
   assert.ok(res.report.rmse < 5e-3, `rmse ${res.report.rmse}`);
   assert.ok(ea / na < 0.03 && es / ns < 0.03);
+});
+
+test('rescaleFit: the fit of a 736² image expressed in the reference 512² frame projects to the same (scaled) landmarks', async () => {
+  const truth = randomParams(demo, 12, 20);
+  const { lm68 } = renderLandmarks(demo, truth);
+  const big = lm68.map((v) => (v * 736) / 512);
+  const fit = await fitFlame({ width: 736, height: 736, landmarks68: big }, { model: demo, dense: false });
+  const r = rescaleFit(fit, 512);
+  const rig = buildFitRig(demo, { fixedShape: r.shape });
+  const lm = trackLandmarks(rig, r, r.tform);
+  let e = 0;
+  for (let i = 0; i < 136; i++) e = Math.max(e, Math.abs(lm[i]! - r.landmarks[i]!));
+  assert.ok(e < 1e-6, `${e}`);
+  assert.deepEqual(r.imageSize, { width: 512, height: 512 });
+  assert.throws(() => rescaleFit(fit, 512, 300), /aspect/);
 });

@@ -431,3 +431,24 @@ export async function fitFlame(input: FitInput, options: FitFlameOptions = {}): 
   fitResult.solver.ms.total = performance.now() - t0;
   return fitResult;
 }
+
+/**
+ * The fit expressed for the same image resized to width × height (the reference pipeline resizes every input to
+ * 512 × 512 before cropping, §1.2): the crop transform, landmarks and image size are rescaled; shape, expression, pose
+ * and camera are unchanged (the crop covers the same part of the face). Only uniform scaling keeps DECA's similarity
+ * crop, so the aspect ratio must be kept.
+ */
+export function rescaleFit(fit: FlameFit, width = 512, height = width): FlameFit {
+  const sx = width / fit.imageSize.width, sy = height / fit.imageSize.height;
+  if (Math.abs(sx - sy) > 1e-9 * Math.max(sx, sy)) {
+    throw new MagicPortraitError(`rescaleFit: ${fit.imageSize.width}×${fit.imageSize.height} → ${width}×${height} changes the aspect ratio; DECA's crop is a similarity`, 'bad-argument');
+  }
+  const T = Float64Array.from(fit.tform);
+  T[0] /= sx; T[1] /= sx; T[3] /= sx; T[4] /= sx; // T' = T · diag(1/s, 1/s, 1)
+  const scale = (a: Float64Array) => a.map((v) => v * sx);
+  return {
+    ...fit, tform: T, decaTform: decaTform(T), imageSize: { width, height }, landmarks: scale(fit.landmarks), detected: scale(fit.detected),
+    residuals: scale(fit.residuals), interOcular: fit.interOcular * sx, overlay: null,
+    dense: fit.dense ? { ...fit.dense, fitted: scale(fit.dense.fitted), detected: scale(fit.dense.detected), residuals: scale(fit.dense.residuals) } : null,
+  };
+}

@@ -1,6 +1,6 @@
 // Public surface of the fit area: fitting a FLAME-structured model to a portrait, tracking a driving video,
 // structured face alignment, and their displays.
-export { fitFlame, fitRigFor, headAngles, interOcular, qualityOf } from './fit';
+export { fitFlame, rescaleFit, fitRigFor, headAngles, interOcular, qualityOf } from './fit';
 export type { FitFlameOptions, FitInput, FitLandmarkInput, FitInitialiser, FitInitContext, FitInitialGuess, FlameFit, FitQuality } from './fit';
 export { trackFlame, smoothTrack, jitterReport, trackLandmarks } from './track';
 export type { TrackFlameOptions, FlameTrack, TrackFrameInfo, TrackSeries, JitterReport, JitterGroup, TrackFrameState } from './track';
