@@ -12,7 +12,6 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { readImage } from '../src/kernel/io/image';
-import { readFrames } from '../src/kernel/io/video';
 import { NdArray, writeNpz } from '../src/kernel/io';
 import { createDemoHead, loadFlame } from '../src/kernel/flame';
 import { fitFlame } from '../src/kernel/fit/fit';
