@@ -14,6 +14,7 @@ const areas: Record<string, () => Promise<Bench>> = {
   render: async () => (require('./render') as typeof import('./render')).benchRender,
   gge: async () => (require('./gge') as typeof import('./gge')).benchGGE,
   metrics: async () => (require('./metrics') as typeof import('./metrics')).benchMetrics,
+  fit: async () => (require('./fit') as typeof import('./fit')).benchFit,
 };
 
 async function main(): Promise<void> {

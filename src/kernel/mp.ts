@@ -16,6 +16,7 @@ import { demoDrivingSequence, demoPortrait, framingCamera, renderGuidanceSequenc
 import { demoGGE, ggeStage } from './pipeline/gge';
 import { join } from 'node:path';
 import { homedir } from 'node:os';
+import * as fit from './fit';
 
 export const VERSION = '0.1.0';
 
@@ -182,6 +183,25 @@ export const mp = {
     evaluate: metrics.evaluate,
     paper: metrics.PAPER_TABLE_I,
   }),
+  /** Model fitting: a portrait, a driving video, and the structured alignment of the two (reference-pipeline.md §4). */
+  fit: {
+    /** Fits the model (demo head by default) to one portrait: shape, expression, pose, DECA camera + crop, albedo, SH light. */
+    portrait: fit.fitFlame,
+    /** Tracks a driving video (path or frames): per-frame expression / pose / camera, identity fixed, smoothed. */
+    track: fit.trackFlame,
+    /** Re-smooths a finished track with other settings (no re-fitting). */
+    smooth: fit.smoothTrack,
+    /** Eq. (1): reference shape / albedo / light / camera / crop with the driving rotation, expression and jaw. */
+    align: fit.align,
+    /** Display: the fit overlay (input and overlay images). */
+    overlay: fit.fitOverlayView,
+    /** Display: parameter curves over time, raw vs smoothed, and the per-frame landmark error. */
+    plot: fit.trackPlot,
+    /** Display: the aligned sequence beside the driving frames in the frame scrubber. */
+    view: fit.alignedView,
+    /** The demo head's MediaPipe correspondence; loaders for generated tables and FLAME's mediapipe_landmark_embedding.npz. */
+    dense: { demo: fit.defaultDenseCorrespondence, load: fit.loadDenseCorrespondence, loadFlameEmbedding: fit.loadMediapipeEmbedding },
+  },
 };
 
 export type Mp = typeof mp;
