@@ -144,8 +144,36 @@ numbers are not filled in from memory): \`mp.metrics.paper\` has the citation. P
 plot them beside a run. For many pairs, use \`magicportrait eval --manifest pairs.json\` (see src/kernel/metrics/README.md).`),
 ];
 
+const reenact: CellData[] = [
+  md(`# Reenact a real portrait
+
+The reference pipeline on real faces: fit the head model to the portrait (68 + dense landmarks, then albedo and light),
+track the driving video (identity fixed, temporally smoothed), align them as the paper's Eq. (1) and the code do
+(shape, appearance, camera and crop from the portrait; rotation, expression and jaw from each driving frame), render the
+guidance maps, and sample. The head model is the built-in demo head and the diffusion weights are the untrained tiny
+bundle unless you point at your own FLAME folder and imported bundle.`),
+  code(`const reference = '../../shared/data/magicportrait/boy_cropped.jpg';
+const driving = '../../shared/data/magicportrait/driving.mp4';
+const maxFrames = 48;
+const smoothing = 3;      // low-pass cutoff of the zero-phase smoothing filter, in Hz (0 = off)
+const steps = 10;`, { tags: ['parameters'] }),
+  code(`const refImage = mp.image(reference);
+const fit = await mp.fit.portrait(refImage);
+await display(mp.fit.overlay(fit, refImage));
+({ nme: fit.nme, quality: fit.quality })`),
+  code(`const track = await mp.fit.track(driving, { shape: fit, smoothing, read: { maxFrames } });
+await display(mp.fit.plot(track));
+track.jitter`),
+  code(`const aligned = mp.fit.align(fit, track);
+const drivingFrames = await mp.videoFrames(driving, { maxFrames, width: 256, height: 256 });
+const guidance = await mp.renderGuidance(aligned, { driving: drivingFrames });
+await display(guidance);`),
+  code(`const result = await mp.sample({ reference: refImage, guidance: { maps: guidance.maps() }, bundle: await mp.bundle.tiny(), steps });
+await display(result.grid);`),
+];
+
 // Stable cell ids, so regenerating a notebook does not churn its diff.
-for (const [name, cells] of [['quickstart', quickstart], ['face-perception', facePerception], ['attention', attention], ['metrics', metrics]] as const) {
+for (const [name, cells] of [['quickstart', quickstart], ['face-perception', facePerception], ['attention', attention], ['metrics', metrics], ['reenact', reenact]] as const) {
   cells.forEach((c, i) => (c.id = `cell-${String(i + 1).padStart(2, '0')}`));
   writeFileSync(join(__dirname, '..', 'notebooks', `${name}.mpnb`), serializeNotebook({ metadata: {}, cells }));
   console.log(`wrote notebooks/${name}.mpnb (${cells.length} cells)`);

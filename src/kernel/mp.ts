@@ -12,7 +12,8 @@ import { probeVideo } from './io/video';
 import * as perception from './perception';
 import * as diffusion from './diffusion';
 import { analyzeFace, loadImage, resolvePath, trackVideoFaces } from './pipeline/face';
-import { demoDrivingSequence, demoPortrait, framingCamera, renderGuidanceSequence } from './pipeline/guidance';
+import { demoDrivingSequence, demoPortrait, framingCamera, isAlignedSequence, renderGuidanceSequence, sequenceFromAligned, type FlameSequence, type GuidanceOptions } from './pipeline/guidance';
+import { readFrames } from './io/video';
 import { demoGGE, ggeStage } from './pipeline/gge';
 import { join } from 'node:path';
 import { homedir } from 'node:os';
@@ -123,7 +124,17 @@ export const mp = {
   /** Converts the npm-shipped face models to ONNX into the cache (runs on first use anyway). */
   prepareFaceModels: perception.prepareModels,
   /** Depth / normal / shaded-render guidance maps of a FLAME sequence, with the reference's conventions. */
-  renderGuidance: renderGuidanceSequence,
+  renderGuidance(sequence: FlameSequence | fit.AlignedSequence, options: GuidanceOptions & { model?: flame.FlameModelData } = {}) {
+    const { model, ...rest } = options;
+    if (!isAlignedSequence(sequence)) return renderGuidanceSequence(sequence, rest);
+    return renderGuidanceSequence(sequenceFromAligned(sequence, model), { size: sequence.width, ...rest });
+  },
+  /** The first frames of a video as images (for displays beside the guidance; long videos stream elsewhere). */
+  async videoFrames(path: string, options: { maxFrames?: number; width?: number; height?: number } = {}) {
+    const out: RgbImage[] = [];
+    for await (const f of readFrames(resolvePath(path), { maxFrames: options.maxFrames ?? 48, ...(options.width ? { width: options.width } : {}), ...(options.height ? { height: options.height } : {}) })) out.push(f.image);
+    return out;
+  },
   /**
    * The Geometric Guidance Encoder over guidance maps (a `mp.renderGuidance` sequence or { depth, normal, render }
    * frames): per-type features, their sum and the attention data. `bundle`: a GGE bundle folder, or 'demo'

@@ -38,6 +38,7 @@ test('quickstart runs end to end in real VS Code with the packaged extension', {
     // The perception notebook points at ../shared/data relative to notebooks/: make its paths absolute for the copy.
     const shared = join(REPO, '..', 'shared', 'data');
     copyFileSync(join(REPO, 'notebooks', 'attention.mpnb'), join(ws, 'attention.mpnb'));
+    writeFileSync(join(ws, 'reenact.mpnb'), readFileSync(join(REPO, 'notebooks', 'reenact.mpnb'), 'utf8').replaceAll('../../shared/data', join(REPO, '..', 'shared', 'data')));
     writeFileSync(
       join(ws, 'face-perception.mpnb'),
       readFileSync(join(REPO, 'notebooks', 'face-perception.mpnb'), 'utf8').replaceAll('../../shared/data', shared),
@@ -171,6 +172,23 @@ test('quickstart runs end to end in real VS Code with the packaged extension', {
       assert.ok(first.query && second.query && first.query !== second.query, `queries ${first.query} → ${second.query}`);
       assert.notEqual(first.url, second.url, 'the heatmap changed with the clicked pixel');
       await screenshot(page, 'attention-explorer');
+
+      // Reenactment on real data: the fit overlay, the tracked parameter plot, guidance aligned onto the portrait.
+      await openNotebook(page, 'reenact.mpnb', { kernel: 'MagicPortrait' });
+      await runAllCells(page);
+      const re = await waitForCellsDone(page, 5, { timeout: 400_000 });
+      assert.equal(re.error.length, 0, `failed cells: ${re.error.join(', ')}`);
+      await revealCell(page, 2);
+      await outputFrame(page).locator('.mp-frames', { hasText: 'FLAME fit' }).waitFor({ timeout: 60_000 });
+      await screenshot(page, 'reenact-fit-overlay');
+      await revealCell(page, 3);
+      await outputFrame(page).locator('.js-plotly-plot').first().waitFor({ timeout: 60_000 });
+      await screenshot(page, 'reenact-jitter-plot');
+      await revealCell(page, 4);
+      const aligned = outputFrame(page).locator('.mp-frames', { hasText: 'Guidance maps' });
+      await aligned.waitFor({ timeout: 60_000 });
+      assert.equal(await aligned.locator('img.mp-frame').count(), 4, 'driving | depth | normal | render');
+      await screenshot(page, 'reenact-aligned-guidance');
     });
     // The notebook saved by VS Code keeps its outputs small: artifacts live beside it.
     assert.ok(existsSync(join(ws, 'quickstart.mpnb.artifacts')));

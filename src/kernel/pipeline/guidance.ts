@@ -11,6 +11,8 @@ import { flameForward, flameTexAlbedo, prepareFlame, type FlameModelData } from 
 import { renderSequence, type GuidanceFrame, type GuidanceMapKind, type GuidanceMaps } from '../render';
 import { MagicPortraitError } from '../errors';
 import { stageCache } from './cache';
+import type { AlignedSequence } from '../fit';
+import { createDemoHead } from '../flame';
 
 /** Per-frame FLAME parameters with everything a renderer needs from the reference (shape, camera, appearance). */
 export interface FlameSequence {
@@ -217,4 +219,41 @@ export async function demoPortrait(model: FlameModelData, size = 512): Promise<R
       for (let c = 0; c < 3; c++) data[3 * i + c] = Math.round(a * f.render![3 * i + c]! + (1 - a) * bg);
     }
   return { width: size, height: size, channels: 3, data };
+}
+
+/**
+ * The aligned sequence of `mp.fit.align` (reference shape, albedo, light, camera and crop; driving rotation,
+ * expression and jaw) as a renderable FLAME sequence. The renders are placed with the reference's crop transform in
+ * the reference image (512×512 in the reference pipeline).
+ */
+export function sequenceFromAligned(seq: AlignedSequence, model: FlameModelData = createDemoHead()): FlameSequence {
+  if (seq.modelName !== model.name)
+    throw new MagicPortraitError(`The sequence was fitted with '${seq.modelName}' but the model given is '${model.name}'.`, 'bad-argument');
+  const F = seq.numFrames;
+  const E = seq.numExpression;
+  const P = 3 * seq.numJoints;
+  const same = (a: Float64Array, n: number) => {
+    for (let f = 1; f < F; f++) for (let i = 0; i < n; i++) if (a[f * n + i] !== a[i]) return false;
+    return true;
+  };
+  if (!same(seq.cam, 3) || !same(seq.decaTform, 9))
+    throw new MagicPortraitError(
+      `This sequence has a camera per frame (${seq.variant}); the guidance stage renders with the reference's single camera and crop. Use the default alignment, or render frames one by one.`,
+      'unsupported',
+    );
+  return {
+    model,
+    shape: seq.shape,
+    frames: Array.from({ length: F }, (_, f) => ({ expression: seq.expression.subarray(f * E, (f + 1) * E), pose: seq.pose.subarray(f * P, (f + 1) * P) })),
+    cam: Array.from(seq.cam.subarray(0, 3)),
+    tform: Array.from(seq.decaTform.subarray(0, 9)),
+    ...(seq.albedo ? { albedoCode: seq.albedo } : {}),
+    ...(seq.light ? { light: seq.light } : {}),
+    fps: seq.fps,
+    label: `aligned: ${seq.variant}`,
+  };
+}
+
+export function isAlignedSequence(v: unknown): v is AlignedSequence {
+  return !!v && typeof v === 'object' && 'decaTform' in v && 'provenance' in v && 'numFrames' in v;
 }
