@@ -88,19 +88,27 @@ explorer**: pick a condition (depth / normal / render), a head or the mean of th
 where its query attends. Without your own checkpoints this uses the *untrained demo weights* (labelled as such):
 point \`bundle\` at a folder made by \`importGGE\` from MagicPortrait's \`guidance_encoder_*.pth\` to see the trained
 attention.`),
-  code(`// Parameters (override from the CLI with -p name=value)
-const frameCount = 8;
-const size = 256;
+  code(`// Parameters (override from the CLI with -p name=value). Empty reference/driving: the demo head's synthetic motion.
+const reference = '../../shared/data/magicportrait/boy_cropped.jpg';
+const driving = '../../shared/data/magicportrait/driving.mp4';
+const frameCount = 4;
 const bundle = 'demo';`, { tags: ['parameters'] }),
-  code(`const head = mp.flame.demoHead();
-const guidance = await mp.renderGuidance(mp.demo.drivingSequence(head, { frames: frameCount }), { size });
+  code(`// Guidance maps of the driving video aligned onto the portrait (fit, track, Eq. (1)), or of the demo motion.
+const head = mp.flame.demoHead();
+let sequence;
+if (reference && driving) {
+  const fit = await mp.fit.portrait(mp.image(reference));
+  const track = await mp.fit.track(driving, { shape: fit, read: { maxFrames: frameCount } });
+  sequence = mp.fit.align(fit, track);
+} else sequence = mp.demo.drivingSequence(head, { frames: frameCount });
+const guidance = await mp.renderGuidance(sequence);
 await display(guidance);`),
   code(`// Features (their sum feeds the denoising UNet) and attention; cached, so re-running returns at once.
 const enc = await mp.gge(guidance, { bundle });
 console.log(\`\${enc.types.join(' + ')}: \${enc.frames} frames, \${enc.channels}×\${enc.grid.height}×\${enc.grid.width} features\${enc.label ? \` (\${enc.label})\` : ''}\`);`),
   code(`await display(enc.attention);`),
   md(`The same rows the explorer shows, from code: \`rows[(head·Q + q)·cells + key]\`, each row sums to 1.`),
-  code(`const r = await enc.attentionRows('depth', 0, [{ x: size / 2, y: size / 2 }], 'input');
+  code(`const r = await enc.attentionRows('depth', 0, [{ x: guidance.size / 2, y: guidance.size / 2 }], 'input');
 const cells = r.grid.width * r.grid.height;
 const mean = new Float32Array(cells);
 for (let h = 0; h < r.heads; h++) for (let k = 0; k < cells; k++) mean[k] += r.rows[h * cells + k] / r.heads;

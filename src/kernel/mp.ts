@@ -5,7 +5,7 @@
 import { checkCancelled, currentRun, newProgress } from './runtime/context';
 import { FrameSequenceDisplay, type FrameTrack, type RgbImage } from './runtime/frames';
 import { stageCache, type StageSpec } from './pipeline/cache';
-import { CancelledError } from './errors';
+import { CancelledError, MagicPortraitError } from './errors';
 import * as flame from './flame';
 import * as metrics from './metrics';
 import { probeVideo } from './io/video';
@@ -127,7 +127,10 @@ export const mp = {
   renderGuidance(sequence: FlameSequence | fit.AlignedSequence, options: GuidanceOptions & { model?: flame.FlameModelData } = {}) {
     const { model, ...rest } = options;
     if (!isAlignedSequence(sequence)) return renderGuidanceSequence(sequence, rest);
-    return renderGuidanceSequence(sequenceFromAligned(sequence, model), { size: sequence.width, ...rest });
+    // Renders are placed with the reference's crop transform, i.e. in the reference image's own pixel frame.
+    if ((rest.size !== undefined && rest.size !== sequence.width) || sequence.width !== sequence.height)
+      throw new MagicPortraitError(`An aligned sequence renders at its reference image size (${sequence.width}×${sequence.height}); resize the maps afterwards if you need another size.`, 'bad-argument');
+    return renderGuidanceSequence(sequenceFromAligned(sequence, model), { ...rest, size: sequence.width });
   },
   /** The first frames of a video as images (for displays beside the guidance; long videos stream elsewhere). */
   async videoFrames(path: string, options: { maxFrames?: number; width?: number; height?: number } = {}) {

@@ -35,10 +35,10 @@ test('quickstart runs end to end in real VS Code with the packaged extension', {
   const t0 = Date.now();
   try {
     copyFileSync(join(REPO, 'notebooks', 'quickstart.mpnb'), join(ws, 'quickstart.mpnb'));
-    // The perception notebook points at ../shared/data relative to notebooks/: make its paths absolute for the copy.
+    // The sample-data notebooks point at ../shared/data relative to notebooks/: make their paths absolute for the copies.
     const shared = join(REPO, '..', 'shared', 'data');
-    copyFileSync(join(REPO, 'notebooks', 'attention.mpnb'), join(ws, 'attention.mpnb'));
-    writeFileSync(join(ws, 'reenact.mpnb'), readFileSync(join(REPO, 'notebooks', 'reenact.mpnb'), 'utf8').replaceAll('../../shared/data', join(REPO, '..', 'shared', 'data')));
+    writeFileSync(join(ws, 'attention.mpnb'), readFileSync(join(REPO, 'notebooks', 'attention.mpnb'), 'utf8').replaceAll('../../shared/data', shared));
+    writeFileSync(join(ws, 'reenact.mpnb'), readFileSync(join(REPO, 'notebooks', 'reenact.mpnb'), 'utf8').replaceAll('../../shared/data', shared));
     writeFileSync(
       join(ws, 'face-perception.mpnb'),
       readFileSync(join(REPO, 'notebooks', 'face-perception.mpnb'), 'utf8').replaceAll('../../shared/data', shared),
@@ -184,6 +184,8 @@ test('quickstart runs end to end in real VS Code with the packaged extension', {
       await revealCell(page, 3);
       await outputFrame(page).locator('.js-plotly-plot').first().waitFor({ timeout: 60_000 });
       await screenshot(page, 'reenact-jitter-plot');
+      // The plot output is tall: scroll past it before looking for the next cell.
+      await scrollNotebookBy(page, 2500);
       await revealCell(page, 4);
       const aligned = outputFrame(page).locator('.mp-frames', { hasText: 'Guidance maps' });
       await aligned.waitFor({ timeout: 60_000 });
