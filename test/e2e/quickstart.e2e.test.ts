@@ -184,11 +184,11 @@ test('quickstart runs end to end in real VS Code with the packaged extension', {
       await revealCell(page, 3);
       await outputFrame(page).locator('.js-plotly-plot').first().waitFor({ timeout: 60_000 });
       await screenshot(page, 'reenact-jitter-plot');
-      // The plot output is tall: scroll past it before looking for the next cell.
-      await scrollNotebookBy(page, 2500);
-      await revealCell(page, 4);
+      // The plot output is tall and the cell list is virtualised: scroll down until the guidance output is rendered.
       const aligned = outputFrame(page).locator('.mp-frames', { hasText: 'Guidance maps' });
+      for (let i = 0; i < 30 && !(await aligned.count()); i++) await scrollNotebookBy(page, 500);
       await aligned.waitFor({ timeout: 60_000 });
+      await aligned.scrollIntoViewIfNeeded().catch(() => {});
       assert.equal(await aligned.locator('img.mp-frame').count(), 4, 'driving | depth | normal | render');
       await screenshot(page, 'reenact-aligned-guidance');
     });
