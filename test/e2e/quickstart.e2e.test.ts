@@ -188,7 +188,8 @@ test('quickstart runs end to end in real VS Code with the packaged extension', {
       const aligned = outputFrame(page).locator('.mp-frames', { hasText: 'Guidance maps' });
       for (let i = 0; i < 30 && !(await aligned.count()); i++) await scrollNotebookBy(page, 500);
       await aligned.waitFor({ timeout: 60_000 });
-      await aligned.scrollIntoViewIfNeeded().catch(() => {});
+      const gbox = await aligned.boundingBox();
+      if (gbox) await scrollNotebookBy(page, gbox.y - 150);
       assert.equal(await aligned.locator('img.mp-frame').count(), 4, 'driving | depth | normal | render');
       await screenshot(page, 'reenact-aligned-guidance');
     });
