@@ -13,19 +13,10 @@ import type { Image } from '../io/image';
 import type { FlameModelData } from '../flame/types';
 import { posedMesh, visibleVertices, type MeshParams } from './mesh';
 import { cholesky, choleskySolve } from './lm';
+import { SH_FACTORS_F64 } from '../render/guidance';
 
-/** DECA's SH constant factors (renderer.py). */
-export const SH_CONSTANTS = [
-  1 / Math.sqrt(4 * Math.PI),
-  ((2 * Math.PI) / 3) * Math.sqrt(3 / (4 * Math.PI)),
-  ((2 * Math.PI) / 3) * Math.sqrt(3 / (4 * Math.PI)),
-  ((2 * Math.PI) / 3) * Math.sqrt(3 / (4 * Math.PI)),
-  (Math.PI / 4) * 3 * Math.sqrt(5 / (12 * Math.PI)),
-  (Math.PI / 4) * 3 * Math.sqrt(5 / (12 * Math.PI)),
-  (Math.PI / 4) * 3 * Math.sqrt(5 / (12 * Math.PI)),
-  (Math.PI / 4) * (3 / 2) * Math.sqrt(5 / (12 * Math.PI)),
-  (Math.PI / 4) * (1 / 2) * Math.sqrt(5 / (4 * Math.PI)),
-];
+/** DECA's SH constant factors (renderer.py), shared with the renderer. */
+export const SH_CONSTANTS = SH_FACTORS_F64;
 
 /** The 9 SH basis values of a normal (DECA's order and factors). */
 export function shBasis(nx: number, ny: number, nz: number, out: Float64Array, o = 0): void {

@@ -25,8 +25,8 @@ import { Rasterizer, type IndexArray } from './rasterizer';
 
 const fr = Math.fround;
 
-/** SH `constant_factor` (§5.1), float32. */
-export const SH_FACTORS: Float32Array = Float32Array.of(
+/** SH `constant_factor` (§5.1) in double precision (the fitting code's least squares use these). */
+export const SH_FACTORS_F64: readonly number[] = Object.freeze([
   1 / Math.sqrt(4 * Math.PI),
   ((2 * Math.PI) / 3) * Math.sqrt(3 / (4 * Math.PI)),
   ((2 * Math.PI) / 3) * Math.sqrt(3 / (4 * Math.PI)),
@@ -36,7 +36,10 @@ export const SH_FACTORS: Float32Array = Float32Array.of(
   (Math.PI / 4) * 3 * Math.sqrt(5 / (12 * Math.PI)),
   (Math.PI / 4) * (3 / 2) * Math.sqrt(5 / (12 * Math.PI)),
   (Math.PI / 4) * (1 / 2) * Math.sqrt(5 / (4 * Math.PI)),
-);
+]);
+
+/** SH `constant_factor` (§5.1), float32 as the reference renders. */
+export const SH_FACTORS: Float32Array = Float32Array.from(SH_FACTORS_F64);
 
 export type GuidanceMapKind = 'depth' | 'normal' | 'render' | 'mask' | 'landmarks';
 export const DEFAULT_MAPS: readonly GuidanceMapKind[] = ['depth', 'normal', 'render', 'mask'];
