@@ -26,8 +26,8 @@ import { createSession, ort } from '../onnx/session';
 import { checkCancelled, currentRun } from '../runtime/context';
 import { DISPLAY, type DisplayContext, type Displayable } from '../runtime/display';
 import { FrameSequenceDisplay, type RgbImage } from '../runtime/frames';
-import { Progress, progressText, type ProgressState } from '../runtime/progress';
-import { MIME, type MimeBundle } from '../runtime/protocol';
+import { Progress } from '../runtime/progress';
+import type { MimeBundle } from '../runtime/protocol';
 import { type DiffusionBundle, type ModelRole, MANIFEST, MODEL_ROLES, loadBundle, modelPath, readTextEmbeds } from './bundle';
 import { type ContextOptions, WindowAggregator, contextWindows, gatherFrames } from './context';
 import { bankName, bankSites, latentSize } from './graph/config';
@@ -234,22 +234,18 @@ export async function openBundle(dir: string): Promise<DiffusionBundle> {
 function liveProgress(title: string, total: number, enabled: boolean) {
   const run = currentRun();
   const id = `diffusion-progress-${randomBytes(4).toString('hex')}`;
-  let detail = '';
   const p = new Progress(title, total, (bundle, first) => {
     if (!enabled) return;
-    const s = { ...(bundle[MIME.progress] as ProgressState) };
-    if (detail) s.label = `${title}: ${detail}`;
-    const b = { [MIME.progress]: s, 'text/plain': progressText(s) };
-    if (first) run.emitDisplay(b, id);
-    else run.updateDisplay(b, id);
+    if (first) run.emitDisplay(bundle, id);
+    else run.updateDisplay(bundle, id);
   }, 'network calls');
   return {
     tick(d?: string) {
-      if (d !== undefined) detail = d;
+      if (d !== undefined) p.setDetail(d);
       p.tick();
     },
     setDetail(d: string) {
-      detail = d;
+      p.setDetail(d);
     },
     finish(failed?: string) {
       p.finish(failed);

@@ -24,6 +24,7 @@ export class Progress {
   private lastSent = 0;
   private sentOnce = false;
   private finished = false;
+  private detail = '';
 
   constructor(
     private readonly label: string,
@@ -33,6 +34,16 @@ export class Progress {
     private readonly throttleMs = 100,
   ) {
     this.send(true);
+  }
+
+  /**
+   * Names the current phase (e.g. 'step 3/20, window 1/2'), shown after the label. A new phase is sent at once, not
+   * throttled, so short phases on a fast machine are still seen.
+   */
+  setDetail(detail: string): void {
+    if (detail === this.detail) return;
+    this.detail = detail;
+    if (!this.finished) this.send(false);
   }
 
   /** Advances by n (default 1). */
@@ -56,7 +67,7 @@ export class Progress {
     const elapsedMs = Date.now() - this.started;
     const rate = this.done > 0 ? elapsedMs / this.done : null;
     return {
-      label: this.label,
+      label: this.detail ? `${this.label}: ${this.detail}` : this.label,
       done: this.done,
       total: this.total,
       unit: this.unit,
