@@ -39,13 +39,16 @@ const referenceImage = face ? face.crops.generation.image : await mp.demo.portra
 await display(referenceImage);`),
   code(`const track = driving ? await mp.trackFaces(driving, { maxFrames: frameCount }) : null;
 if (track) await display(track);
-// The demo motion drives the demo head: jaw, smile, blink and head turns.
+// The demo motion drives the demo head: jaw, smile, blink and head turns. Without a driving video it is also rendered
+// as one (the demo head on the portrait's backdrop): the ground truth the output is scored against at the end.
 const sequence = mp.demo.drivingSequence(head, { frames: frameCount });
+const drivingVideo = driving ? null : await mp.demo.drivingVideo(head, sequence);
+if (drivingVideo) await display(drivingVideo);
 sequence.frames.length`),
   md(`## 3. Guidance maps
 Depth, normal and shaded render for every frame, rendered with the reference's conventions (pixel-centre
 rasterisation, depth normalised over all vertices, world-space normals, SH shading). Scrub or play them together.`),
-  code(`const guidance = await mp.renderGuidance(sequence);
+  code(`const guidance = await mp.renderGuidance(sequence, drivingVideo ? { driving: drivingVideo.frames } : {});
 await display(guidance);`),
   md(`## 4. Sampling
 The reference UNet fills the attention bank from the portrait once; the denoising UNet with motion modules runs over
@@ -55,6 +58,17 @@ decodes; the result is an H.264 MP4. The grid shows reference | result | depth |
 const result = await mp.sample({ reference: referenceImage, guidance: { maps: guidance.maps() }, bundle, steps, guidanceScale, seed });
 await display(result.grid);
 \`\${result.frameCount} frames at \${result.width}×\${result.height}, \${result.timings.unetCalls} UNet calls\``),
+  md(`## 5. Metrics
+The output scored as the paper scores it: PSNR and SSIM against the driving frames, CSIM (identity cosine) against the
+reference, per frame and in total, beside the paper's Table I. Without files this is a self-reenactment of the demo
+head, so the rendered driving video is the ground truth; with your own driving video (usually another person) it is a
+cross-reenactment and only identity is scored. The tiny bundle's weights are untrained, so expect low scores: this
+shows the protocol, not the method's quality. LPIPS, FID and APD / AED take your weights (see the metrics notebook).`),
+  code(`const scores = drivingVideo
+  ? await mp.metrics(result.video, drivingVideo, { reference: referenceImage, title: 'Quickstart output vs its driving video' })
+  : await mp.metrics(result.video, null, { mode: 'cross', reference: referenceImage, title: 'Quickstart output: identity (cross-reenactment)' });
+await display(scores);
+String(scores)`),
 ];
 
 const facePerception: CellData[] = [

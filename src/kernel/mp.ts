@@ -15,6 +15,7 @@ import { analyzeFace, loadImage, resolvePath, trackVideoFaces } from './pipeline
 import { demoDrivingSequence, demoPortrait, framingCamera, isAlignedSequence, renderGuidanceSequence, sequenceFromAligned, type FlameSequence, type GuidanceOptions } from './pipeline/guidance';
 import { readFrames } from './io/video';
 import { demoGGE, ggeStage } from './pipeline/gge';
+import { demoDrivingVideo } from './pipeline/demo-video';
 import { join } from 'node:path';
 import { homedir } from 'node:os';
 import * as fit from './fit';
@@ -52,11 +53,21 @@ export interface MpMetricsOptions extends Omit<metrics.EvaluateOptions, 'onFrame
   paperRows?: metrics.PaperRow[];
 }
 
+/** A frame source, or a video output of another stage (`result.video`, `mp.demo.drivingVideo(...)`): its MP4 file. */
+type VideoLike = metrics.FrameSource | { readonly path: string };
+
+function videoPath(v: VideoLike): metrics.FrameSource {
+  if (v && typeof v === 'object' && !Array.isArray(v) && 'path' in v && typeof v.path === 'string' && !('data' in v)) return v.path;
+  return v as metrics.FrameSource;
+}
+
 /**
  * Metrics of a generated video against its target and the reference identity, with a plotly display: per-frame
  * curves, the summary table and bars beside the paper's Table I. `target` null (or mode 'cross'): CSIM / APD / AED only.
  */
-async function runMetrics(generated: metrics.FrameSource, target: metrics.FrameSource | null, options: MpMetricsOptions = {}): Promise<metrics.MetricsReport> {
+async function runMetrics(generatedInput: VideoLike, targetInput: VideoLike | null, options: MpMetricsOptions = {}): Promise<metrics.MetricsReport> {
+  const generated = videoPath(generatedInput);
+  const target = targetInput === null ? null : videoPath(targetInput);
   const { title, paperRows, ...rest } = options;
   const ref = rest.reference;
   const { fid: fidOption, ...evalRest } = rest;
@@ -153,6 +164,8 @@ export const mp = {
     portrait: demoPortrait,
     /** A camera framing a model's face in the 224 crop. */
     framingCamera,
+    /** The demo motion rendered as a driving video of the demo head (frames + MP4): the quickstart's ground truth. */
+    drivingVideo: demoDrivingVideo,
   },
   /** Model bundles for sampling. */
   bundle: {

@@ -27,7 +27,7 @@ before(() => {
 function quickstartLayout() {
   const nb = parseNotebook(readFileSync(join(REPO, 'notebooks', 'quickstart.mpnb'), 'utf8'));
   const index = (needle: string) => nb.cells.findIndex((c) => c.kind === 'code' && c.source.includes(needle));
-  return { codeCells: nb.cells.filter((c) => c.kind === 'code').length, version: index('mp.version'), head: index('mp.flame.view'), guidance: index('mp.renderGuidance'), sample: index('mp.sample') };
+  return { codeCells: nb.cells.filter((c) => c.kind === 'code').length, version: index('mp.version'), head: index('mp.flame.view'), guidance: index('mp.renderGuidance'), sample: index('mp.sample'), metrics: index('mp.metrics') };
 }
 
 test('quickstart runs end to end in real VS Code with the packaged extension', { timeout: 900_000 }, async () => {
@@ -94,8 +94,8 @@ test('quickstart runs end to end in real VS Code with the packaged extension', {
       await page.waitForFunction(() => true);
       const loaded = async () =>
         frames.locator('img.mp-frame').evaluateAll((imgs: any[]) => imgs.filter((i) => i.complete && i.naturalWidth > 0).length);
-      for (let i = 0; i < 100 && (await loaded()) < 3; i++) await new Promise((r) => setTimeout(r, 100));
-      assert.equal(await loaded(), 3, 'depth, normal and render frames are shown');
+      for (let i = 0; i < 100 && (await loaded()) < 4; i++) await new Promise((r) => setTimeout(r, 100));
+      assert.equal(await loaded(), 4, 'the rendered driving frame, depth, normal and render are shown');
       await frames.locator('input.mp-slider').evaluate((el: any) => {
         el.value = '5';
         el.dispatchEvent(new Event('input', { bubbles: true }));
@@ -120,6 +120,17 @@ test('quickstart runs end to end in real VS Code with the packaged extension', {
       const vbox = await video.boundingBox();
       if (vbox) await scrollNotebookBy(page, Math.max(0, vbox.y + vbox.height - 900));
       await screenshot(page, 'quickstart-video');
+
+      // Metrics of the output against its driving video: per-frame curves, the summary and the paper's table.
+      await revealCell(page, L.metrics);
+      const metricsPlot = out.locator('.mp-plots', { hasText: 'Quickstart output vs its driving video' });
+      for (let i = 0; i < 30 && !(await metricsPlot.count()); i++) await scrollNotebookBy(page, 400);
+      await metricsPlot.locator('.js-plotly-plot').first().waitFor({ timeout: 60_000 });
+      const traces: string[] = await metricsPlot.locator('.js-plotly-plot').evaluateAll((plots: any[]) => plots.flatMap((p) => (p.data ?? []).map((t: any) => String(t.name ?? ''))));
+      assert.ok(traces.some((n) => /PSNR/.test(n)) && traces.some((n) => /SSIM/.test(n)), `metric traces: ${traces.join(', ')}`);
+      const mbox = await metricsPlot.boundingBox();
+      if (mbox) await scrollNotebookBy(page, mbox.y - 120);
+      await screenshot(page, 'quickstart-metrics');
       console.log(`quickstart in VS Code: ${((Date.now() - t0) / 1000).toFixed(1)} s including start-up`);
       await page.keyboard.press('Control+S');
       await page.waitForTimeout(1500);

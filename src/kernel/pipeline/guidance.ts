@@ -209,16 +209,26 @@ export async function demoPortrait(model: FlameModelData, size = 512): Promise<R
     light: DEFAULT_LIGHT,
   };
   const g = await renderGuidanceSequence(seq, { size, maps: ['render', 'mask'] });
-  const f = g.frames[0]!;
-  const data = new Uint8Array(size * size * 3);
-  for (let y = 0; y < size; y++)
-    for (let x = 0; x < size; x++) {
-      const i = y * size + x;
-      const bg = 150 + Math.round((60 * (size - y)) / size);
-      const a = f.mask![i]! / 255;
-      for (let c = 0; c < 3; c++) data[3 * i + c] = Math.round(a * f.render![3 * i + c]! + (1 - a) * bg);
+  return onStudioBackdrop(g.frames[0]!);
+}
+
+/**
+ * The shaded render of one frame over the demo's studio backdrop (a vertical grey gradient), blended by the coverage
+ * mask: how the demo portrait and the demo driving video look.
+ */
+export function onStudioBackdrop(maps: GuidanceMaps): RgbImage {
+  const { width, height, render, mask } = maps;
+  if (!render || !mask) throw new MagicPortraitError('The studio composite needs the render and mask maps.', 'bad-argument');
+  const data = new Uint8Array(width * height * 3);
+  for (let y = 0; y < height; y++) {
+    const bg = 150 + Math.round((60 * (height - y)) / height);
+    for (let x = 0; x < width; x++) {
+      const i = y * width + x;
+      const a = mask[i]! / 255;
+      for (let c = 0; c < 3; c++) data[3 * i + c] = Math.round(a * render[3 * i + c]! + (1 - a) * bg);
     }
-  return { width: size, height: size, channels: 3, data };
+  }
+  return { width, height, channels: 3, data };
 }
 
 /**
