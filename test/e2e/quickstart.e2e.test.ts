@@ -101,11 +101,13 @@ test('quickstart runs end to end in real VS Code with the packaged extension', {
         el.dispatchEvent(new Event('input', { bubbles: true }));
       });
       await frames.locator('.mp-counter', { hasText: 'frame 6 /' }).waitFor();
+      const fbox = await frames.boundingBox();
+      if (fbox) await scrollNotebookBy(page, fbox.y - 120);
       await screenshot(page, 'quickstart-guidance');
 
       // The sampled video plays.
       await revealCell(page, L.sample);
-      const video = out.locator('.mp-video video');
+      const video = out.locator('.mp-video', { hasText: 'Reference | result' }).locator('video');
       await video.waitFor({ timeout: 60_000 });
       const state = await video.evaluate(async (v: any) => {
         for (let i = 0; i < 100 && v.readyState < 2; i++) await new Promise((r) => setTimeout(r, 100));
