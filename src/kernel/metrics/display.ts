@@ -126,9 +126,9 @@ export function paperComparisonFigure(runs: { name: string; mode: 'self' | 'cros
     layout[`xaxis${ax}`] = { title: { text: `${METRICS[id].label} ${METRICS[id].better === 'higher' ? '↑' : '↓'}` }, showticklabels: false };
   });
   const note = PAPER_TABLE_I.rows.length ? PAPER_TABLE_I.citation : `${PAPER_TABLE_I.absent} Citation: ${PAPER_TABLE_I.citation}`;
-  layout.annotations = [{ text: wrap(note, 140), xref: 'paper', yref: 'paper', x: 0, y: 1.12, showarrow: false, align: 'left', font: { size: 10 } }];
-  layout.margin = { t: 110 };
-  layout.height = 380;
+  layout.annotations = [{ text: wrap(note, 140), xref: 'paper', yref: 'paper', x: 0, y: 1.04, yanchor: 'bottom', showarrow: false, align: 'left', font: { size: 10 } }];
+  layout.margin = { t: 130 };
+  layout.height = 400;
   return { data, layout };
 }
 
