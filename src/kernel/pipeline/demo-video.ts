@@ -11,14 +11,14 @@ import type { FlameModelData } from '../flame';
 import { encodeMp4, VideoOutput } from '../diffusion/video-out';
 import { currentRun } from '../runtime/context';
 import { DISPLAY, type DisplayContext, type Displayable } from '../runtime/display';
-import type { RgbImage } from '../runtime/frames';
+import type { Image } from '../io/image';
 import type { MimeBundle } from '../runtime/protocol';
 import { demoDrivingSequence, onStudioBackdrop, renderGuidanceSequence, type FlameSequence } from './guidance';
 
 export class DemoDrivingVideo implements Displayable {
   constructor(
     /** The frames, in order (RGB, size × size). */
-    readonly frames: readonly RgbImage[],
+    readonly frames: readonly Image[],
     /** The H.264 MP4 in the artifact store. */
     readonly video: VideoOutput,
   ) {}

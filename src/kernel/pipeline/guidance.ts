@@ -13,6 +13,7 @@ import { MagicPortraitError } from '../errors';
 import { stageCache } from './cache';
 import type { AlignedSequence } from '../fit';
 import { createDemoHead } from '../flame';
+import type { Image } from '../io/image';
 
 /** Per-frame FLAME parameters with everything a renderer needs from the reference (shape, camera, appearance). */
 export interface FlameSequence {
@@ -216,7 +217,7 @@ export async function demoPortrait(model: FlameModelData, size = 512): Promise<R
  * The shaded render of one frame over the demo's studio backdrop (a vertical grey gradient), blended by the coverage
  * mask: how the demo portrait and the demo driving video look.
  */
-export function onStudioBackdrop(maps: GuidanceMaps): RgbImage {
+export function onStudioBackdrop(maps: GuidanceMaps): Image {
   const { width, height, render, mask } = maps;
   if (!render || !mask) throw new MagicPortraitError('The studio composite needs the render and mask maps.', 'bad-argument');
   const data = new Uint8Array(width * height * 3);
