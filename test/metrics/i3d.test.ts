@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { strToU8, zipSync } from 'fflate';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gunzipSync, strToU8, zipSync } from 'fflate';
 import type { StateTensor } from '../../src/kernel/metrics/nets/blocks';
 import { I3dFeatures, buildI3dGraph, i3dResize } from '../../src/kernel/metrics/nets/i3d';
+import { fixtures } from './helpers';
 import { goldenClip, i3dGolden, i3dStateDict } from './i3dWeights';
 
 /** max |Δ| over the feature vector, relative to the reference's feature scale (max |ref|). */
@@ -75,6 +78,15 @@ test('I3D import is strict: missing, misshaped and unknown keys are errors namin
   // a TorchScript archive (code + constants.pkl) is refused before anything in it is read
   const ts = zipSync({ 'i3d/data.pkl': strToU8('not read'), 'i3d/constants.pkl': strToU8(''), 'i3d/code/__torch__/i3d.py': strToU8('def forward(self, x): ...'), 'i3d/version': strToU8('3') }, { level: 0 });
   await assert.rejects(I3dFeatures.load(ts), /TorchScript archive.*never run here.*i3d_pretrained_400\.pt/);
+  // a genuine TorchScript archive (torch.jit.save)
+  await assert.rejects(I3dFeatures.load(join(fixtures, 'torchscript_tiny.pt')), /torchscript_tiny\.pt is a TorchScript archive/);
+  // a real torch.save checkpoint (float16) of the stem only: read through the safe reader, then the first missing key
+  const stem = gunzipSync(readFileSync(join(fixtures, 'i3d_stem_only.pt.gz')));
+  await assert.rejects(I3dFeatures.load(stem), (e: Error & { code?: string }) => {
+    assert.equal(e.code, 'missing-key');
+    assert.match(e.message, /key 'Conv3d_2b_1x1\.conv3d\.weight' is missing \(expected shape \[64, 64, 1, 1, 1\]\)/);
+    return true;
+  });
   // not a checkpoint at all
   await assert.rejects(I3dFeatures.load(strToU8('hello, not weights')), /not a PyTorch checkpoint/);
 });

@@ -8,7 +8,10 @@ Regenerate (from the repository root, Debian's python3-torch 1.13 + numpy):
     /usr/bin/python3 test/metrics/golden/i3d_reference.py
 
 writes test/metrics/fixtures/i3d_golden.json: the key list with shapes, the input clips (small uint8 frames of
-../shared/data, base64) and the reference 400-d logits per clip and variant (float32 forward).
+../shared/data, base64) and the reference 400-d logits per clip and variant (float32 forward); and two files for the
+importer's error paths: i3d_stem_only.pt.gz (torch.save of the stem unit's state dict in float16, with
+num_batches_tracked, as a real checkpoint of an incomplete network) and torchscript_tiny.pt (torch.jit.save of a
+scripted Conv3d: a genuine TorchScript archive).
 
 The weights are not stored (12.7 M parameters): every tensor is a deterministic function of its key, computed
 identically in test/metrics/i3d.test.ts:
@@ -33,6 +36,8 @@ Preprocessing (VideoGPT / StyleGAN-V FVD): uint8/255 → bilinear resize (align_
 shorter side to 224, the other to ceil(side·224/shorter) → centre crop 224² (start (n − 224) // 2) → (x − 0.5)·2.
 """
 import base64
+import gzip
+import io
 import json
 import math
 import os
@@ -211,6 +216,14 @@ def main():
             print(name, variant, "logits", f.shape, "mean", f.mean(), "absmax", np.abs(f).max())
     with open(OUT, "w") as fh:
         json.dump(out, fh)
+    fixtures = os.path.dirname(OUT)
+    stem = {k: v.half() for k, v in w.items() if k.startswith("Conv3d_1a_7x7.")}
+    stem["Conv3d_1a_7x7.bn.num_batches_tracked"] = torch.tensor(0, dtype=torch.int64)
+    buf = io.BytesIO()
+    torch.save(stem, buf)
+    with open(os.path.join(fixtures, "i3d_stem_only.pt.gz"), "wb") as fh:
+        fh.write(gzip.compress(buf.getvalue(), mtime=0))
+    torch.jit.save(torch.jit.script(torch.nn.Conv3d(3, 4, 1)), os.path.join(fixtures, "torchscript_tiny.pt"))
 
 
 if __name__ == "__main__":
