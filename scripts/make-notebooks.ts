@@ -146,10 +146,12 @@ const step = 4;
 // Optional: your LPIPS weights (torchvision backbone + lpips linear layers) and pytorch-fid's Inception weights.
 const lpipsLinear = '';
 const lpipsBackbone = '';
-const fidWeights = '';`, { tags: ['parameters'] }),
+const fidWeights = '';
+const i3dWeights = '';`, { tags: ['parameters'] }),
   code(`const extra = {
   ...(lpipsLinear ? { lpips: { linear: lpipsLinear, ...(lpipsBackbone ? { backbone: lpipsBackbone } : {}) } } : {}),
   ...(fidWeights ? { fid: fidWeights } : {}),
+  ...(i3dWeights ? { fvd: i3dWeights } : {}),
 };
 // Self-reenactment sanity: the driving clip against itself, reference = its first frame.
 const sanity = await mp.metrics(driving, driving, { reference: { video: driving, frame: 0 }, maxFrames, step, title: 'Sanity: driving vs itself', ...extra });

@@ -44,9 +44,11 @@ function cellPath<T>(p: T): T {
   return (typeof p === 'string' ? resolvePath(p) : p) as T;
 }
 
-export interface MpMetricsOptions extends Omit<metrics.EvaluateOptions, 'onFrame' | 'fid'> {
+export interface MpMetricsOptions extends Omit<metrics.EvaluateOptions, 'onFrame' | 'fid' | 'fvd'> {
   /** FID feature network, or the path of pytorch-fid's Inception weights (pt_inception-2015-12-05-*.pth). */
   fid?: metrics.FeatureNetwork | string;
+  /** FVD clip network, or the path of pytorch-i3d InceptionI3d(400) weights (i3d_pretrained_400.pt). */
+  fvd?: metrics.ClipFeatureNetwork | string;
   /** Title of the display. */
   title?: string;
   /** Transcribed rows of the paper's Table I to plot beside this run (see metrics/paper.ts). */
@@ -70,13 +72,20 @@ async function runMetrics(generatedInput: VideoLike, targetInput: VideoLike | nu
   const target = targetInput === null ? null : videoPath(targetInput);
   const { title, paperRows, ...rest } = options;
   const ref = rest.reference;
-  const { fid: fidOption, ...evalRest } = rest;
-  const opts: metrics.EvaluateOptions = { ...evalRest, ...(typeof fidOption === 'object' ? { fid: fidOption } : {}), reference: ref && typeof ref === 'object' && 'video' in ref ? { ...ref, video: cellPath(ref.video) } : cellPath(ref) };
+  const { fid: fidOption, fvd: fvdOption, ...evalRest } = rest;
+  const opts: metrics.EvaluateOptions = { ...evalRest, ...(typeof fidOption === 'object' ? { fid: fidOption } : {}), ...(typeof fvdOption === 'object' ? { fvd: fvdOption } : {}), reference: ref && typeof ref === 'object' && 'video' in ref ? { ...ref, video: cellPath(ref.video) } : cellPath(ref) };
   if (rest.flame) opts.flame = { generated: cellPath(rest.flame.generated), driving: cellPath(rest.flame.driving) };
   if (rest.lpips && !(rest.lpips instanceof metrics.Lpips))
     opts.lpips = { ...rest.lpips, linear: cellPath(rest.lpips.linear), ...(rest.lpips.backbone ? { backbone: cellPath(rest.lpips.backbone) } : {}) };
   let ownFid: metrics.InceptionFeatures | null = null;
-  if (typeof fidOption === 'string') opts.fid = ownFid = await metrics.InceptionFeatures.load(cellPath(fidOption));
+  let ownFvd: metrics.I3dFeatures | null = null;
+  try {
+    if (typeof fidOption === 'string') opts.fid = ownFid = await metrics.InceptionFeatures.load(cellPath(fidOption));
+    if (typeof fvdOption === 'string') opts.fvd = ownFvd = await metrics.I3dFeatures.load(cellPath(fvdOption));
+  } catch (e) {
+    if (ownFid) await ownFid.dispose();
+    throw e;
+  }
   const gen = cellPath(generated);
   let total = options.maxFrames ?? 0;
   if (typeof gen === 'string' && /\.(mp4|mov|mkv|webm|avi)$/i.test(gen)) {
@@ -93,6 +102,7 @@ async function runMetrics(generatedInput: VideoLike, targetInput: VideoLike | nu
     throw e;
   } finally {
     if (ownFid) await ownFid.dispose();
+    if (ownFvd) await ownFvd.dispose();
   }
 }
 
@@ -200,6 +210,8 @@ export const mp = {
     lpips: (w: metrics.LpipsWeights) => metrics.Lpips.load({ ...w, linear: cellPath(w.linear), ...(w.backbone ? { backbone: cellPath(w.backbone) } : {}) }),
     /** Loads the FID Inception-v3 feature network from pytorch-fid's weights. */
     inception: (path: string) => metrics.InceptionFeatures.load(cellPath(path)),
+    /** Loads the FVD I3D network from pytorch-i3d weights (i3d_pretrained_400.pt). */
+    i3d: (path: string, options?: metrics.I3dOptions) => metrics.I3dFeatures.load(cellPath(path), options),
     csim: metrics.csimFrames,
     identity: metrics.identityEmbedding,
     apd: metrics.apd,

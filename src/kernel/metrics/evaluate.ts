@@ -1,9 +1,10 @@
 /**
  * One evaluation: a generated video against its target (self-reenactment ground truth = the driving video) and the
- * reference identity image, frame by frame, streamed (only the current frames are in memory, plus feature vectors
- * when FID is on).
+ * reference identity image, frame by frame, streamed (only the current frames are in memory — with FVD the current
+ * clip's — plus feature vectors when FID / FVD are on).
  *
- *   self-reenactment:  PSNR, SSIM, LPIPS per frame (generated vs target), FID over the frame sets, CSIM per frame
+ *   self-reenactment:  PSNR, SSIM, LPIPS per frame (generated vs target), FID over the frame sets, FVD over the sets
+ *                      of consecutive 16-frame clips, CSIM per frame
  *                      (reference vs generated), APD / AED from FLAME parameter sequences.
  *   cross-reenactment: the target is a different person: only CSIM, APD, AED (full-reference metrics are absent).
  *
@@ -42,6 +43,18 @@ export interface FeatureNetwork {
   features(frames: readonly Image[]): Promise<Float32Array>;
 }
 
+/** A network that maps clips of consecutive frames to feature vectors (FVD: I3D logits). */
+export interface ClipFeatureNetwork {
+  readonly name: string;
+  readonly dim: number;
+  /** Frames per clip. */
+  readonly clipLength: number;
+  /** Content key of the network: results using it are cached only when given. */
+  readonly key?: string;
+  /** k·clipLength consecutive frames (k clips) → row-major (k × dim). */
+  features(frames: readonly Image[]): Promise<Float32Array>;
+}
+
 /** The reference identity: an image file or image, or a frame of a video (a video path alone means its frame 0). */
 export type ReferenceSource = string | Image | { video: string; frame?: number };
 
@@ -68,6 +81,12 @@ export interface EvaluateOptions {
   lpips?: Lpips | LpipsWeights;
   /** FID feature network (e.g. Inception-v3 pool3 imported from the user's weights). Without it FID is absent. */
   fid?: FeatureNetwork;
+  /**
+   * FVD clip network (e.g. I3D imported from the user's i3d_pretrained_400.pt). The compared frames are cut into
+   * consecutive, non-overlapping clips of its clipLength (16); a remainder shorter than a clip is not used. Without it
+   * FVD is absent.
+   */
+  fvd?: ClipFeatureNetwork;
   /** CSIM on (default: when a reference is given). */
   csim?: boolean;
   /** FLAME parameters of the generated and the driving video (sequences or .npz/.json files), for APD / AED. */
@@ -99,6 +118,9 @@ export interface MetricsResult {
     csimFacesFound?: number;
     motion?: string;
     fidFeatures?: string;
+    fvdFeatures?: string;
+    /** Clips whose FVD features were computed (also when one clip is too few for a per-video FVD). */
+    fvdClips?: number;
   };
   notes: string[];
   /**
@@ -106,6 +128,16 @@ export interface MetricsResult {
    * the JSON form.
    */
   features?: { dim: number; generated: Float32Array; target: Float32Array };
+  /** The FVD clip features (clips × dim), for pooling across pairs. Not part of the JSON form. */
+  clipFeatures?: ClipFeatures;
+}
+
+/** FVD features of the compared frames' clips, generated and target (row-major, clips × dim). */
+export interface ClipFeatures {
+  dim: number;
+  clipLength: number;
+  generated: Float32Array;
+  target: Float32Array;
 }
 
 const IMAGE_EXT = new Set(['.jpg', '.jpeg', '.png']);
@@ -164,6 +196,7 @@ interface FullReferenceStage {
   ssim: number[];
   lpips: number[] | null;
   fid: { dim: number; generated: Float32Array; target: Float32Array } | null;
+  fvd: ClipFeatures | null;
   notes: string[];
 }
 
@@ -206,10 +239,14 @@ async function fullReferenceStage(
   sel: { step?: number; maxFrames?: number },
   lpips: Lpips | null,
   fid: FeatureNetwork | undefined,
+  fvd: ClipFeatureNetwork | undefined,
   onFrame?: (n: number) => void,
 ): Promise<FullReferenceStage> {
-  const out: FullReferenceStage = { frameIndices: [], psnr: [], ssim: [], lpips: lpips ? [] : null, fid: null, notes: [] };
+  const out: FullReferenceStage = { frameIndices: [], psnr: [], ssim: [], lpips: lpips ? [] : null, fid: null, fvd: null, notes: [] };
   const genF: Float32Array[] = [], tgtF: Float32Array[] = [];
+  // FVD: only the frames of the current clip are held; each full clip becomes one feature vector per video.
+  const genClip: Image[] = [], tgtClip: Image[] = [];
+  const genV: Float32Array[] = [], tgtV: Float32Array[] = [];
   const gen = frameStream(generated, sel);
   let tgt: AsyncGenerator<{ index: number; image: Image }> | null = null;
   try {
@@ -231,6 +268,14 @@ async function fullReferenceStage(
         genF.push(await fid.features([g.image]));
         tgtF.push(await fid.features([t]));
       }
+      if (fvd) {
+        genClip.push(g.image);
+        tgtClip.push(t);
+        if (genClip.length === fvd.clipLength) {
+          genV.push(await fvd.features(genClip.splice(0)));
+          tgtV.push(await fvd.features(tgtClip.splice(0)));
+        }
+      }
       onFrame?.(out.frameIndices.length);
       checkCancelled('metrics');
     }
@@ -240,14 +285,13 @@ async function fullReferenceStage(
     await gen.return(undefined);
     if (tgt) await tgt.return(undefined);
   }
-  if (fid) {
-    const cat = (rows: Float32Array[]) => {
-      const o = new Float32Array(rows.length * fid.dim);
-      rows.forEach((r, i) => o.set(r, i * fid.dim));
-      return o;
-    };
-    out.fid = { dim: fid.dim, generated: cat(genF), target: cat(tgtF) };
-  }
+  const cat = (rows: Float32Array[], dim: number) => {
+    const o = new Float32Array(rows.length * dim);
+    rows.forEach((r, i) => o.set(r, i * dim));
+    return o;
+  };
+  if (fid) out.fid = { dim: fid.dim, generated: cat(genF, fid.dim), target: cat(tgtF, fid.dim) };
+  if (fvd) out.fvd = { dim: fvd.dim, clipLength: fvd.clipLength, generated: cat(genV, fvd.dim), target: cat(tgtV, fvd.dim) };
   return out;
 }
 
@@ -285,8 +329,9 @@ export async function evaluate(generated: FrameSource, target: FrameSource | nul
     try {
       const [gk, tk] = [await sourceKey(generated), await sourceKey(target!)];
       const fidKey = options.fid ? (options.fid.key ?? null) : 'none';
-      const inputs = gk && tk && fidKey !== null ? { generated: gk, target: tk, sel, lpips: lpips?.key ?? null, fid: fidKey } : null;
-      full = await stage(cache, 'metrics.fullReference', inputs, () => fullReferenceStage(generated, target!, selOpts, lpips, options.fid, options.onFrame));
+      const fvdKey = options.fvd ? (options.fvd.key ?? null) : 'none';
+      const inputs = gk && tk && fidKey !== null && fvdKey !== null ? { generated: gk, target: tk, sel, lpips: lpips?.key ?? null, fid: fidKey, ...(options.fvd ? { fvd: fvdKey } : {}) } : null;
+      full = await stage(cache, 'metrics.fullReference', inputs, () => fullReferenceStage(generated, target!, selOpts, lpips, options.fid, options.fvd, options.onFrame));
     } finally {
       if (own && lpips) await lpips.dispose();
     }
@@ -338,7 +383,20 @@ export async function evaluate(generated: FrameSource, target: FrameSource | nul
         if (n < d) result.notes.push(`FID over ${n} frames (< ${d} feature dimensions): statistically biased, compare only like with like`);
       }
     } else why('fid', 'no FID feature network given (options.fid: Inception-v3 pool features from the user’s weights)');
-    why('fvd', 'not implemented: the I3D feature network importer is not written yet');
+    if (full.fvd) {
+      const { dim, clipLength } = full.fvd;
+      const clips = full.fvd.generated.length / dim;
+      result.details.fvdFeatures = options.fvd!.name;
+      result.details.fvdClips = clips;
+      if (clips) result.clipFeatures = full.fvd;
+      if (clips < 2)
+        why('fvd', `FVD needs at least 2 clips of ${clipLength} frames per video (${2 * clipLength} compared frames), got ${result.frames} frame(s)${clips ? ': the clip’s features are kept for pooling in a batch' : ''}`);
+      else {
+        result.summary.fvd = frechetDistanceFromFeatures(full.fvd.generated, clips, full.fvd.target, clips, dim);
+        if (clips * clipLength < result.frames) result.notes.push(`FVD over ${clips} clips of ${clipLength} frames: the last ${result.frames - clips * clipLength} frame(s) are not used`);
+        if (clips < dim) result.notes.push(`FVD over ${clips} clips (< ${dim} feature dimensions): statistically biased, compare only like with like`);
+      }
+    } else why('fvd', 'no I3D weights given (options.fvd: pytorch-i3d InceptionI3d(400) weights such as i3d_pretrained_400.pt)');
   } else {
     const reason = mode === 'cross' ? 'cross-reenactment has no ground-truth frames' : 'no target video given';
     for (const id of ['psnr', 'ssim', 'lpips', 'fid', 'fvd'] as const) why(id, reason);
@@ -389,7 +447,7 @@ export function resultToJson(r: MetricsResult): unknown {
   for (const [k, v] of Object.entries(r.perFrame)) perFrame[k] = v!.map(jsonNumber);
   const summary: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(r.summary)) summary[k] = jsonNumber(v);
-  const { features: _features, ...rest } = r;
+  const { features: _features, clipFeatures: _clipFeatures, ...rest } = r;
   return { ...rest, perFrame, summary };
 }
 

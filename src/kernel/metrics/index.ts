@@ -1,6 +1,6 @@
 /**
  * Metrics and evaluation: PSNR / SSIM (scikit-image definitions), LPIPS (imported network), CSIM (dlib descriptor),
- * APD / AED (FLAME parameter sequences), the Fréchet distance (FID/FVD math), the paper's table, plots, and the
+ * APD / AED (FLAME parameter sequences), FID / FVD (imported Inception-v3 / I3D + the Fréchet distance), the paper's table, plots, and the
  * batch evaluation behind `magicportrait eval`.
  */
 export { psnr, ssim, ssimChannels, mse, gaussianWeights } from './image';
@@ -14,12 +14,14 @@ export { symmetricEigen } from './linalg';
 export { Lpips, buildLpipsGraph, lpipsInput } from './nets/lpips';
 export type { LpipsNet, LpipsWeights } from './nets/lpips';
 export { InceptionFeatures, buildInceptionGraph, INCEPTION_DIM } from './nets/inception';
+export { I3dFeatures, buildI3dGraph, i3dResize, I3D_CLIP, I3D_MIN_CLIP, I3D_CLASSES } from './nets/i3d';
+export type { I3dOptions, I3dVariant } from './nets/i3d';
 export { runEval, mergeEval } from './batch/run';
 export type { EvalRunOptions, EvalRunSummary, MergeOptions } from './batch/run';
 export { readManifest, parseManifest, parseShard } from './batch/manifest';
 export type { EvalManifest, ManifestPair, Shard } from './batch/manifest';
 export { evaluate, frameStream, loadReference, MetricsReport, resultToJson, resultFromJson } from './evaluate';
-export type { EvaluateOptions, MetricsResult, FrameSource, FeatureNetwork, ReferenceSource } from './evaluate';
+export type { EvaluateOptions, MetricsResult, FrameSource, FeatureNetwork, ClipFeatureNetwork, ClipFeatures, ReferenceSource } from './evaluate';
 export { metricsPlot, perFrameFigure, summaryFigure, paperComparisonFigure, motionFigure } from './display';
 export type { PlotPayload, PlotFigure } from './display';
 export { PAPER_TABLE_I, PAPER_CITATION, parsePaperRows, readPaperRows } from './paper';

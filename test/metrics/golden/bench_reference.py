@@ -9,6 +9,8 @@ FRAMES.npy: uint8 (2·K, H, W, 3), pairs (2k, 2k+1). Times, per pair (median ove
                                                use_sample_covariance=False, data_range=255)
   lpips  (--lpips) the plain-PyTorch AlexNet LPIPS of lpips_reference.py on the pair, float32, torch threads = 1
   fid    (--fid-dim) pytorch-fid's calculate_frechet_distance (scipy.linalg.sqrtm) on random N×D features
+  i3d    (--i3d-clip CLIP.npy, uint8 (T, H, W, 3)) the plain-PyTorch I3D of i3d_reference.py ('videogpt' variant,
+         hash-generated weights) on the clip: preprocessing + forward, float32, torch threads = 1 (runs: max(1, R // 3))
 """
 import argparse
 import json
@@ -37,6 +39,7 @@ def main():
     ap.add_argument("--lpips", action="store_true")
     ap.add_argument("--fid-dim", type=int, default=0)
     ap.add_argument("--fid-n", type=int, default=0)
+    ap.add_argument("--i3d-clip", default="")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
     frames = np.load(a.frames)
@@ -73,6 +76,18 @@ def main():
         res["fid"] = median_ms(fid, max(1, a.runs // 3))
         res["fid_value"] = float(fid())
         np.save(a.out + ".fid.npy", np.concatenate([f1, f2]))
+    if a.i3d_clip:
+        import torch
+        torch.set_num_threads(1)
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import i3d_reference as R
+        w = {k: torch.from_numpy(R.tensor_for(k, s)) for k, s in R.declare()}
+        clip = np.load(a.i3d_clip)
+        net = R.I3D(w, 1e-5)
+        run = lambda: net.forward(R.preprocess(clip))[0, :, :, 0, 0].mean(1)
+        with torch.no_grad():
+            res["i3d"] = median_ms(run, max(1, a.runs // 3))
+            res["i3d_features"] = [float(v) for v in run()]
     with open(a.out, "w") as f:
         json.dump(res, f)
 

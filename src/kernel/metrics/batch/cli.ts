@@ -10,6 +10,7 @@ import { mergeEval, runEval, type EvalRunOptions } from './run';
 export const EVAL_USAGE = `  magicportrait eval --manifest pairs.json [--out DIR] [--shard i/N | auto/N] [--workers K]
                     [--lpips-linear alex.pth --lpips-backbone alexnet-owt-7be5be79.pth [--lpips-net alex|vgg] | --no-lpips]
                     [--fid-weights pt_inception-2015-12-05-6726825d.pth | --no-fid]
+                    [--fvd-weights i3d_pretrained_400.pt | --no-fvd]
                     [--cache DIR | --no-cache] [--threads T] [--paper-table rows.json] [--no-table]
         evaluate the manifest's pairs (or shard i of N; auto = $JOB_COMPLETION_INDEX) in K local processes; finished
         pairs are kept in DIR/pairs and skipped on re-runs; writes DIR/results.{csv,json} and DIR/report.html
@@ -80,6 +81,12 @@ export function parseEvalArgs(args: string[]): EvalRunOptions {
         break;
       case '--no-fid':
         o.fid = null;
+        break;
+      case '--fvd-weights':
+        o.fvd = val();
+        break;
+      case '--no-fvd':
+        o.fvd = null;
         break;
       case '--paper-table':
         o.paperTable = val();

@@ -6,7 +6,8 @@
  *   "name": "self + cross on the shared clips",          // optional, shown in the report
  *   "options": { "maxFrames": 16, "step": 1,              // optional defaults for every pair
  *                "lpips": { "linear": "weights/alex.pth", "backbone": "weights/alexnet-owt-7be5be79.pth" },
- *                "fid": { "weights": "weights/pt_inception-2015-12-05-6726825d.pth" } },
+ *                "fid": { "weights": "weights/pt_inception-2015-12-05-6726825d.pth" },
+ *                "fvd": { "weights": "weights/i3d_pretrained_400.pt" } },   // pytorch-i3d InceptionI3d(400)
  *   "pairs": [
  *     { "id": "self-d0",                                  // unique; [A-Za-z0-9._-], used as a file name
  *       "mode": "self",                                   // "self" | "cross"
@@ -22,7 +23,7 @@
  *   ]
  * }
  *
- * Protocol: self-reenactment compares the generated frames with the target (PSNR, SSIM, LPIPS, FID) and the reference
+ * Protocol: self-reenactment compares the generated frames with the target (PSNR, SSIM, LPIPS, FID, FVD) and the reference
  * identity (CSIM); cross-reenactment has no ground truth (CSIM, APD, AED only). APD / AED need FLAME parameters.
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -52,7 +53,7 @@ export interface ManifestPair extends PairOptions {
 export interface EvalManifest {
   version: 1;
   name?: string;
-  options?: PairOptions & { lpips?: { linear: string; backbone?: string; net?: 'alex' | 'vgg' }; fid?: { weights: string } };
+  options?: PairOptions & { lpips?: { linear: string; backbone?: string; net?: 'alex' | 'vgg' }; fid?: { weights: string }; fvd?: { weights: string } };
   pairs: ManifestPair[];
 }
 
@@ -77,6 +78,8 @@ export interface LoadedManifest {
   lpips: LpipsWeights | null;
   /** The FID Inception weights (pytorch-fid's pt_inception-*.pth). */
   fid: string | null;
+  /** The FVD I3D weights (pytorch-i3d InceptionI3d(400) state dict, e.g. i3d_pretrained_400.pt). */
+  fvd: string | null;
 }
 
 const ID_RE = /^[A-Za-z0-9._-]{1,120}$/;
@@ -161,7 +164,8 @@ export function parseManifest(json: unknown, path: string, opts: { checkFiles?: 
     if (d.lpips.net) lpips.net = d.lpips.net;
   }
   const fid = d.fid ? abs(d.fid.weights, 'options.fid.weights') : null;
-  return { path, name: m.name ?? path, pairs, lpips, fid };
+  const fvd = d.fvd ? abs(d.fvd.weights, 'options.fvd.weights') : null;
+  return { path, name: m.name ?? path, pairs, lpips, fid, fvd };
 }
 
 export function readManifest(path: string, opts: { checkFiles?: boolean } = {}): LoadedManifest {

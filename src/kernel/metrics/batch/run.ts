@@ -19,15 +19,16 @@ import { MagicPortraitError } from '../../errors';
 import { configureSessions } from '../../onnx/session';
 import { StageCache } from '../../pipeline/cache';
 import { contentHash } from '../../pipeline/hash';
-import { evaluate, fileDigest, METRICS_STAGE_VERSION, resultToJson, type FeatureNetwork } from '../evaluate';
+import { evaluate, fileDigest, METRICS_STAGE_VERSION, resultToJson, type ClipFeatureNetwork, type FeatureNetwork } from '../evaluate';
 import { identityModelKey } from '../identity';
 import { Lpips, type LpipsWeights } from '../nets/lpips';
 import { InceptionFeatures } from '../nets/inception';
+import { I3dFeatures } from '../nets/i3d';
 import { NdArray, writeNpz } from '../../io';
 import type { PaperRow } from '../paper';
 import { inShard, readManifest, subShards, type LoadedManifest, type ResolvedPair, type Shard } from './manifest';
 import { renderReport } from './report';
-import { buildTable, collectPairRecords, featuresFile, pairFile, readPairRecord, writeFileAtomic, writeTableFiles, PAIR_FORMAT, type EvalTable, type PairRecord } from './table';
+import { buildTable, collectPairRecords, clipFeaturesFile, featuresFile, pairFile, readPairRecord, writeFileAtomic, writeTableFiles, PAIR_FORMAT, type EvalTable, type PairRecord } from './table';
 
 export interface EvalRunOptions {
   /** Path of the manifest (workers re-read it) or an already loaded one (in-process runs only). */
@@ -44,6 +45,8 @@ export interface EvalRunOptions {
   lpips?: LpipsWeights | null;
   /** FID: the Inception weights path (overrides the manifest's options.fid), or a feature network (in-process runs); null: no FID. */
   fid?: string | FeatureNetwork | null;
+  /** FVD: the I3D weights path (overrides the manifest's options.fvd), or a clip network (in-process runs); null: no FVD. */
+  fvd?: string | ClipFeatureNetwork | null;
   /** ONNX Runtime intra-op threads per process (default 1). */
   threads?: number;
   /** Write results.{json,csv} + report.html at the end (default: when the run covers every pair, i.e. shard 0/1). */
@@ -68,7 +71,7 @@ export interface EvalRunSummary {
 const shardName = (s: Shard) => `${s.index}/${s.count}`;
 
 /** The key of a pair: file contents, protocol options, LPIPS weights and stage versions. */
-async function pairKey(p: ResolvedPair, lpipsKey: unknown, fidKey: unknown): Promise<string> {
+async function pairKey(p: ResolvedPair, lpipsKey: unknown, fidKey: unknown, fvdKey: unknown): Promise<string> {
   const ref = typeof p.reference === 'string' ? { file: await fileDigest(p.reference) } : { file: await fileDigest(p.reference.video), frame: p.reference.frame };
   return contentHash({
     format: PAIR_FORMAT,
@@ -81,6 +84,7 @@ async function pairKey(p: ResolvedPair, lpipsKey: unknown, fidKey: unknown): Pro
     options: p.options,
     lpips: lpipsKey,
     fid: fidKey,
+    ...(fvdKey !== null ? { fvd: fvdKey } : {}),
     faceModels: p.options.csim ? identityModelKey() : null,
   });
 }
@@ -109,11 +113,12 @@ export async function runEval(options: EvalRunOptions): Promise<EvalRunSummary> 
   const threads = options.threads ?? 1;
   const lpipsWeights = options.lpips === undefined ? manifest.lpips : options.lpips;
   const fidWeights = options.fid === undefined ? manifest.fid : options.fid;
+  const fvdWeights = options.fvd === undefined ? manifest.fvd : options.fvd;
   const mine = manifest.pairs.filter((p) => inShard(p.index, shard));
   const summary: EvalRunSummary = { shard: shardName(shard), pairs: mine.map((p) => p.id), computed: [], skipped: [], failed: [], table: null };
 
   if (workers > 1) {
-    await runWorkers(manifest, out, shard, workers, { ...options, lpips: lpipsWeights, fid: fidWeights, threads }, log, summary);
+    await runWorkers(manifest, out, shard, workers, { ...options, lpips: lpipsWeights, fid: fidWeights, fvd: fvdWeights, threads }, log, summary);
   } else {
     configureSessions({ threads });
     const cache = options.cacheDir === null ? null : new StageCache(options.cacheDir ?? join(out, 'cache'));
@@ -122,10 +127,13 @@ export async function runEval(options: EvalRunOptions): Promise<EvalRunSummary> 
     let lpips: Lpips | null = null;
     let fid: FeatureNetwork | null = fidWeights && typeof fidWeights !== 'string' ? fidWeights : null;
     let ownFid: InceptionFeatures | null = null;
+    const vkey = !fvdWeights ? null : typeof fvdWeights === 'string' ? await fileDigest(fvdWeights) : (fvdWeights.key ?? fvdWeights.name);
+    let fvd: ClipFeatureNetwork | null = fvdWeights && typeof fvdWeights !== 'string' ? fvdWeights : null;
+    let ownFvd: I3dFeatures | null = null;
     try {
       for (const p of mine) {
         const file = pairFile(out, p.id);
-        const key = await pairKey(p, lkey, fkey);
+        const key = await pairKey(p, lkey, fkey, vkey);
         const prev = readPairRecord(file);
         if (prev && prev.key === key) {
           summary.skipped.push(p.id);
@@ -137,6 +145,7 @@ export async function runEval(options: EvalRunOptions): Promise<EvalRunSummary> 
         try {
           if (lpipsWeights && !lpips && p.mode === 'self') lpips = await Lpips.load(lpipsWeights);
           if (typeof fidWeights === 'string' && !fid && p.mode === 'self') fid = ownFid = await InceptionFeatures.load(fidWeights);
+          if (typeof fvdWeights === 'string' && !fvd && p.mode === 'self') fvd = ownFvd = await I3dFeatures.load(fvdWeights);
           const result = await evaluate(p.generated, p.target, {
             mode: p.mode,
             reference: p.reference,
@@ -146,6 +155,7 @@ export async function runEval(options: EvalRunOptions): Promise<EvalRunSummary> 
             aedIncludesJaw: p.options.aedIncludesJaw,
             ...(lpips ? { lpips } : {}),
             ...(fid ? { fid } : {}),
+            ...(fvd ? { fvd } : {}),
             ...(p.flame ? { flame: p.flame } : {}),
             cache,
           });
@@ -169,6 +179,11 @@ export async function runEval(options: EvalRunOptions): Promise<EvalRunSummary> 
             const n = generated.length / dim;
             writeFileAtomic(featuresFile(out, p.id), writeNpz({ generated: new NdArray('float32', [n, dim], generated), target: new NdArray('float32', [n, dim], target) }));
           }
+          if (result.clipFeatures) {
+            const { dim, generated, target } = result.clipFeatures;
+            const n = generated.length / dim;
+            writeFileAtomic(clipFeaturesFile(out, p.id), writeNpz({ generated: new NdArray('float32', [n, dim], generated), target: new NdArray('float32', [n, dim], target) }));
+          }
           writeFileAtomic(file, JSON.stringify(record, null, 1) + '\n');
           summary.computed.push(p.id);
           log(`[${summary.shard}] ${p.id}: ${result.frames} frames in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
@@ -182,6 +197,7 @@ export async function runEval(options: EvalRunOptions): Promise<EvalRunSummary> 
     } finally {
       if (lpips) await lpips.dispose();
       if (ownFid) await ownFid.dispose();
+      if (ownFvd) await ownFvd.dispose();
     }
     writeFileAtomic(
       join(out, 'shards', `shard-${shard.index}-of-${shard.count}.json`),
@@ -201,7 +217,7 @@ async function runWorkers(
   out: string,
   shard: Shard,
   workers: number,
-  options: EvalRunOptions & { lpips: LpipsWeights | null; fid: string | FeatureNetwork | null; threads: number },
+  options: EvalRunOptions & { lpips: LpipsWeights | null; fid: string | FeatureNetwork | null; fvd: string | ClipFeatureNetwork | null; threads: number },
   log: (l: string) => void,
   summary: EvalRunSummary,
 ): Promise<void> {
@@ -221,6 +237,9 @@ async function runWorkers(
     if (options.fid && typeof options.fid !== 'string') throw new MagicPortraitError('Worker processes need the FID weights as a file path.', 'bad-argument');
     if (options.fid) a.push('--fid-weights', options.fid);
     else if (options.fid === null) a.push('--no-fid');
+    if (options.fvd && typeof options.fvd !== 'string') throw new MagicPortraitError('Worker processes need the FVD weights as a file path.', 'bad-argument');
+    if (options.fvd) a.push('--fvd-weights', options.fvd);
+    else if (options.fvd === null) a.push('--no-fvd');
     return a;
   };
   const shards = subShards(shard, workers);

@@ -47,6 +47,29 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
 export const pairFile = (out: string, id: string) => join(out, 'pairs', `${id}.json`);
 /** FID feature vectors of a pair (written before its .json, so a finished pair always has them). */
 export const featuresFile = (out: string, id: string) => join(out, 'pairs', `${id}.features.npz`);
+/** FVD clip feature vectors of a pair (likewise written before its .json). */
+export const clipFeaturesFile = (out: string, id: string) => join(out, 'pairs', `${id}.fvd-features.npz`);
+
+/** Reads a pair's generated / target feature matrices (rows × dim). */
+async function readFeaturePair(file: string): Promise<{ rows: number; dim: number; generated: Float32Array; target: Float32Array }> {
+  const npz = await openNpz(file);
+  try {
+    const g = await npz.get('generated'), t = await npz.get('target');
+    return { rows: g.shape[0]!, dim: g.shape[1]!, generated: toFloat32(g), target: toFloat32(t) };
+  } finally {
+    await npz.close();
+  }
+}
+
+function concatRows(parts: Float32Array[]): Float32Array {
+  const o = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    o.set(p, off);
+    off += p.length;
+  }
+  return o;
+}
 
 export function readPairRecord(path: string): PairRecord | null {
   try {
@@ -92,7 +115,8 @@ export interface EvalTable {
   rows: TableRow[];
   /**
    * Per mode: the mean of the per-pair values (pairs lacking a metric are left out of its mean); except FID (self),
-   * which is the Fréchet distance of the features pooled over every compared frame of every self pair that has them.
+   * which is the Fréchet distance of the features pooled over every compared frame of every self pair that has them,
+   * and FVD (self), pooled likewise over every clip (also of pairs with a single clip, too few for a per-pair FVD).
    */
   aggregate: Record<'self' | 'cross', { pairs: number; values: Partial<Record<MetricId, number | string | null>> }>;
   /** Why metrics are absent, per pair. */
@@ -182,7 +206,36 @@ export async function buildTable(records: Map<string, PairRecord & { dir?: strin
       table.aggregateNotes.push(`FID (self) is pooled over ${n} frames of ${withFid.length} pair(s), not a mean of per-pair FIDs`);
     } else table.aggregateNotes.push('FID (self) is the mean of per-pair FIDs (feature files missing)');
   }
+  await poolFvd(table, records, results);
   return { table, results };
+}
+
+/** FVD over the whole self set: the clip features of every self pair that computed them. */
+async function poolFvd(table: EvalTable, records: Map<string, PairRecord & { dir?: string }>, results: Map<string, MetricsResult>): Promise<void> {
+  const withClips = table.rows.filter((r) => r.mode === 'self' && (results.get(r.id)?.details.fvdClips ?? 0) > 0);
+  if (!withClips.length) return;
+  const gen: Float32Array[] = [], tgt: Float32Array[] = [];
+  let dim = 0, n = 0;
+  for (const r of withClips) {
+    const rec = records.get(r.id)!;
+    const file = rec.dir ? clipFeaturesFile(rec.dir, r.id) : '';
+    const f = file && existsSync(file) ? await readFeaturePair(file) : null;
+    if (!f || f.rows !== results.get(r.id)!.details.fvdClips || (dim && f.dim !== dim)) {
+      delete table.aggregate.self.values.fvd;
+      table.aggregateNotes.push(`FVD (self) not pooled: the clip features of pair '${r.id}' are missing or do not match its result`);
+      return;
+    }
+    dim = f.dim;
+    n += f.rows;
+    gen.push(f.generated);
+    tgt.push(f.target);
+  }
+  if (n < 2) {
+    table.aggregateNotes.push(`FVD (self) needs at least 2 clips over the self pairs, got ${n}`);
+    return;
+  }
+  table.aggregate.self.values.fvd = jsonNumber(frechetDistanceFromFeatures(concatRows(gen), n, concatRows(tgt), n, dim));
+  table.aggregateNotes.push(`FVD (self) is pooled over ${n} clips of ${withClips.length} pair(s), not a mean of per-pair FVDs`);
 }
 
 const csvCell = (v: unknown) => {
