@@ -17,6 +17,9 @@ import { createSession, ort } from '../../src/kernel/onnx/session';
 import { MagicPortraitError } from '../../src/kernel/errors';
 import { syntheticFlameDir } from '../flame/helpers';
 import { randomParams, renderLandmarks } from './synthetic';
+import { dataDir, missingPerception } from './helpers';
+import { decodeImage } from '../../src/kernel/io/image';
+import { readFileSync } from 'node:fs';
 
 const PFIX = join(__dirname, '..', 'perception', 'fixtures');
 const TINY_DECA: DecaEncoderArch = { stem: 4, widths: [4, 8, 8, 16], blocks: [1, 1, 2, 1], hidden: 16, outDim: 236, imageSize: 224 };
@@ -63,7 +66,7 @@ async function expectedCodes(encDir: string, image: Image, tform: ArrayLike<numb
   return { code, expression: s.expression!.data as Float32Array, jaw: s.jaw!.data as Float32Array };
 }
 
-test("'deca+smirk' start: DECA's shape/pose/cam and SMIRK's expression + jaw are where the solve starts (FLAME slots)", async () => {
+test("'deca+smirk' start: DECA's shape and SMIRK's expression + jaw are where the solve starts (FLAME slots); DECA's pose/cam when they reproject better", async () => {
   const encDir = await encoders();
   const model = await loadFlame(syntheticFlameDir());
   const truth = randomParams(model, 4, 25);
@@ -107,6 +110,16 @@ test("'deca+smirk' start with the optimiser: converges like the cold start on th
     assert.ok(!warm.flags.includes('non-finite-guarded'));
     assert.ok(warm.nme <= cold.nme + 0.01, `warm NME ${warm.nme} vs cold ${cold.nme}`);
   }
+});
+
+test("'deca+smirk' on a real portrait (our perception → DECA and SMIRK crops): as good as the cold start", { skip: missingPerception() }, async () => {
+  const encDir = await encoders();
+  const img = decodeImage(readFileSync(join(dataDir, 'magicportrait', 'boy_cropped.jpg')));
+  const cold = await fitFlame(img, { photometric: false, overlay: false });
+  const warm = await fitFlame(img, { photometric: false, overlay: false, encoder: 'deca+smirk', encoderDir: encDir });
+  console.log(`# boy_cropped.jpg: cold start NME ${(100 * cold.nme).toFixed(3)}%, deca+smirk start (synthetic encoders) NME ${(100 * warm.nme).toFixed(3)}%, init ${warm.solver.ms.init.toFixed(0)} ms, flags [${warm.flags.join(', ')}]`);
+  assert.equal(warm.quality, cold.quality);
+  assert.ok(warm.nme <= cold.nme + 0.005, `warm ${warm.nme} vs cold ${cold.nme}`);
 });
 
 test("'deca+smirk' errors: a folder without the SMIRK graph names the file and the import command; landmarks only", async () => {
