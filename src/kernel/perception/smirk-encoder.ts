@@ -158,7 +158,8 @@ export async function importSmirk(ckptPath: string, outDir: string, a: SmirkArch
   try {
     ck = await openTorchCheckpoint(path);
   } catch (e) {
-    if (e instanceof MagicPortraitError) throw new MagicPortraitError(`SMIRK checkpoint ${path}: ${e.message}`, e.code);
+    const hint = e instanceof MagicPortraitError && e.code === 'bad-file' ? ' Is the file truncated (an interrupted download) or not a torch.save checkpoint?' : '';
+    if (e instanceof MagicPortraitError) throw new MagicPortraitError(`SMIRK checkpoint ${path}: ${e.message}${hint}`, e.code);
     throw e;
   }
   try {
