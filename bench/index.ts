@@ -15,6 +15,7 @@ const areas: Record<string, () => Promise<Bench>> = {
   gge: async () => (require('./gge') as typeof import('./gge')).benchGGE,
   metrics: async () => (require('./metrics') as typeof import('./metrics')).benchMetrics,
   fit: async () => (require('./fit') as typeof import('./fit')).benchFit,
+  encoders: async () => (require('./encoders') as typeof import('./encoders')).benchEncoders,
 };
 
 async function main(): Promise<void> {

@@ -4,7 +4,8 @@
  *   magicportrait gc NOTEBOOK
  *   magicportrait eval --manifest pairs.json [--shard i/N] [--workers K] [--out DIR]
  *   magicportrait eval-merge --out DIR [--manifest pairs.json] [RESULT_DIR...]
- *   magicportrait import-deca deca_model.tar OUT.onnx
+ *   magicportrait import-deca deca_model.tar (OUT.onnx | --out DIR)
+ *   magicportrait import-smirk SMIRK_em1.pt --out DIR
  *   magicportrait import --sd15 DIR --vae DIR --motion FILE --ckpts DIR --out DIR [--text-embeds FILE.npy] [--precision fp32|fp16]
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
@@ -18,7 +19,8 @@ import { MagicPortraitError } from '../errors';
 import { EVAL_USAGE, evalCommand, evalMergeCommand } from '../metrics/batch/cli';
 import { estimateImport, fmtBytes, importMagicPortrait } from '../diffusion/import';
 import { type DiffusionArch, validateArch } from '../diffusion/graph/config';
-import { importDecaEncoder } from '../perception/deca-encoder';
+import { DECA_ENCODER_FILE, importDecaEncoder } from '../perception/deca-encoder';
+import { importSmirk } from '../perception/smirk-encoder';
 
 const USAGE = `usage:
   magicportrait run NOTEBOOK [-p key=value]... [--out DIR]   run every cell headless; writes DIR/<name>.mpnb and its artifacts
@@ -27,7 +29,11 @@ const USAGE = `usage:
                        [--precision fp32|fp16] [--estimate] [--arch FILE.json]
                                                               build a diffusion bundle from the real checkpoints;
                                                               prints the disk/memory estimate, progress and key coverage
-  magicportrait import-deca deca_model.tar OUT.onnx            DECA's coarse encoder E_flame → ONNX (prints key coverage)
+  magicportrait import-deca deca_model.tar (OUT.onnx | --out DIR)
+                                                              DECA's coarse encoder E_flame → ONNX (prints key coverage);
+                                                              --out DIR writes DIR/${DECA_ENCODER_FILE}
+  magicportrait import-smirk SMIRK_em1.pt --out DIR           SMIRK's encoders → DIR/smirk_encoder.onnx (strict key check);
+                                                              with import-deca into the same DIR: fit encoder 'deca+smirk'
 ${EVAL_USAGE}`;
 
 /** The kernel entry next to this file: the bundled dist/kernel.js, or the TypeScript source under tsx. */
@@ -159,10 +165,20 @@ export async function main(argv: string[]): Promise<number> {
       case 'import':
         return await cmdImport(rest);
       case 'import-deca': {
-        if (rest.length !== 2) throw new MagicPortraitError(`magicportrait import-deca needs deca_model.tar and OUT.onnx\n${USAGE}`);
-        const r = await importDecaEncoder(resolve(rest[0]!), resolve(rest[1]!));
+        const outFlag = rest.length === 3 && rest[1] === '--out';
+        if (rest.length !== 2 && !outFlag) throw new MagicPortraitError(`magicportrait import-deca needs deca_model.tar and OUT.onnx (or --out DIR)\n${USAGE}`);
+        const out = outFlag ? join(resolve(rest[2]!), DECA_ENCODER_FILE) : resolve(rest[1]!);
+        if (outFlag) mkdirSync(resolve(rest[2]!), { recursive: true });
+        const r = await importDecaEncoder(resolve(rest[0]!), out);
         console.log(r.report);
-        console.log(`Wrote ${resolve(rest[1]!)}`);
+        console.log(`Wrote ${out}`);
+        return r.coverage.unexpected.length ? 1 : 0;
+      }
+      case 'import-smirk': {
+        if (rest.length !== 3 || rest[1] !== '--out') throw new MagicPortraitError(`magicportrait import-smirk needs SMIRK_em1.pt --out DIR\n${USAGE}`);
+        const r = await importSmirk(resolve(rest[0]!), resolve(rest[2]!));
+        console.log(r.report);
+        console.log(`Wrote ${r.path}`);
         return r.coverage.unexpected.length ? 1 : 0;
       }
       case undefined:

@@ -6,8 +6,9 @@
 //    224 crop, and the camera [s, tx, ty] is DECA's for that crop (§2.6), so shape / expression / pose / camera / tform
 //    are in the reference's frame (when the image is the 512×512 reference crop, exactly the frame render_and_transfer
 //    places its renders in, §1.4).
-// 3. Initialisation: the pluggable encoder hook (`init`, for DECA/SMIRK later) or the geometric cold start (affine
-//    camera on the 51 inner landmarks → nearest rotation), then a rigid Levenberg–Marquardt stage.
+// 3. Initialisation: an encoder start (`encoder: 'deca+smirk'`, the reference's DECA + SMIRK codes from the imported
+//    graphs, encoder-init.ts), the pluggable hook (`init`), or the geometric cold start (affine camera on the 51 inner
+//    landmarks → nearest rotation, then a rigid Levenberg–Marquardt stage).
 // 4. Levenberg–Marquardt on the 68 landmarks (dynamic contour re-selected from the yaw at every evaluation, as FLAME
 //    does) + the dense MediaPipe correspondence, with L2 priors on shape and expression, soft pose limits, Huber loss.
 // 5. Photometric refinement when the model has a texture space (photometric.ts): albedo coefficients and 9×3 SH light.
@@ -30,6 +31,7 @@ import type { FrameState, FrameTargets } from './problem';
 import { coldStart, contourRowSearch, DEFAULT_WEIGHTS, poseFreeMask, solveFrames, type FitWeights } from './solve';
 import { faceRegion, photometricFit, type PhotometricResult } from './photometric';
 import { drawFitOverlay } from './draw';
+import { openDecaSmirk, type FitEncoder } from './encoder-init';
 
 /** What an encoder initialiser (DECA, SMIRK, …) may provide; missing fields come from the geometric cold start. */
 export interface FitInitialGuess {
@@ -79,8 +81,12 @@ export type FitInput = Image | FitLandmarkInput;
 export interface FitFlameOptions {
   /** The model; default the built-in demo head. */
   model?: FlameModelData;
-  /** Encoder initialiser (DECA/SMIRK later). */
+  /** Encoder initialiser hook (any guess; see FitInitialGuess). */
   init?: FitInitialiser;
+  /** Start from the reference's encoders: 'deca+smirk' = DECA's code with SMIRK's expression and jaw (needs the image). */
+  encoder?: FitEncoder;
+  /** Folder with the imported encoders (deca_e_flame.onnx, smirk_encoder.onnx); default defaultEncoderDir(). */
+  encoderDir?: string;
   /** Dense correspondence for the 468 points: default the model's built-in table; false/null: 68 landmarks only. */
   dense?: DenseCorrespondence | null | false;
   /** Hold this shape fixed (e.g. from a reference fit). */
@@ -307,7 +313,12 @@ export async function fitFlame(input: FitInput, options: FitFlameOptions = {}): 
   const model = options.model ?? createDemoHead();
   const w: FitWeights = { ...DEFAULT_WEIGHTS, ...options.weights };
   const dense = options.dense === false || options.dense === null ? null : (options.dense ?? defaultDenseCorrespondence(model));
-  const inp = await resolveInput(input, !!dense && w.dense > 0);
+  if (options.encoder !== undefined && options.encoder !== 'deca+smirk') throw new MagicPortraitError(`fitFlame: unknown encoder '${String(options.encoder)}' (supported: 'deca+smirk')`, 'bad-argument');
+  if (options.encoder && options.init) throw new MagicPortraitError('fitFlame: give either an encoder or an init hook, not both', 'bad-argument');
+  // open the encoders first: a missing import fails before any perception work
+  const encoders = options.encoder ? await openDecaSmirk(options.encoderDir) : null;
+  const inp = await resolveInput(input, (!!dense && w.dense > 0) || !!encoders);
+  if (encoders && !inp.image) throw new MagicPortraitError(`fitFlame: the '${options.encoder}' start runs encoders on the image; ${inp.name} has landmarks only`, 'bad-argument');
   const flags: string[] = [];
   const { weights: lmW, outside, missing } = landmarkWeights(inp.lm, inp.width, inp.height, w);
   if (missing > 0) flags.push('missing-landmarks');
@@ -336,7 +347,8 @@ export async function fitFlame(input: FitInput, options: FitFlameOptions = {}): 
   const tInit = performance.now();
   let shape: Float64Array = new Float64Array(rig.numShape);
   let guess: FitInitialGuess | null = null;
-  if (options.init) {
+  if (encoders) guess = (await encoders.run(inp.image!, T, inp.mesh)).guess;
+  else if (options.init) {
     guess = await options.init({ model, image: inp.image, face: inp.face, landmarks68: inp.lm, mesh468: inp.mesh, tform: T });
   }
   // an initialiser's guess is used only where it is complete and finite (a bad encoder output cannot poison the fit)
@@ -353,13 +365,25 @@ export async function fitFlame(input: FitInput, options: FitFlameOptions = {}): 
     else for (let i = 0; i < state.pose.length; i++) state.pose[i] = p[i];
     state.cam.set(Array.from(guess!.cam!).slice(0, 3));
   } else if (guess && (guess.pose || guess.cam)) flags.push('init-pose-ignored');
-  const initMs = performance.now() - tInit;
-
-  const tSolve = performance.now();
   const solveOpts = {
     weights: w, poseFree: poseFreeMask(rig.numJoints, { neck: options.fitNeck, eyes: options.fitEyes }), shapeFree: !fixedShape,
     rigidIterations: poseOk && camOk ? 0 : 10, maxIterations: options.maxIterations ?? 60,
   };
+  if (poseOk && camOk) {
+    // A guessed head pose + camera is kept only when it reprojects the landmarks at least as well as the geometric
+    // start with the same shape, expression and jaw: a poor encoder camera (e.g. weights from another model) would
+    // otherwise trap the solve far from the face.
+    const startCost = (st: FrameState) => solveFrames(rig, denseRig, [frame], shape, [st], { ...solveOpts, rigidIterations: 0, maxIterations: 0 }).lm.initialCost;
+    const geometric = coldStart(rig, shape, frame, state);
+    if (startCost(geometric) < startCost(state)) {
+      state = geometric;
+      solveOpts.rigidIterations = 10;
+      flags.push('init-pose-replaced');
+    }
+  }
+  const initMs = performance.now() - tInit;
+
+  const tSolve = performance.now();
   let res = solveFrames(rig, denseRig, [frame], shape, [state], solveOpts);
   if (options.contourSearch !== false) res = contourRowSearch(rig, denseRig, frame, res, { ...solveOpts, maxIterations: 30 });
   const solveMs = performance.now() - tSolve;

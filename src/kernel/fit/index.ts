@@ -13,5 +13,7 @@ export { butter2, filtfilt, oneEuro, fillGaps, smoothSeries, diffVariance, type 
 export { photometricFit, solvePhotometric, shBasis, SH_CONSTANTS, type PhotometricResult } from './photometric';
 export { posedMesh, vertexNormals, visibleVertices } from './mesh';
 export { decaCropTform } from './camera';
+export { openDecaSmirk, decaSmirkInitialiser, mergeDecaSmirk, defaultEncoderDir, closeFitEncoders } from './encoder-init';
+export type { FitEncoder, DecaSmirkEncoders, DecaSmirkResult } from './encoder-init';
 export { drawFitOverlay } from './draw';
 export { fitOverlayView, trackPlot, TrackPlot, alignedView, type AlignedViewOptions } from './display';

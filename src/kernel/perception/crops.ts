@@ -174,14 +174,22 @@ export function decaCrop(image512: Image, landmarks68: readonly Point[]): Encode
   const centre: Point = [(l + r) / 2, (t + b) / 2];
   const size = Math.trunc(oldSize * 1.3);
   const tform = encoderTform(centre[0], centre[1], size);
-  const hwc = warp224(image512, tform, 1 / 255);
+  return { image: decaCropAt(image512, tform), tform, centre, size };
+}
+
+/**
+ * §1.2 step 6 for a given crop transform (source pixels → 224 crop pixels): image/255 warped into (3, 224, 224)
+ * (bilinear, zero outside, clipped to the input range including the zero fill, as scikit-image does).
+ */
+export function decaCropAt(image: Image, tform: Matrix3): Float32Array {
+  const hwc = warp224(image, tform, 1 / 255);
   // scikit-image clips to [min(image, cval), max(image, cval)]; for bytes with cval 0 that is [0, max/255].
   let hi = 0;
-  const C = image512.channels;
-  for (let i = 0; i < image512.data.length; i++) if (i % C < 3 && image512.data[i]! > hi) hi = image512.data[i]!;
+  const C = image.channels;
+  for (let i = 0; i < image.data.length; i++) if (i % C < 3 && image.data[i]! > hi) hi = image.data[i]!;
   hi /= 255;
   for (let i = 0; i < hwc.length; i++) hwc[i] = Math.min(hi, Math.max(0, hwc[i]!));
-  return { image: hwcToChw(hwc, 224 * 224), tform, centre, size };
+  return hwcToChw(hwc, 224 * 224);
 }
 
 /**

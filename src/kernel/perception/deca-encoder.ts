@@ -24,6 +24,28 @@ export interface DecaEncoderArch {
 
 export const DECA_E_FLAME_ARCH: DecaEncoderArch = { stem: 64, widths: [64, 128, 256, 512], blocks: [3, 4, 6, 3], hidden: 1024, outDim: 236, imageSize: 224 };
 
+/** The file name `magicportrait import-deca … --out DIR` writes (and the fit's encoder folder expects). */
+export const DECA_ENCODER_FILE = 'deca_e_flame.onnx';
+
+export interface DecaCode {
+  shape: Float32Array;
+  tex: Float32Array;
+  exp: Float32Array;
+  /** [global (3), jaw (3)], axis-angle. */
+  pose: Float32Array;
+  /** Orthographic [s, tx, ty] for the crop. */
+  cam: Float32Array;
+  /** (9, 3) row-major: band k, colour c. */
+  light: Float32Array;
+}
+
+/** The §2.2 code layout: shape 100 | tex 50 | exp 50 | pose 6 | cam 3 | light 27. */
+export function splitDecaCode(code: ArrayLike<number>): DecaCode {
+  if (code.length !== 236) throw new MagicPortraitError(`A DECA code has 236 values, got ${code.length}.`, 'bad-shape');
+  const at = (a: number, b: number) => Float32Array.from({ length: b - a }, (_, i) => code[a + i]!);
+  return { shape: at(0, 100), tex: at(100, 150), exp: at(150, 200), pose: at(200, 206), cam: at(206, 209), light: at(209, 236) };
+}
+
 function batchNorm(ctx: BlockContext, x: string, key: string, c: number): string {
   const p = (n: string) => param(ctx, `${key}.${n}`, [c]);
   return ctx.g.op('BatchNormalization', [x, p('weight'), p('bias'), p('running_mean'), p('running_var')], { epsilon: floatAttr(1e-5) });

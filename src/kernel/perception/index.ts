@@ -26,6 +26,7 @@ export {
   generationCropCorners,
   GENERATION_BOX_512,
   decaCrop,
+  decaCropAt,
   smirkCrop,
   encoderTform,
   skimageIdentityResize,
