@@ -5,6 +5,7 @@
  *   magicportrait eval --manifest pairs.json [--shard i/N] [--workers K] [--out DIR]
  *   magicportrait eval-merge --out DIR [--manifest pairs.json] [RESULT_DIR...]
  *   magicportrait import-deca deca_model.tar OUT.onnx
+ *   magicportrait models scan|import --config models.json [--json]
  *   magicportrait import --sd15 DIR --vae DIR --motion FILE --ckpts DIR --out DIR [--text-embeds FILE.npy] [--precision fp32|fp16]
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
@@ -19,6 +20,7 @@ import { EVAL_USAGE, evalCommand, evalMergeCommand } from '../metrics/batch/cli'
 import { estimateImport, fmtBytes, importMagicPortrait } from '../diffusion/import';
 import { type DiffusionArch, validateArch } from '../diffusion/graph/config';
 import { importDecaEncoder } from '../perception/deca-encoder';
+import { MODELS_USAGE, modelsCommand } from '../models/cli';
 
 const USAGE = `usage:
   magicportrait run NOTEBOOK [-p key=value]... [--out DIR]   run every cell headless; writes DIR/<name>.mpnb and its artifacts
@@ -28,6 +30,7 @@ const USAGE = `usage:
                                                               build a diffusion bundle from the real checkpoints;
                                                               prints the disk/memory estimate, progress and key coverage
   magicportrait import-deca deca_model.tar OUT.onnx            DECA's coarse encoder E_flame → ONNX (prints key coverage)
+${MODELS_USAGE}
 ${EVAL_USAGE}`;
 
 /** The kernel entry next to this file: the bundled dist/kernel.js, or the TypeScript source under tsx. */
@@ -158,6 +161,8 @@ export async function main(argv: string[]): Promise<number> {
         return await evalMergeCommand(rest);
       case 'import':
         return await cmdImport(rest);
+      case 'models':
+        return await modelsCommand(rest);
       case 'import-deca': {
         if (rest.length !== 2) throw new MagicPortraitError(`magicportrait import-deca needs deca_model.tar and OUT.onnx\n${USAGE}`);
         const r = await importDecaEncoder(resolve(rest[0]!), resolve(rest[1]!));
