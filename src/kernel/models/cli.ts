@@ -85,7 +85,8 @@ function parseArgs(args: string[]): { config: ModelConfig; json: boolean; noEsti
   return { config: { ...config, ...over }, json, noEstimate };
 }
 
-const emit = (e: ManagerEvent) => process.stdout.write(JSON.stringify(e) + '\n');
+/** One event per stdout line (console.log: a single write per line, so lines never interleave). */
+const emit = (e: ManagerEvent) => console.log(JSON.stringify(e));
 
 export function formatScan(s: ScanResult): string {
   const lines: string[] = [];
