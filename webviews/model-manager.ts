@@ -20,6 +20,7 @@ const post = (m: PanelMessage) => vscode.postMessage(m);
 
 // A constructed stylesheet: allowed by the panel's CSP without 'unsafe-inline' (so are the elements' own styles).
 const CSS = `
+[hidden] { display: none !important; }
 body { font-family: var(--vscode-font-family); font-size: var(--vscode-font-size); color: var(--vscode-foreground); padding: 0 16px 24px; max-width: 1000px; }
 h2 { font-weight: 600; margin: 14px 0 4px; }
 .mm-intro, .mm-hint { color: var(--vscode-descriptionForeground); }
@@ -130,8 +131,8 @@ const outField = pathField('out', 'folder for the model bundle (created if neede
 const precisionGroup = h(
   'vscode-radio-group',
   { id: 'mm-precision' },
-  h('vscode-radio', { name: 'precision', value: 'fp32', id: 'mm-precision-fp32', label: 'fp32: the checkpoints’ own weights (CPU and GPU)' }, 'fp32 — exact weights (CPU and GPU)'),
-  h('vscode-radio', { name: 'precision', value: 'fp16', id: 'mm-precision-fp16', label: 'fp16: half the disk, for GPU execution providers' }, 'fp16 — half the disk, for GPU execution providers'),
+  h('vscode-radio', { name: 'precision', value: 'fp32', id: 'mm-precision-fp32' }, 'fp32 — exact weights (CPU and GPU)'),
+  h('vscode-radio', { name: 'precision', value: 'fp16', id: 'mm-precision-fp16' }, 'fp16 — half the disk, for GPU execution providers'),
 );
 precisionGroup.addEventListener('change', (e) => {
   const v = (e.target as HTMLElement & { value: string }).value;
@@ -300,7 +301,7 @@ function renderReport(): void {
     ...r.steps.map((s) =>
       h(
         'vscode-collapsible',
-        { title: `${s.label} — ${s.status === 'unchanged' ? 'unchanged (same hashes), kept' : 'imported'}`, open: '', 'data-step': s.id, 'data-status': s.status },
+        { heading: `${s.label} — ${s.status === 'unchanged' ? 'unchanged (same hashes), kept' : 'imported'}`, open: '', 'data-step': s.id, 'data-status': s.status },
         coverageTable(s.record.coverage),
       ),
     ),
