@@ -26,6 +26,7 @@ h2 { font-weight: 600; margin: 14px 0 4px; }
 .mm-intro, .mm-hint { color: var(--vscode-descriptionForeground); }
 .mm-hint { font-size: 0.9em; margin: 0 0 4px; }
 .mm-folder { margin: 12px 0; }
+.mm-heading { display: flex; align-items: center; }
 .mm-row { display: flex; gap: 6px; align-items: center; }
 .mm-row vscode-textfield { flex: 1; }
 .mm-files { list-style: none; padding: 0; margin: 4px 0 0; columns: 2; font-size: 0.92em; }
@@ -111,8 +112,7 @@ function folderSection(f: FolderScan): HTMLElement {
   return h(
     'div',
     { class: 'mm-folder', 'data-folder': f.id },
-    h('vscode-label', { for: `mm-field-${f.id}` }, f.label),
-    badge,
+    h('div', { class: 'mm-heading' }, h('vscode-label', { for: `mm-field-${f.id}` }, f.label), badge),
     h('p', { class: 'mm-hint' }, f.hint),
     pathField(f.id, `path to ${f.label}`, (v) => {
       state.settings.folders[f.id] = v;

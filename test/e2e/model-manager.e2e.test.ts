@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureTools, executeCommand, screenshot, withVSCode, type Page } from './harness';
+import { ensureTools, executeCommand, screenshot, waitForExtensionHost, withVSCode, type Page } from './harness';
 import { packagedExtension } from './extension-package';
 import { syntheticDownloads } from '../models/helpers';
 import type { ModelBundleManifest } from '../../src/kernel/models/types';
@@ -33,6 +33,8 @@ test('model manager imports a synthetic full set end to end and shows 100% key c
     const bundle = join(root, 'bundles', 'magicportrait');
     const settings = { 'magicportrait.models.architectureFile': archFile };
     await withVSCode({ name: 'model-manager', workspace: ws, extensions: vsix, settings, viewport: { width: 1400, height: 1000 } }, async ({ page }) => {
+      // the palette lists the commands known when it opens: wait until the extensions are registered
+      await waitForExtensionHost(page);
       await executeCommand(page, 'MagicPortrait: Open Model Manager', { timeout: 60_000 });
       const ui = panel(page);
       // the first scan (nothing set yet) builds one field per folder the service knows
