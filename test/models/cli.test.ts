@@ -1,7 +1,9 @@
 /** `magicportrait models scan|import` on the synthetic full set: text and --json (the panel's protocol), config errors. */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { main } from '../../src/kernel/cli/main';
@@ -74,4 +76,23 @@ test('models: config and usage errors', async () => {
   const r3 = await capture(['models', 'frobnicate']);
   assert.equal(r3.code, 2);
   assert.match(r3.err, /needs 'scan' or 'import'/);
+});
+
+test('models import --json stops on "cancel" from stdin (the panel\'s Cancel): an error event, exit 130, no manifest', async () => {
+  const out = join(root, 'cancelled');
+  const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, '..', '..', 'src', 'kernel', 'cli', 'main.ts'), 'models', 'import', '--config', cfg, '--out', out, '--json'], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const events: ManagerEvent[] = [];
+  createInterface({ input: child.stdout }).on('line', (l) => {
+    const e = JSON.parse(l) as ManagerEvent;
+    if (!events.length) child.stdin.write('cancel\n');
+    events.push(e);
+  });
+  const code = await new Promise<number | null>((r) => child.on('exit', r));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(code, 130);
+  const last = events.at(-1)!;
+  assert.deepEqual(last.type === 'error' && [last.code, last.message], ['cancelled', 'The import was cancelled.']);
+  assert.ok(!existsSync(join(out, 'manifest.json')));
 });
