@@ -64,6 +64,8 @@ export interface ImportOptions {
   /** Aborting stops the import at the next tensor or stage with a CancelledError; the bundle's manifest (written
    *  last) is then absent, so the half-written folder never loads as a bundle. */
   signal?: AbortSignal;
+  /** SHA-256 of source files the caller has already hashed (absolute path → hex), so multi-GB files are read once. */
+  sourceHashes?: ReadonlyMap<string, string>;
 }
 
 // ------------------------------------------------------------------------------------------------------------------
@@ -508,7 +510,7 @@ export async function importMagicPortrait(paths: ImportPaths, outDir: string, op
     for (const f of plan.files) {
       progress({ stage: 'hash', fraction: 0.02 + 0.18 * (hashed / total), message: `SHA-256 of ${basename(f)}` });
       const bytes = statSync(f).size;
-      hashes.set(f, { kind: 'checkpoint', file: basename(f), bytes, sha256: await sha256File(f) });
+      hashes.set(f, { kind: 'checkpoint', file: basename(f), bytes, sha256: opts.sourceHashes?.get(f) ?? (await sha256File(f)) });
       hashed += bytes;
     }
     const totalBytes = Object.values(est.perModel).reduce((a, b) => a + b, 0) || 1;

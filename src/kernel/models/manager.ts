@@ -13,10 +13,11 @@
  * Used by the CLI (`magicportrait models …`) and by the VS Code panel through that CLI (JSON lines).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, statfsSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { CancelledError, MagicPortraitError } from '../errors';
 import { sha256File } from '../gge/import';
+import { fmtBytes } from '../diffusion/import';
 import { scanFolder } from './folders';
 import { type ModelStep, MODEL_STEPS, type StepFolders, folderSpecs } from './steps';
 export type * from './types';
@@ -133,6 +134,13 @@ function intact(out: string, r: StepRecord): boolean {
   return r.outputs.length > 0 && r.outputs.every((o) => existsSync(join(out, o.path)) && statSync(join(out, o.path)).size === o.bytes);
 }
 
+/** The steps to (re)build must fit on the bundle's disk (estimate from the headers), checked before anything is written. */
+function checkFreeSpace(out: string, needed: number): void {
+  const fs = statfsSync(out);
+  const free = fs.bavail * fs.bsize;
+  if (free < needed) throw new MagicPortraitError(`${out}: ${fmtBytes(free)} free, the import needs about ${fmtBytes(needed)}.`, 'no-space');
+}
+
 /** A step folder is emptied before it is rebuilt: never one that is not ours, nor one holding the sources. */
 function guardStepFolder(dir: string, sources: SourceRecord[]): void {
   const inside = sources.find((s) => !relative(dir, s.path).startsWith('..'));
@@ -187,7 +195,6 @@ export async function importAll(config: ModelConfig, opts: ImportAllOptions = {}
   const bad = estimated.steps.find((s) => s.estimateError);
   if (bad) throw new MagicPortraitError(`${bad.label}: ${bad.estimateError}`, 'bad-file');
   mkdirSync(out, { recursive: true });
-  rmSync(join(out, MODEL_MANIFEST), { force: true });
 
   // Hash every source once: the re-import key, and the provenance in the manifest.
   const sources = new Map<string, SourceRecord[]>();
@@ -214,6 +221,9 @@ export async function importAll(config: ModelConfig, opts: ImportAllOptions = {}
     const unchanged = !!prev && prev.key === key && intact(out, prev);
     return { step, key, prev, unchanged, weight: unchanged ? 0 : sources.get(step.id)!.reduce((a, s) => a + s.bytes, 0) };
   });
+  checkFreeSpace(out, plan.filter((p) => !p.unchanged).reduce((a, p) => a + (estimated.steps.find((s) => s.id === p.step.id)!.estimate?.diskBytes ?? 0), 0));
+  // from here on the bundle is being changed: it must not look complete until the new manifest is written
+  rmSync(join(out, MODEL_MANIFEST), { force: true });
   const runWeight = plan.reduce((a, p) => a + p.weight, 0) || 1;
   let done = 0;
   const results: ImportAllResult['steps'] = [];
@@ -233,7 +243,7 @@ export async function importAll(config: ModelConfig, opts: ImportAllOptions = {}
     try {
       const stepProgress = (f: number, message: string) => progress({ fraction: 0.1 + (0.9 * (done + Math.min(1, Math.max(0, f)) * p.weight)) / runWeight, step: step.id, message });
       stepProgress(0, `${step.label}: importing`);
-      const o = await step.run(stepFolders(scan, step), { dir, precision, arch: arch[step.id], signal, progress: stepProgress });
+      const o = await step.run(stepFolders(scan, step), { dir, precision, arch: arch[step.id], signal, hashes: hashCache, progress: stepProgress });
       if (signal.aborted) throw new CancelledError('import');
       const record: StepRecord = {
         step: step.id,

@@ -21,6 +21,8 @@ export interface StepRunContext {
   /** The architecture override for this step (tests with small checkpoints); undefined = the real architecture. */
   arch?: unknown;
   signal: AbortSignal;
+  /** SHA-256 of the step's source files, already computed by the manager (absolute path → hex). */
+  hashes: ReadonlyMap<string, string>;
   progress(fraction: number, message: string): void;
 }
 
@@ -85,6 +87,7 @@ export const diffusionStep: ModelStep = {
       precision: ctx.precision,
       arch: ctx.arch as DiffusionArch | undefined,
       signal: ctx.signal,
+      sourceHashes: ctx.hashes,
       onProgress: (p) => ctx.progress(p.fraction, p.message),
     });
     const r = b.importReport;
