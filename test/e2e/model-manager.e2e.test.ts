@@ -1,7 +1,7 @@
 // The Model manager panel in real VS Code (code-server) with the packaged extension: opened from the command palette,
 // the folder fields typed in (dialogs do not work headless) with a synthetic full set of downloads, found/missing and
 // the estimate shown, Import run to the end, and the key coverage report read from the DOM and checked against the
-// bundle's manifest on disk; a second Import keeps every step (same hashes). Screenshot: test-results/e2e/model-manager.png.
+// bundle's manifest on disk; a second Import keeps every step (same hashes); a reopened panel remembers the folders. Screenshot: test-results/e2e/model-manager.png.
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -32,7 +32,7 @@ test('model manager imports a synthetic full set end to end and shows 100% key c
     writeFileSync(archFile, JSON.stringify(dl.architecture));
     const bundle = join(root, 'bundles', 'magicportrait');
     const settings = { 'magicportrait.models.architectureFile': archFile };
-    await withVSCode({ name: 'model-manager', workspace: ws, extensions: vsix, settings, viewport: { width: 1400, height: 1000 } }, async ({ page }) => {
+    await withVSCode({ name: 'model-manager', workspace: ws, extensions: vsix, settings, viewport: { width: 1400, height: 1150 } }, async ({ page }) => {
       // the palette lists the commands known when it opens: wait until the extensions are registered
       await waitForExtensionHost(page);
       await executeCommand(page, 'MagicPortrait: Open Model Manager', { timeout: 60_000 });
@@ -77,6 +77,14 @@ test('model manager imports a synthetic full set end to end and shows 100% key c
       await ui.locator('#mm-import:not([disabled])').click();
       await ui.locator('vscode-collapsible[data-step="deca"][data-status="unchanged"]').waitFor({ timeout: 120_000 });
       assert.equal(await ui.locator('vscode-collapsible[data-status="unchanged"]').count(), 3);
+
+      // the folders are remembered: a reopened panel shows them again, all found
+      await executeCommand(page, 'View: Close All Editors');
+      await ui.locator('#mm-field-sd15').waitFor({ state: 'detached', timeout: 30_000 });
+      await executeCommand(page, 'MagicPortrait: Open Model Manager');
+      await ui.locator('#mm-steps li[data-step="diffusion"][data-status="ready"]').waitFor({ timeout: 60_000 });
+      for (const [id, path] of Object.entries(dl.folders)) assert.equal(await ui.locator(`#mm-field-${id}`).evaluate((el: any) => el.value), path, id);
+      assert.equal(await ui.locator('#mm-field-out').evaluate((el: any) => el.value), bundle);
     });
   } finally {
     rmSync(root, { recursive: true, force: true });
