@@ -105,8 +105,9 @@ export class ModelManagerPanel implements vscode.Disposable {
         return;
       }
       case 'import':
-        await this.context.globalState.update(STATE_KEY, m.settings);
+        // start before awaiting anything, so a Cancel right behind this message finds the running import
         this.startImport(m.settings);
+        await this.context.globalState.update(STATE_KEY, m.settings);
         return;
       case 'cancel':
         this.cancelImport();

@@ -1,10 +1,11 @@
 // The Model manager panel in real VS Code (code-server) with the packaged extension: opened from the command palette,
 // the folder fields typed in (dialogs do not work headless) with a synthetic full set of downloads, found/missing and
-// the estimate shown, Import run to the end, and the key coverage report read from the DOM and checked against the
-// bundle's manifest on disk; a second Import keeps every step (same hashes); a reopened panel remembers the folders. Screenshot: test-results/e2e/model-manager.png.
+// the estimate shown, an Import cancelled (no manifest), then Import run to the end and the key coverage report read
+// from the DOM and checked against the bundle's manifest on disk; a second Import keeps every step (same hashes); a
+// reopened panel remembers the folders. Screenshots: test-results/e2e/model-manager{,-scan}.png.
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureTools, executeCommand, screenshot, waitForExtensionHost, withVSCode, type Page } from './harness';
@@ -53,6 +54,13 @@ test('model manager imports a synthetic full set end to end and shows 100% key c
       assert.match(await ui.locator('#mm-files-sd15 li[data-file="tokenizer/special_tokens_map.json"]').innerText(), /optional, not there/);
       await screenshot(page, 'model-manager-scan');
 
+      // Cancel right after Import: the import stops, says so, and leaves no manifest
+      await ui.locator('#mm-import:not([disabled])').click();
+      await ui.locator('#mm-cancel').click();
+      await ui.locator('#mm-error', { hasText: 'Cancelled: The import was cancelled.' }).waitFor({ timeout: 120_000 });
+      assert.ok(!existsSync(join(bundle, 'manifest.json')), 'a cancelled import leaves no manifest');
+      assert.equal(await ui.locator('#mm-coverage-summary').count(), 0);
+
       await ui.locator('#mm-import:not([disabled])').click();
       const summary = ui.locator('#mm-coverage-summary');
       await summary.waitFor({ timeout: 300_000 });
@@ -70,7 +78,7 @@ test('model manager imports a synthetic full set end to end and shows 100% key c
       assert.equal(await rows.count(), m.steps.diffusion!.coverage.length);
       assert.deepEqual(new Set(await ui.locator('td.mm-pct').allInnerTexts()), new Set(['100.0%']));
       assert.equal(await ui.locator('vscode-collapsible[data-status="imported"]').count(), 3);
-      await summary.scrollIntoViewIfNeeded();
+      await summary.evaluate((el: any) => el.scrollIntoView({ block: 'start' }));
       await screenshot(page, 'model-manager');
 
       // re-import: nothing changed, every step kept
