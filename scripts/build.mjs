@@ -32,7 +32,7 @@ const builds = [
     target: 'es2022',
     sourcemap: production ? false : 'inline',
     minify: production,
-    entryPoints: { frames: 'webviews/frames.ts', progress: 'webviews/progress.ts', video: 'webviews/video.ts', plot: 'webviews/plot.ts', mesh: 'webviews/mesh.ts', attention: 'webviews/attention.ts' },
+    entryPoints: { frames: 'webviews/frames.ts', progress: 'webviews/progress.ts', video: 'webviews/video.ts', plot: 'webviews/plot.ts', mesh: 'webviews/mesh.ts', attention: 'webviews/attention.ts', 'model-manager': 'webviews/model-manager.ts' },
     outdir: 'dist/webviews',
     logLevel: 'warning',
   },

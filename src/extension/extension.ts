@@ -1,9 +1,10 @@
-/** Extension entry: the .mpnb serializer, the MagicPortrait controller, renderer messaging and commands. */
+/** Extension entry: the .mpnb serializer, the MagicPortrait controller, renderer messaging, commands, the model manager. */
 import * as vscode from 'vscode';
 import { MpnbSerializer } from './serializer';
 import { MagicPortraitController, NOTEBOOK_TYPE } from './controller';
 import { registerArtifactMessaging } from './artifact-messaging';
 import { cleanArtifacts } from './commands';
+import { ModelManagerPanel } from './model-manager';
 
 export function activate(context: vscode.ExtensionContext): void {
   const log = vscode.window.createOutputChannel('MagicPortrait');
@@ -26,6 +27,7 @@ export function activate(context: vscode.ExtensionContext): void {
       if (nb) void vscode.window.showInformationMessage(await cleanArtifacts(nb));
     }),
     vscode.commands.registerCommand('magicportrait.showLog', () => log.show()),
+    vscode.commands.registerCommand('magicportrait.openModelManager', () => ModelManagerPanel.show(context, log)),
   );
 }
 

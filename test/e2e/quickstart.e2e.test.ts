@@ -4,23 +4,20 @@
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   REPO, cellOutputText, ensureTools, scrollNotebookBy, interruptExecution, openNotebook, outputFrame, revealCell, runAllCells, runCell, screenshot,
   waitForCellsDone, withVSCode,
 } from './harness';
+import { packagedExtension } from './extension-package';
 import { newCodeCell, parseNotebook, serializeNotebook } from '../../src/kernel/notebook/nbformat';
 
 let vsix = '';
 before(() => {
   ensureTools();
-  // `npm run package`: production build (vscode:prepublish) + vsce with the runtime dependencies, linux-x64.
-  const r = spawnSync('npm', ['run', 'package'], { cwd: REPO, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`npm run package failed:\n${r.stdout}\n${r.stderr}`);
-  vsix = join(REPO, 'magicportrait-studio.vsix');
-  assert.ok(statSync(vsix).size > 1e6);
+  vsix = packagedExtension();
 });
 
 /** Code cells of the quickstart, by their position among all cells (markdown included), and their count. */

@@ -6,6 +6,7 @@
  *   magicportrait eval-merge --out DIR [--manifest pairs.json] [RESULT_DIR...]
  *   magicportrait import-deca deca_model.tar (OUT.onnx | --out DIR)
  *   magicportrait import-smirk SMIRK_em1.pt --out DIR
+ *   magicportrait models scan|import --config models.json [--json]
  *   magicportrait import --sd15 DIR --vae DIR --motion FILE --ckpts DIR --out DIR [--text-embeds FILE.npy] [--precision fp32|fp16]
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
@@ -21,6 +22,7 @@ import { estimateImport, fmtBytes, importMagicPortrait } from '../diffusion/impo
 import { type DiffusionArch, validateArch } from '../diffusion/graph/config';
 import { DECA_ENCODER_FILE, importDecaEncoder } from '../perception/deca-encoder';
 import { importSmirk } from '../perception/smirk-encoder';
+import { MODELS_USAGE, modelsCommand } from '../models/cli';
 
 const USAGE = `usage:
   magicportrait run NOTEBOOK [-p key=value]... [--out DIR]   run every cell headless; writes DIR/<name>.mpnb and its artifacts
@@ -34,6 +36,7 @@ const USAGE = `usage:
                                                               --out DIR writes DIR/${DECA_ENCODER_FILE}
   magicportrait import-smirk SMIRK_em1.pt --out DIR           SMIRK's encoders → DIR/smirk_encoder.onnx (strict key check);
                                                               with import-deca into the same DIR: fit encoder 'deca+smirk'
+${MODELS_USAGE}
 ${EVAL_USAGE}`;
 
 /** The kernel entry next to this file: the bundled dist/kernel.js, or the TypeScript source under tsx. */
@@ -164,6 +167,8 @@ export async function main(argv: string[]): Promise<number> {
         return await evalMergeCommand(rest);
       case 'import':
         return await cmdImport(rest);
+      case 'models':
+        return await modelsCommand(rest);
       case 'import-deca': {
         const outFlag = rest.length === 3 && rest[1] === '--out';
         if (rest.length !== 2 && !outFlag) throw new MagicPortraitError(`magicportrait import-deca needs deca_model.tar and OUT.onnx (or --out DIR)\n${USAGE}`);

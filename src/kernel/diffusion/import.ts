@@ -19,7 +19,7 @@
  */
 import { existsSync, readFileSync, statSync, statfsSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { MagicPortraitError } from '../errors';
+import { CancelledError, MagicPortraitError } from '../errors';
 import { openSafetensors } from '../io/safetensors';
 import { openTorchCheckpoint, type TensorStore } from '../io/torch-checkpoint';
 import { parseNpy } from '../io/npy';
@@ -61,6 +61,11 @@ export interface ImportOptions {
   arch?: DiffusionArch;
   /** Skip the free-disk check. */
   noDiskCheck?: boolean;
+  /** Aborting stops the import at the next tensor or stage with a CancelledError; the bundle's manifest (written
+   *  last) is then absent, so the half-written folder never loads as a bundle. */
+  signal?: AbortSignal;
+  /** SHA-256 of source files the caller has already hashed (absolute path → hex), so multi-GB files are read once. */
+  sourceHashes?: ReadonlyMap<string, string>;
 }
 
 // ------------------------------------------------------------------------------------------------------------------
@@ -464,7 +469,14 @@ function mergeCoverage(plan: ImportPlan): FileCoverage[] {
 export async function importMagicPortrait(paths: ImportPaths, outDir: string, opts: ImportOptions = {}): Promise<DiffusionBundle & { importReport: ImportReport }> {
   const precision = opts.precision ?? 'fp32';
   if (precision !== 'fp32' && precision !== 'fp16') throw new MagicPortraitError(`precision must be 'fp32' or 'fp16', got '${String(precision)}'.`, 'bad-config');
-  const progress = opts.onProgress ?? (() => {});
+  const report = opts.onProgress ?? (() => {});
+  const checkCancel = () => {
+    if (opts.signal?.aborted) throw new CancelledError('import');
+  };
+  const progress = (p: ImportProgress) => {
+    checkCancel();
+    report(p);
+  };
   const arch = opts.arch ?? REFERENCE_ARCH;
   progress({ stage: 'open', fraction: 0, message: 'opening checkpoints (headers only)' });
   let textEmbeds: Float32Array;
@@ -498,7 +510,7 @@ export async function importMagicPortrait(paths: ImportPaths, outDir: string, op
     for (const f of plan.files) {
       progress({ stage: 'hash', fraction: 0.02 + 0.18 * (hashed / total), message: `SHA-256 of ${basename(f)}` });
       const bytes = statSync(f).size;
-      hashes.set(f, { kind: 'checkpoint', file: basename(f), bytes, sha256: await sha256File(f) });
+      hashes.set(f, { kind: 'checkpoint', file: basename(f), bytes, sha256: opts.sourceHashes?.get(f) ?? (await sha256File(f)) });
       hashed += bytes;
     }
     const totalBytes = Object.values(est.perModel).reduce((a, b) => a + b, 0) || 1;
@@ -511,6 +523,7 @@ export async function importMagicPortrait(paths: ImportPaths, outDir: string, op
         sources: [...new Set(lookup.layers.map((l) => l.path))].map((p) => hashes.get(p)!),
         prepare: async () => {
           await lookup.prepare((i, n) => {
+            checkCancel();
             if (i === n || i % 64 === 0)
               progress({ stage: 'load', role, fraction: 0.2 + 0.75 * ((doneBytes + (0.5 * mine * i) / n) / totalBytes), message: `${role}: read ${i}/${n} tensors` });
           });
@@ -523,6 +536,7 @@ export async function importMagicPortrait(paths: ImportPaths, outDir: string, op
         },
       };
     }
+    checkCancel();
     const b = await writeBundle(out, arch, weights, { createdBy: 'importMagicPortrait', createdAt: new Date().toISOString(), textEmbeds, weights: precision === 'fp16' ? 'float16' : 'float32' });
     const files = mergeCoverage(plan);
     const complete = files.every((f) => f.unexpected.length === 0);
@@ -530,7 +544,7 @@ export async function importMagicPortrait(paths: ImportPaths, outDir: string, op
       `Estimated: ${fmtBytes(est.diskBytes)} disk, ${fmtBytes(est.peakMemoryBytes)} memory\n` +
       formatFileCoverage(files) +
       `\nKey coverage: ${complete ? '100% (every file key used, overridden or deliberately ignored)' : 'INCOMPLETE: see the unexpected keys above'}`;
-    progress({ stage: 'done', fraction: 1, message: `bundle written to ${b.dir}` });
+    report({ stage: 'done', fraction: 1, message: `bundle written to ${b.dir}` });
     return { ...b, importReport: { files, estimate: est, complete, text } };
   } finally {
     await plan.close();

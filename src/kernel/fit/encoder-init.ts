@@ -46,13 +46,18 @@ export function mergeDecaSmirk(deca: DecaCode, smirk: Pick<SmirkOutputs, 'expres
   return { shape: deca.shape, expression: smirk.expression, pose, cam: deca.cam, albedo: deca.tex, light: deca.light };
 }
 
+/** The two graphs in `dir` itself (import-deca/import-smirk --out DIR) or in a model bundle's deca/ and smirk/ folders. */
 function requireFiles(dir: string): { deca: string; smirk: string } {
-  const deca = join(dir, DECA_ENCODER_FILE), smirk = join(dir, SMIRK_ENCODER_FILE);
+  const find = (file: string, sub: string) => [join(dir, file), join(dir, sub, file)].find((p) => existsSync(p)) ?? null;
+  const deca = find(DECA_ENCODER_FILE, 'deca'), smirk = find(SMIRK_ENCODER_FILE, 'smirk');
   const missing: string[] = [];
-  if (!existsSync(deca)) missing.push(`${deca} (create it with: magicportrait import-deca deca_model.tar --out ${dir})`);
-  if (!existsSync(smirk)) missing.push(`${smirk} (create it with: magicportrait import-smirk SMIRK_em1.pt --out ${dir})`);
-  if (missing.length)
-    throw new MagicPortraitError(`The 'deca+smirk' fit start needs the imported encoders; missing ${missing.join(' and ')}.`, 'missing-file');
+  if (!deca) missing.push(`${join(dir, DECA_ENCODER_FILE)} (create it with: magicportrait import-deca deca_model.tar --out ${dir})`);
+  if (!smirk) missing.push(`${join(dir, SMIRK_ENCODER_FILE)} (create it with: magicportrait import-smirk SMIRK_em1.pt --out ${dir})`);
+  if (!deca || !smirk)
+    throw new MagicPortraitError(
+      `The 'deca+smirk' fit start needs the imported encoders (or a model bundle from the Model Manager holding them); missing ${missing.join(' and ')}.`,
+      'missing-file',
+    );
   return { deca, smirk };
 }
 
