@@ -77,14 +77,14 @@ test('model manager imports a synthetic full set end to end and shows 100% key c
       const rows = ui.locator('vscode-collapsible[data-step="diffusion"] tr.mm-coverage-row');
       assert.equal(await rows.count(), m.steps.diffusion!.coverage.length);
       assert.deepEqual(new Set(await ui.locator('td.mm-pct').allInnerTexts()), new Set(['100.0%']));
-      assert.equal(await ui.locator('vscode-collapsible[data-status="imported"]').count(), 3);
+      assert.equal(await ui.locator('vscode-collapsible[data-status="imported"]').count(), 4);
       await summary.evaluate((el: any) => el.scrollIntoView({ block: 'start' }));
       await screenshot(page, 'model-manager');
 
       // re-import: nothing changed, every step kept
       await ui.locator('#mm-import:not([disabled])').click();
       await ui.locator('vscode-collapsible[data-step="smirk"][data-status="unchanged"]').waitFor({ timeout: 120_000 });
-      assert.equal(await ui.locator('vscode-collapsible[data-status="unchanged"]').count(), 3);
+      assert.equal(await ui.locator('vscode-collapsible[data-status="unchanged"]').count(), 4);
 
       // the folders are remembered: a reopened panel shows them again, all found
       await executeCommand(page, 'View: Close All Editors');
