@@ -38,6 +38,13 @@ export const floatsAttr = (values: readonly number[]): AttrValue => ({ floats: v
 
 export type Dim = number | string;
 
+export interface ValueSignature {
+  name: string;
+  /** ONNX TensorProto.DataType code. */
+  elemType: number;
+  shape?: Dim[];
+}
+
 interface NodeRecord {
   opType: string;
   input: string[];
@@ -203,6 +210,16 @@ export class GraphBuilder {
   /** Serialised model bytes, all weights inline. */
   toBytes(meta: Record<string, string> = {}): Uint8Array {
     return ModelProto.encode(this.modelMessage(meta, () => null)).finish();
+  }
+
+  /** The declared graph inputs and outputs (name, ONNX element type, shape with symbolic dims as names), without
+   *  producing any weight: how a multi-GB graph's interface is checked. */
+  signature(): { inputs: ValueSignature[]; outputs: ValueSignature[] } {
+    const sig = (v: object): ValueSignature => {
+      const { name, type } = v as { name: string; type: { tensorType: { elemType: number; shape?: { dim: { dimValue?: number; dimParam?: string }[] } } } };
+      return { name, elemType: type.tensorType.elemType, shape: type.tensorType.shape?.dim.map((d) => d.dimParam ?? d.dimValue!) };
+    };
+    return { inputs: this.inputs.map(sig), outputs: this.outputs.map(sig) };
   }
 
   /** Bytes of all initializer values (deferred ones counted from their dims, not produced). */
