@@ -6,6 +6,7 @@
  *   magicportrait eval-merge --out DIR [--manifest pairs.json] [RESULT_DIR...]
  *   magicportrait import-deca deca_model.tar OUT.onnx
  *   magicportrait import --sd15 DIR --vae DIR --motion FILE --ckpts DIR --out DIR [--text-embeds FILE.npy] [--precision fp32|fp16]
+ *   magicportrait models download --to DIR [--only NAME[,NAME]] [--list]
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
@@ -19,6 +20,7 @@ import { EVAL_USAGE, evalCommand, evalMergeCommand } from '../metrics/batch/cli'
 import { estimateImport, fmtBytes, importMagicPortrait } from '../diffusion/import';
 import { type DiffusionArch, validateArch } from '../diffusion/graph/config';
 import { importDecaEncoder } from '../perception/deca-encoder';
+import { MODELS_DOWNLOAD_USAGE, modelsDownloadCommand } from '../models/download-cli';
 
 const USAGE = `usage:
   magicportrait run NOTEBOOK [-p key=value]... [--out DIR]   run every cell headless; writes DIR/<name>.mpnb and its artifacts
@@ -28,6 +30,7 @@ const USAGE = `usage:
                                                               build a diffusion bundle from the real checkpoints;
                                                               prints the disk/memory estimate, progress and key coverage
   magicportrait import-deca deca_model.tar OUT.onnx            DECA's coarse encoder E_flame → ONNX (prints key coverage)
+${MODELS_DOWNLOAD_USAGE}
 ${EVAL_USAGE}`;
 
 /** The kernel entry next to this file: the bundled dist/kernel.js, or the TypeScript source under tsx. */
@@ -165,6 +168,9 @@ export async function main(argv: string[]): Promise<number> {
         console.log(`Wrote ${resolve(rest[1]!)}`);
         return r.coverage.unexpected.length ? 1 : 0;
       }
+      case 'models':
+        if (rest[0] === 'download') return await modelsDownloadCommand(rest.slice(1));
+        throw new MagicPortraitError(`Unknown 'models' subcommand '${rest[0] ?? ''}'\n${USAGE}`);
       case undefined:
       case '-h':
       case '--help':

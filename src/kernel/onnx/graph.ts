@@ -78,11 +78,14 @@ function materialise(name: string, t: TensorValue | DeferredTensor): TensorValue
 }
 
 export interface SaveOptions {
-  /** Initializers at least this many bytes go to `<file>.data` (default: only when the model would exceed ~1.8 GB). */
+  /** Initializers at least this many bytes go to `<file>.data` (default: only when the model would exceed ~1.8 GB, or
+   *  its deferred weights 256 MiB). */
   externalDataThreshold?: number;
 }
 
 const EXTERNAL_AUTO_LIMIT = 1.8 * 1024 ** 3;
+/** Deferred weights over this go external even below the protobuf limit: inline they would all be in memory at once. */
+const DEFERRED_INLINE_LIMIT = 256 * 1024 ** 2;
 
 export class GraphBuilder {
   private readonly nodes: NodeRecord[] = [];
@@ -234,7 +237,8 @@ export class GraphBuilder {
    */
   save(path: string, meta: Record<string, string> = {}, options: SaveOptions = {}): void {
     const total = this.weightBytes();
-    const threshold = options.externalDataThreshold ?? (total > EXTERNAL_AUTO_LIMIT ? 1024 : Infinity);
+    const deferred = this.initializers.reduce((s, i) => s + (isDeferred(i.tensor) ? elementCount(i.tensor.dims) * BYTES_PER[i.tensor.dtype] : 0), 0);
+    const threshold = options.externalDataThreshold ?? (total > EXTERNAL_AUTO_LIMIT || deferred > DEFERRED_INLINE_LIMIT ? 1024 : Infinity);
     if (!Number.isFinite(threshold)) {
       writeFileSync(path, this.toBytes(meta));
       return;
