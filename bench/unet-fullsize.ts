@@ -145,7 +145,7 @@ export async function benchUnetFullsize(): Promise<BenchRow[]> {
     { area, name: 'denoising UNet: ORT session create (CPU EP)', oursMs: denCreateMs },
     {
       area,
-      name: `denoising UNet: ONE conditional call, ${F} frames × 4×${lat}×${lat} + bank [${(cost.macs / 1e12).toFixed(2)} TMAC], ${THREADS} threads, queryChunk ${QUERY_CHUNK}`,
+      name: `denoising UNet: ONE conditional call, ${F} frame${F > 1 ? 's' : ''} × 4×${lat}×${lat} + bank [${(cost.macs / 1e12).toFixed(2)} TMAC], ${THREADS} threads, queryChunk ${QUERY_CHUNK}`,
       oursMs: callMs,
       refMs: estMs,
       ref: `README estimate at ${README_GFLOPS} GFLOP/s`,
