@@ -117,7 +117,7 @@ export const GATED_FILES: readonly GatedEntry[] = [
 export function licenceNotice(entries: readonly GatedEntry[] = GATED_FILES): string {
   const lines = ['Licence-gated files (not downloaded automatically):'];
   for (const g of entries) {
-    lines.push(`  ${g.name}: ${g.what}`, `    ${g.licence}`, `    Register and download at: ${g.register.join(' , ')}`, `    Then place: ${g.files.join(', ')}`);
+    lines.push(`  ${g.name}: ${g.what}`, `    ${g.licence}`, `    Register and download at: ${g.register.join(' , ')}`, `    Files (in the reference's layout): ${g.files.join(', ')}`);
   }
   return lines.join('\n');
 }
