@@ -2,6 +2,7 @@
  * `npm run bench`: every benchmark, each comparing ours with a reference measured in the same run.
  *   npm run bench              all areas
  *   npm run bench -- render    only the named areas
+ * Heavy areas (minutes, gigabytes) run only when named: `npm run bench -- unet-fullsize`.
  */
 import { printRows, type BenchRow } from './types';
 
@@ -16,13 +17,15 @@ const areas: Record<string, () => Promise<Bench>> = {
   metrics: async () => (require('./metrics') as typeof import('./metrics')).benchMetrics,
   fit: async () => (require('./fit') as typeof import('./fit')).benchFit,
   encoders: async () => (require('./encoders') as typeof import('./encoders')).benchEncoders,
+  'unet-fullsize': async () => (require('./unet-fullsize') as typeof import('./unet-fullsize')).benchUnetFullsize,
 };
+const HEAVY = new Set(['unet-fullsize']);
 
 async function main(): Promise<void> {
   const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
   const rows: BenchRow[] = [];
   for (const [name, load] of Object.entries(areas)) {
-    if (wanted.length && !wanted.includes(name)) continue;
+    if (wanted.length ? !wanted.includes(name) : HEAVY.has(name)) continue;
     console.error(`… ${name}`);
     try {
       rows.push(...(await (await load())()));

@@ -2,7 +2,8 @@
 //   /usr/bin/python3 test/diffusion/golden/import_fullsize_sparse.py /tmp/fullsize/files
 //   node --import tsx test/diffusion/fullsize-check.ts /tmp/fullsize/files /tmp/fullsize/out
 // Full-size check (REFERENCE_ARCH) of the parts that fit this machine: VAE encoder/decoder + guidance encoders
-// built from sparse real-layout files, saved, and opened with ONNX Runtime; plus the full-size estimate.
+// built from sparse real-layout files, saved, and opened with ONNX Runtime; plus the full-size estimate. The two UNets
+// are built and run at full size (generated weights) by `npm run bench -- unet-fullsize`.
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { planImport, estimatePlan, fmtBytes } from '../../src/kernel/diffusion/import';

@@ -75,7 +75,7 @@ test('models: config and usage errors', async () => {
   assert.equal(JSON.parse(r2.out.trim()).type, 'error');
   const r3 = await capture(['models', 'frobnicate']);
   assert.equal(r3.code, 2);
-  assert.match(r3.err, /needs 'scan' or 'import'/);
+  assert.match(r3.err, /needs 'scan', 'import' or 'download'/);
 });
 
 test('models import --json stops on "cancel" from stdin (the panel\'s Cancel): an error event, exit 130, no manifest', async () => {

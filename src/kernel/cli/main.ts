@@ -7,7 +7,9 @@
  *   magicportrait import-deca deca_model.tar (OUT.onnx | --out DIR)
  *   magicportrait import-smirk SMIRK_em1.pt --out DIR
  *   magicportrait models scan|import --config models.json [--json]
+ *   magicportrait models download --to DIR [--only NAME,...]
  *   magicportrait import --sd15 DIR --vae DIR --motion FILE --ckpts DIR --out DIR [--text-embeds FILE.npy] [--precision fp32|fp16]
+ *   magicportrait models download --to DIR [--only NAME[,NAME]] [--list]
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
@@ -23,6 +25,7 @@ import { type DiffusionArch, validateArch } from '../diffusion/graph/config';
 import { DECA_ENCODER_FILE, importDecaEncoder } from '../perception/deca-encoder';
 import { importSmirk } from '../perception/smirk-encoder';
 import { MODELS_USAGE, modelsCommand } from '../models/cli';
+import { MODELS_DOWNLOAD_USAGE, modelsDownloadCommand } from '../models/download-cli';
 
 const USAGE = `usage:
   magicportrait run NOTEBOOK [-p key=value]... [--out DIR]   run every cell headless; writes DIR/<name>.mpnb and its artifacts
@@ -37,6 +40,7 @@ const USAGE = `usage:
   magicportrait import-smirk SMIRK_em1.pt --out DIR           SMIRK's encoders → DIR/smirk_encoder.onnx (strict key check);
                                                               with import-deca into the same DIR: fit encoder 'deca+smirk'
 ${MODELS_USAGE}
+${MODELS_DOWNLOAD_USAGE}
 ${EVAL_USAGE}`;
 
 /** The kernel entry next to this file: the bundled dist/kernel.js, or the TypeScript source under tsx. */
@@ -168,6 +172,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'import':
         return await cmdImport(rest);
       case 'models':
+        if (rest[0] === 'download') return await modelsDownloadCommand(rest.slice(1));
         return await modelsCommand(rest);
       case 'import-deca': {
         const outFlag = rest.length === 3 && rest[1] === '--out';

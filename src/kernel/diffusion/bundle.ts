@@ -371,12 +371,14 @@ export function sinusoidalPE(maxLen: number, c: number): Float32Array {
 /**
  * Seeded weights for any key the builders ask for: matrices N(0, 1/fan_in), norm scales 1 ± 0.05, biases ±0.02,
  * positional encodings sinusoidal (as in a real motion-module checkpoint). Each tensor depends only on (seed, model,
- * key), never on build order.
+ * key), never on build order. With `stream`, graphs take each tensor only while they are saved (GraphBuilder's
+ * deferred initializers), so a full-size build holds one tensor at a time instead of gigabytes of weights.
  */
 export class GeneratedWeights extends WeightLookup {
   constructor(
     readonly model: string,
     readonly seed: number,
+    private readonly stream = false,
   ) {
     super(new Map(), `generated:${model}`);
   }
@@ -385,7 +387,17 @@ export class GeneratedWeights extends WeightLookup {
     return true;
   }
 
+  override get streams(): boolean {
+    return this.stream;
+  }
+
+  override deferred(key: string, shape: readonly number[]): () => Float32Array {
+    this.markUsed(key, shape);
+    return () => this.tensor(key, shape);
+  }
+
   override tensor(key: string, shape: readonly number[]): Float32Array {
+    this.markUsed(key, shape);
     const n = shape.reduce((a, b) => a * b, 1);
     let data: Float32Array;
     if (key.endsWith('pos_encoder.pe')) data = sinusoidalPE(shape[1]!, shape[2]!);
@@ -408,6 +420,17 @@ export interface TinyBundleOptions {
   arch?: DiffusionArch;
 }
 
+export interface GeneratedBundleOptions extends TinyBundleOptions {
+  /** Weight storage in the ONNX files (default float32). */
+  weights?: 'float32' | 'float16';
+  build?: AttentionBuildOptions;
+  /** Generate each tensor while its graph is saved (peak memory ≈ one tensor + the graph); needed at full size. */
+  stream?: boolean;
+  /** How a reused bundle is checked: 'hash' (default) or 'size' (fast for multi-GB bundles). */
+  verify?: 'hash' | 'size';
+  log?: (text: string) => void;
+}
+
 /**
  * Builds (or reuses) the tiny demo bundle in `dir`: the full architecture (reference UNet writing the bank, 3D
  * denoising UNet with spatial transformers reading it, text cross-attention, motion modules with sinusoidal PE,
@@ -415,13 +438,28 @@ export interface TinyBundleOptions {
  * seeded generated weights, labelled "untrained demo weights". Deterministic: the same seed gives the same files.
  */
 export async function tinyBundle(dir: string, opts: TinyBundleOptions = {}): Promise<DiffusionBundle> {
+  return generatedBundle(dir, opts);
+}
+
+/**
+ * `tinyBundle` for any architecture and storage: the same builders and generated weights, e.g. REFERENCE_ARCH with
+ * float16 weights, streamed generation and query chunking for the full-size structural check. Reused when `dir`
+ * already holds a bundle of the same generator, seed, architecture, precision and build options.
+ */
+export async function generatedBundle(dir: string, opts: GeneratedBundleOptions = {}): Promise<DiffusionBundle> {
   const seed = opts.seed ?? 0;
   const arch = opts.arch ?? TINY_ARCH;
+  const weightsAs = opts.weights ?? 'float32';
+  const build = { opset: 17, ...opts.build };
   if (!opts.force && existsSync(join(dir, MANIFEST))) {
     try {
-      const b = await loadBundle(dir, { verify: 'hash' });
-      const src = b.manifest.models.denoisingUnet.sources[0];
-      if (src?.kind === 'generated' && src.generator === TINY_GENERATOR && src.seed === seed && JSON.stringify(b.manifest.architecture) === JSON.stringify(arch)) return b;
+      const b = await loadBundle(dir, { verify: opts.verify ?? 'hash' });
+      const m = b.manifest;
+      const src = m.models.denoisingUnet.sources[0];
+      const same =
+        src?.kind === 'generated' && src.generator === TINY_GENERATOR && src.seed === seed && m.precision.weights === weightsAs &&
+        JSON.stringify(m.architecture) === JSON.stringify(arch) && JSON.stringify(m.build) === JSON.stringify(build);
+      if (same) return b;
     } catch {
       /* damaged or different: rebuild */
     }
@@ -430,10 +468,10 @@ export async function tinyBundle(dir: string, opts: TinyBundleOptions = {}): Pro
   for (const role of MODEL_ROLES) {
     // both VAE graphs read the same VAE weights
     const model = role === 'vaeEncoder' || role === 'vaeDecoder' ? 'vae' : role;
-    weights[role] = { lookup: new GeneratedWeights(model, seed), sources: [{ kind: 'generated', generator: TINY_GENERATOR, seed }], generated: true };
+    weights[role] = { lookup: new GeneratedWeights(model, seed, !!opts.stream), sources: [{ kind: 'generated', generator: TINY_GENERATOR, seed }], generated: true };
   }
   const text = normals(hash32(`${seed}:text`), arch.text.tokens * arch.text.dim);
-  return writeBundle(dir, arch, weights, { label: UNTRAINED_LABEL, createdBy: TINY_GENERATOR, textEmbeds: text });
+  return writeBundle(dir, arch, weights, { label: UNTRAINED_LABEL, createdBy: TINY_GENERATOR, textEmbeds: text, weights: weightsAs, build: opts.build, log: opts.log });
 }
 
 /** A state dict from plain arrays, for importers and tests that hold weights in memory. */

@@ -163,5 +163,5 @@ export async function modelsCommand(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   if (sub === 'scan') return cmdScan(rest);
   if (sub === 'import') return cmdImport(rest);
-  throw new MagicPortraitError(`magicportrait models needs 'scan' or 'import'\n${MODELS_USAGE}`);
+  throw new MagicPortraitError(`magicportrait models needs 'scan', 'import' or 'download'\n${MODELS_USAGE}`);
 }

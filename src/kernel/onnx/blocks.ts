@@ -105,6 +105,30 @@ export class WeightLookup {
     return data;
   }
 
+  /**
+   * Whether `param` leaves reading to save time (`deferred`), so a build holds the graph and not the weights. Only
+   * sources that can produce a tensor at any time and any number of times (generated weights) stream.
+   */
+  get streams(): boolean {
+    return false;
+  }
+
+  /** The values of `key` as a reader for later (the graph's save); missing keys and wrong shapes still throw now. */
+  deferred(key: string, shape: readonly number[]): () => Float32Array {
+    const data = this.tensor(key, shape);
+    return () => data;
+  }
+
+  /** Records a key as read (for sources that produce tensors without a state dict). */
+  protected markUsed(key: string, shape: readonly number[]): void {
+    this.used.set(key, [...shape]);
+  }
+
+  /** Every key read so far, with the shape it was read as, in first-read order. */
+  usedKeys(): ReadonlyMap<string, readonly number[]> {
+    return this.used;
+  }
+
   /** Marks keys matching `rule` (a prefix, a RegExp or a predicate) as deliberately unused, with the reason. */
   ignore(rule: string | RegExp | ((key: string) => boolean), reason: string): void {
     const test =
@@ -175,18 +199,21 @@ export function param(
   const name = as?.transpose2d ? `${key}.T` : as?.dims ? `${key}:${as.dims.join('x')}` : key;
   const hit = cache.get(name);
   if (hit) return hit;
-  let data = ctx.w.tensor(key, shape);
-  let dims = as?.dims ?? shape;
-  if (as?.transpose2d) {
-    const [rows, cols] = shape as [number, number];
-    const t = new Float32Array(data.length);
-    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) t[c * rows + r] = data[r * cols + c]!;
-    data = t;
-    dims = [cols, rows];
-  }
-  ctx.g.initializer(name, { dtype: 'float32', dims, data });
+  const [rows, cols] = shape as [number, number];
+  const dims = as?.transpose2d ? [cols, rows] : (as?.dims ?? shape);
+  const prepare = (data: Float32Array) => (as?.transpose2d ? transpose2d(data, rows, cols) : data);
+  if (ctx.w.streams) {
+    const read = ctx.w.deferred(key, shape);
+    ctx.g.deferredInitializer(name, { dtype: 'float32', dims, load: () => prepare(read()) });
+  } else ctx.g.initializer(name, { dtype: 'float32', dims, data: prepare(ctx.w.tensor(key, shape)) });
   cache.set(name, name);
   return name;
+}
+
+function transpose2d(data: Float32Array, rows: number, cols: number): Float32Array {
+  const t = new Float32Array(data.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) t[c * rows + r] = data[r * cols + c]!;
+  return t;
 }
 
 export interface Conv2dOptions {

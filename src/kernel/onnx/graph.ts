@@ -1,6 +1,8 @@
 /**
  * A small ONNX graph builder: named values, initializers, nodes and attributes, serialised with the schema in
- * proto.ts. Large initializers can go to an external-data file so models over protobuf's 2 GB limit still save.
+ * proto.ts. Large initializers can go to an external-data file so models over protobuf's 2 GB limit still save, and
+ * initializers can be deferred (values produced only while saving, one at a time), so a multi-GB model is written
+ * holding the graph and one tensor rather than every weight.
  */
 import { closeSync, openSync, writeSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
@@ -36,6 +38,13 @@ export const floatsAttr = (values: readonly number[]): AttrValue => ({ floats: v
 
 export type Dim = number | string;
 
+export interface ValueSignature {
+  name: string;
+  /** ONNX TensorProto.DataType code. */
+  elemType: number;
+  shape?: Dim[];
+}
+
 interface NodeRecord {
   opType: string;
   input: string[];
@@ -45,17 +54,38 @@ interface NodeRecord {
   attribute: object[];
 }
 
+/** A constant whose values are produced only when the model is serialised (`load` may be called once per save). */
+export interface DeferredTensor {
+  dtype: DType;
+  dims: readonly number[];
+  load: () => TypedArray;
+}
+
 interface InitializerRecord {
   name: string;
-  tensor: TensorValue;
+  tensor: TensorValue | DeferredTensor;
+}
+
+const isDeferred = (t: TensorValue | DeferredTensor): t is DeferredTensor => 'load' in t;
+const elementCount = (dims: readonly number[]) => dims.reduce((a, b) => a * b, 1);
+
+/** The values of an initializer, produced now for a deferred one (and checked against its dims). */
+function materialise(name: string, t: TensorValue | DeferredTensor): TensorValue {
+  if (!isDeferred(t)) return t;
+  const v = { dtype: t.dtype, dims: t.dims, data: t.load() };
+  checkTensor(name, v);
+  return v;
 }
 
 export interface SaveOptions {
-  /** Initializers at least this many bytes go to `<file>.data` (default: only when the model would exceed ~1.8 GB). */
+  /** Initializers at least this many bytes go to `<file>.data` (default: only when the model would exceed ~1.8 GB, or
+   *  its deferred weights 256 MiB). */
   externalDataThreshold?: number;
 }
 
 const EXTERNAL_AUTO_LIMIT = 1.8 * 1024 ** 3;
+/** Deferred weights over this go external even below the protobuf limit: inline they would all be in memory at once. */
+const DEFERRED_INLINE_LIMIT = 256 * 1024 ** 2;
 
 export class GraphBuilder {
   private readonly nodes: NodeRecord[] = [];
@@ -105,6 +135,12 @@ export class GraphBuilder {
     return name;
   }
 
+  /** Adds a constant weight whose values `tensor.load()` produces when the model is saved; returns its value name. */
+  deferredInitializer(name: string, tensor: DeferredTensor): string {
+    this.initializers.push({ name: this.claim(name), tensor: { dtype: tensor.dtype, dims: [...tensor.dims], load: tensor.load } });
+    return name;
+  }
+
   /**
    * Stores every float32 initializer of at least `minElements` values as float16 (round to nearest even) followed by
    * a Cast back to float32, so the file is half the size while the graph still computes in float32 (ONNX Runtime
@@ -114,11 +150,13 @@ export class GraphBuilder {
     const casts: NodeRecord[] = [];
     for (const rec of this.initializers) {
       const t = rec.tensor;
-      if (t.dtype !== 'float32' || t.data.length < minElements) continue;
+      if (t.dtype !== 'float32' || elementCount(t.dims) < minElements) continue;
       const name = rec.name;
       const half = this.claim(`${name}::fp16`);
       rec.name = half;
-      rec.tensor = { dtype: 'float16', dims: t.dims, data: float32ToFloat16Bits(t.data as Float32Array) };
+      rec.tensor = isDeferred(t)
+        ? { dtype: 'float16', dims: t.dims, load: () => float32ToFloat16Bits(t.load() as Float32Array) }
+        : { dtype: 'float16', dims: t.dims, data: float32ToFloat16Bits(t.data as Float32Array) };
       casts.push({ opType: 'Cast', input: [half], output: [name], name: `${name}::cast`, domain: '', attribute: [attribute('to', DataType.float32 as number)] });
     }
     this.nodes.unshift(...casts);
@@ -177,10 +215,30 @@ export class GraphBuilder {
     return ModelProto.encode(this.modelMessage(meta, () => null)).finish();
   }
 
-  /** Writes `<path>` (and `<path>.data` when weights go external). */
+  /** The declared graph inputs and outputs (name, ONNX element type, shape with symbolic dims as names), without
+   *  producing any weight: how a multi-GB graph's interface is checked. */
+  signature(): { inputs: ValueSignature[]; outputs: ValueSignature[] } {
+    const sig = (v: object): ValueSignature => {
+      const { name, type } = v as { name: string; type: { tensorType: { elemType: number; shape?: { dim: { dimValue?: number; dimParam?: string }[] } } } };
+      return { name, elemType: type.tensorType.elemType, shape: type.tensorType.shape?.dim.map((d) => d.dimParam ?? d.dimValue!) };
+    };
+    return { inputs: this.inputs.map(sig), outputs: this.outputs.map(sig) };
+  }
+
+  /** Bytes of all initializer values (deferred ones counted from their dims, not produced). */
+  weightBytes(): number {
+    return this.initializers.reduce((s, i) => s + elementCount(i.tensor.dims) * BYTES_PER[i.tensor.dtype], 0);
+  }
+
+  /**
+   * Writes `<path>` (and `<path>.data` when weights go external, per the ONNX external-data spec: each such
+   * TensorProto has data_location EXTERNAL and external_data {location, offset, length}, offsets 64-byte aligned).
+   * Deferred initializers are produced, written and dropped one at a time.
+   */
   save(path: string, meta: Record<string, string> = {}, options: SaveOptions = {}): void {
-    const total = this.initializers.reduce((s, i) => s + i.tensor.data.byteLength, 0);
-    const threshold = options.externalDataThreshold ?? (total > EXTERNAL_AUTO_LIMIT ? 1024 : Infinity);
+    const total = this.weightBytes();
+    const deferred = this.initializers.reduce((s, i) => s + (isDeferred(i.tensor) ? elementCount(i.tensor.dims) * BYTES_PER[i.tensor.dtype] : 0), 0);
+    const threshold = options.externalDataThreshold ?? (total > EXTERNAL_AUTO_LIMIT || deferred > DEFERRED_INLINE_LIMIT ? 1024 : Infinity);
     if (!Number.isFinite(threshold)) {
       writeFileSync(path, this.toBytes(meta));
       return;
@@ -190,7 +248,7 @@ export class GraphBuilder {
     let offset = 0;
     try {
       const msg = this.modelMessage(meta, (t) => {
-        if (t.data.byteLength < threshold) return null;
+        if (elementCount(t.dims) * BYTES_PER[t.dtype] < threshold) return null;
         const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
         writeSync(fd, bytes, 0, bytes.length, offset);
         const entry = { location: basename(dataPath), offset, length: bytes.length };
@@ -212,7 +270,10 @@ export class GraphBuilder {
     const graph = {
       name: this.name,
       node: this.nodes,
-      initializer: this.initializers.map(({ name, tensor }) => tensorProto(name, tensor, external(tensor))),
+      initializer: this.initializers.map(({ name, tensor }) => {
+        const t = materialise(name, tensor);
+        return tensorProto(name, t, external(t));
+      }),
       input: this.inputs,
       output: this.outputs,
     };
