@@ -158,6 +158,8 @@ export interface FaceChip {
 
 export const CHIP_SIZE = 150;
 export const CHIP_PADDING = 0.25;
+/** Changes whenever the chip alignment changes what descriptors come out (part of cache keys of embeddings). */
+export const FACE_CHIP_VERSION = 2;
 
 /**
  * dlib's `get_face_chip_details` + `extract_image_chip`. The similarity is fitted from dlib's mean face (the
