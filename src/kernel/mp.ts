@@ -138,6 +138,11 @@ export const mp = {
   detect: perception.detectFaces,
   /** Streams a video through face tracking and 68 landmarks; displays a frame strip with the landmarks. */
   trackFaces: trackVideoFaces,
+  /**
+   * The 128-d dlib descriptor of a face (a detection or its 68 landmarks) on a dlib-aligned chip;
+   * `{ jitters: n }` averages n jittered chips as dlib's `num_jitters` does.
+   */
+  faceDescriptor: perception.faceDescriptor,
   /** Identity similarity (cosine of dlib descriptors; the paper's CSIM). */
   identitySimilarity: perception.identitySimilarity,
   /** Euclidean distance of dlib descriptors (same person < 0.6 in dlib's convention). */

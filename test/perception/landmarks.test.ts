@@ -1,12 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { dataDir, FACE_API, FACE_MESH, missingPackage, PORTRAITS } from './helpers';
+import { dataDir, FACE_API, FACE_MESH, maxAbsDiff, missingPackage, PORTRAITS } from './helpers';
 import { readImage } from '../../src/kernel/io/image';
 import { findFace } from '../../src/kernel/perception/detect';
 import { descriptorDistance, faceChip, faceDescriptor, identitySimilarity, landmarks468, landmarks68, roiFromMesh } from '../../src/kernel/perception/landmarks';
-import { applyAffine, warpImage, type Affine } from '../../src/kernel/perception/warp';
-import { DLIB_MEAN_FACE_X, DLIB_MEAN_FACE_Y } from '../../src/kernel/perception/templates';
+import { applyAffine, invertAffine, warpImage, type Affine } from '../../src/kernel/perception/warp';
+import { DLIB_CHIP_LANDMARKS68, DLIB_MEAN_FACE_X, DLIB_MEAN_FACE_Y } from '../../src/kernel/perception/templates';
+import { jitterChip, jitterRandom } from '../../src/kernel/perception/jitter';
+import { MagicPortraitError } from '../../src/kernel/errors';
 
 const skipApi = missingPackage(FACE_API);
 const skipMesh = missingPackage(FACE_MESH);
@@ -55,11 +57,11 @@ test('aligned chip puts the landmarks on the dlib template; descriptors: same ph
   const lm = await landmarks68(boy, face);
   const chip = faceChip(boy, lm);
   let err = 0;
-  for (let i = 17; i < 68; i++) {
+  for (const i of DLIB_CHIP_LANDMARKS68) {
     const [u, v] = applyAffine(chip.matrix, lm.points[i]![0], lm.points[i]![1]);
-    err += Math.hypot(u - ((0.25 + DLIB_MEAN_FACE_X[i - 17]!) / 1.5) * 150, v - ((0.25 + DLIB_MEAN_FACE_Y[i - 17]!) / 1.5) * 150) / 51;
+    err += Math.hypot(u - ((0.25 + DLIB_MEAN_FACE_X[i - 17]!) / 1.5) * 150, v - ((0.25 + DLIB_MEAN_FACE_Y[i - 17]!) / 1.5) * 150) / DLIB_CHIP_LANDMARKS68.length;
   }
-  assert.ok(err < 4, `mean residual to the template ${err} px`);
+  assert.ok(err < 3, `mean residual to the template ${err} px`);
   const dBoy = await faceDescriptor(boy, lm);
   assert.equal(dBoy.length, 128);
   const cropped = readImage(join(dataDir, 'magicportrait/boy_cropped.jpg'));
@@ -73,6 +75,71 @@ test('aligned chip puts the landmarks on the dlib template; descriptors: same ph
   assert.ok(diff > 0.5, `different people ${diff}`);
   assert.ok(identitySimilarity(dBoy, dCropped) > identitySimilarity(dBoy, dS1));
   assert.ok(Math.abs(identitySimilarity(dBoy, dBoy) - 1) < 1e-6);
+});
+
+test('face chip geometry is dlib\'s: template points placed by a known similarity give its chip rectangle; brows and lower lip do not move it', () => {
+  const img = { width: 400, height: 400, channels: 3 as const, data: new Uint8Array(400 * 400 * 3).fill(100) };
+  // A chip → image similarity: scale 2.3, rotation 10°, translation (40, 55).
+  const s = 2.3, a = (10 * Math.PI) / 180, c = s * Math.cos(a), n = s * Math.sin(a);
+  const S = (u: number, v: number): [number, number] => [c * u - n * v + 40, n * u + c * v + 55];
+  const points = Array.from({ length: 68 }, (_, i): [number, number] =>
+    i < 17 ? [100 + 7 * i, 300] : S(((0.25 + DLIB_MEAN_FACE_X[i - 17]!) / 1.5) * 150, ((0.25 + DLIB_MEAN_FACE_Y[i - 17]!) / 1.5) * 150),
+  );
+  // dlib: the rectangle of side 150·s (centered_drect: 150·s − 1 between corner pixels) around S(75, 75), rotated by
+  // 10°; chip pixel u ↦ S(75, 75) + R·(150·s − 1)/149·(u − 74.5).
+  const k = (150 * s - 1) / 149 / s, [cx, cy] = S(75, 75);
+  const toImage: Affine = [c * k, -n * k, cx - (c - n) * k * 74.5, n * k, c * k, cy - (n + c) * k * 74.5];
+  const chip = faceChip(img, points);
+  assert.ok(maxAbsDiff(chip.matrix, invertAffine(toImage)) < 1e-9, `${chip.matrix} vs ${invertAffine(toImage)}`);
+  // Raised brows and an open mouth (the lower lip) leave the chip where it was; a moved nose does not.
+  const moved = points.map(([x, y], i): [number, number] => (i >= 17 && i <= 26 ? [x, y - 12] : (i >= 55 && i <= 59) || i >= 65 ? [x, y + 20] : [x, y]));
+  assert.ok(maxAbsDiff(faceChip(img, moved).matrix, chip.matrix) < 1e-9);
+  const nose = points.map(([x, y], i): [number, number] => (i >= 27 && i <= 35 ? [x + 8, y] : [x, y]));
+  assert.ok(maxAbsDiff(faceChip(img, nose).matrix, chip.matrix) > 0.01);
+  assert.throws(() => faceChip(img, points.slice(0, 5)), MagicPortraitError);
+  assert.throws(() => faceChip(img, points.map((): [number, number] => [10, 10])), MagicPortraitError);
+});
+
+test('jittered chips follow dlib\'s jitter_image: shifts within 2% of the chip, zoom ≤ 3%, rotation ≤ 3°, mirrored half the time', () => {
+  // A chip with a bright blob left of the centre, at (50, 74.5): after a jitter it lies near x = 50 or, mirrored, x = 99.
+  const N = 150;
+  const chip = new Float32Array(N * N * 3);
+  for (let y = 0; y < N; y++) for (let x = 0; x < N; x++) chip.fill(255 * Math.exp(-((x - 50) ** 2 + (y - 74.5) ** 2) / 8), 3 * (y * N + x), 3 * (y * N + x) + 3);
+  const random = jitterRandom(7);
+  let mirrored = 0;
+  const draws = 60;
+  for (let j = 0; j < draws; j++) {
+    const out = jitterChip(chip, N, random);
+    let sx = 0, sy = 0, sw = 0;
+    for (let y = 0; y < N; y++) for (let x = 0; x < N; x++) {
+      const w = out[3 * (y * N + x)]!;
+      sx += w * x;
+      sy += w * y;
+      sw += w;
+    }
+    const [x, y] = [sx / sw, sy / sw];
+    const flipped = x > 74.5;
+    if (flipped) mirrored++;
+    // shift ≤ round(0.02·144) = 3 px per axis, zoom ≤ 1/0.97 about the (shifted) centre, rotation ≤ 3° of a 24.5 px arm
+    const ex = flipped ? 99 : 50;
+    assert.ok(Math.abs(x - ex) < 3 + 24.5 * 0.04 + 0.5 && Math.abs(y - 74.5) < 3 + 24.5 * Math.sin((3 * Math.PI) / 180) + 0.5, `draw ${j}: blob at (${x.toFixed(2)}, ${y.toFixed(2)})`);
+  }
+  assert.ok(mirrored > 0.3 * draws && mirrored < 0.7 * draws, `${mirrored}/${draws} mirrored`);
+});
+
+test('jitters: dlib-style averaged descriptors are reproducible per seed and stay close to the plain descriptor', { skip: skipApi }, async () => {
+  const img = readImage(join(dataDir, 'liveportrait/s5.jpg'));
+  const lm = await landmarks68(img, await findFace(img));
+  const plain = await faceDescriptor(img, lm);
+  const a = await faceDescriptor(img, lm, { jitters: 5 });
+  const b = await faceDescriptor(img, lm, { jitters: 5 });
+  const c = await faceDescriptor(img, lm, { jitters: 5, seed: 1 });
+  assert.deepEqual(a, b);
+  assert.ok(maxAbsDiff(a, c) > 0);
+  console.log(`# jitters 5: to the plain descriptor ${descriptorDistance(a, plain).toFixed(3)}, seed 0 vs 1 ${descriptorDistance(a, c).toFixed(3)}`);
+  assert.ok(descriptorDistance(a, plain) < 0.2 && descriptorDistance(a, c) < 0.15);
+  await assert.rejects(faceDescriptor(img, lm, { jitters: 0 }), MagicPortraitError);
+  await assert.rejects(faceDescriptor(img, lm, { jitters: 2.5 }), MagicPortraitError);
 });
 
 test('a tilted head (30°): mesh and 68 points follow the rotation', { skip: skipApi || skipMesh }, async () => {

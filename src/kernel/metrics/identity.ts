@@ -7,7 +7,7 @@
  */
 import { MagicPortraitError } from '../errors';
 import type { Image } from '../io/image';
-import { CONVERTER_VERSION, detectFaces, faceDescriptor, identitySimilarity, prepareModel } from '../perception';
+import { CONVERTER_VERSION, detectFaces, FACE_CHIP_VERSION, faceDescriptor, identitySimilarity, prepareModel, type DescriptorOptions } from '../perception';
 
 export const CSIM_EMBEDDING = 'dlib ResNet 128-d descriptor (cosine)';
 
@@ -21,6 +21,7 @@ export function identityModelKey(): unknown {
   if (!modelKey)
     modelKey = {
       converter: CONVERTER_VERSION,
+      chip: FACE_CHIP_VERSION,
       models: (['blazeface128', 'blazeface256', 'landmarks68', 'descriptor'] as const).map((id) => {
         const m = prepareModel(id);
         return [id, m.package, m.version, m.sourceHash];
@@ -29,11 +30,14 @@ export function identityModelKey(): unknown {
   return modelKey;
 }
 
-/** The descriptor of the largest face, or null when no face is found. */
-export async function identityEmbedding(image: Image): Promise<Float32Array | null> {
+/**
+ * The descriptor of the largest face, or null when no face is found. CSIM uses the plain descriptor (no jitters);
+ * `options.jitters` averages dlib-style jittered chips (n times the cost) where a steadier descriptor matters.
+ */
+export async function identityEmbedding(image: Image, options: DescriptorOptions = {}): Promise<Float32Array | null> {
   const faces = await detectFaces(image);
   if (!faces.length) return null;
-  return faceDescriptor(image, faces[0]!);
+  return faceDescriptor(image, faces[0]!, options);
 }
 
 /** Cosine similarity of two descriptors (1 = same direction). */

@@ -17,8 +17,10 @@ export {
   roi68,
   CHIP_SIZE,
   CHIP_PADDING,
+  FACE_CHIP_VERSION,
 } from './landmarks';
-export type { Mesh468, Landmarks68, FaceChip, Roi } from './landmarks';
+export type { Mesh468, Landmarks68, FaceChip, Roi, DescriptorOptions } from './landmarks';
+export { jitterChip, jitterRandom } from './jitter';
 export { trackFaces } from './track';
 export type { TrackOptions, TrackedFrame } from './track';
 export {

@@ -8,7 +8,8 @@ import { ort } from '../onnx/session';
 import { similarityTransform } from './crops';
 import type { Box, Face, Point } from './detect';
 import { modelSession } from './models';
-import { DLIB_MEAN_FACE_X, DLIB_MEAN_FACE_Y } from './templates';
+import { jitterChip, jitterRandom } from './jitter';
+import { DLIB_CHIP_LANDMARKS68, DLIB_MEAN_FACE_X, DLIB_MEAN_FACE_Y } from './templates';
 import { applyAffine, continuousToCentre, invertAffine, sourceForShrink, warpToTensor, type Affine } from './warp';
 
 /** A rotated square region of interest: centre, side (pixels) and rotation (radians, clockwise in the image). */
@@ -157,21 +158,37 @@ export interface FaceChip {
 
 export const CHIP_SIZE = 150;
 export const CHIP_PADDING = 0.25;
+/** Changes whenever the chip alignment changes what descriptors come out (part of cache keys of embeddings). */
+export const FACE_CHIP_VERSION = 2;
 
-/** dlib's `get_face_chip_details` + `extract_image_chip`: similarity from landmarks 17–67 to the mean face. */
+/**
+ * dlib's `get_face_chip_details` + `extract_image_chip`. The similarity is fitted from dlib's mean face (the
+ * template, in chip pixels) to landmarks 27–54 and 60–64 in the image (dlib skips the eyebrows and the lower lip);
+ * the chip is then the square of side size·scale around the image of the template centre, with its corner pixels on
+ * the square's corners, sampled bilinearly (from a halved copy of the image when the face is much larger than the
+ * chip, as dlib's pyramid does).
+ */
 export function faceChip(image: Image, lm: Landmarks68 | readonly Point[], size = CHIP_SIZE, padding = CHIP_PADDING): FaceChip {
   const pts = 'points' in lm ? lm.points : lm;
   if (pts.length !== 68) throw new MagicPortraitError(`faceChip needs 68 landmarks, got ${pts.length}.`, 'bad-argument');
-  const dst = DLIB_MEAN_FACE_X.map((x, i): Point => [((padding + x) / (2 * padding + 1)) * size, ((padding + DLIB_MEAN_FACE_Y[i]!) / (2 * padding + 1)) * size]);
-  const matrix = similarityTransform(pts.slice(17), dst);
-  // Chip → image, in pixel centres; pre-shrink the source when the chip is much smaller (as dlib's pyramid does).
-  const inv = invertAffine(matrix);
-  const scale = Math.hypot(inv[0], inv[3]);
-  const { src, f } = sourceForShrink(image, scale);
-  // centre coords: x_src = (x_img + 0.5)/f − 0.5
-  const toSrc: Affine = [inv[0] / f, inv[1] / f, (inv[2] + 0.5) / f - 0.5, inv[3] / f, inv[4] / f, (inv[5] + 0.5) / f - 0.5];
+  const template = DLIB_CHIP_LANDMARKS68.map((i): Point => [
+    ((padding + DLIB_MEAN_FACE_X[i - 17]!) / (2 * padding + 1)) * size,
+    ((padding + DLIB_MEAN_FACE_Y[i - 17]!) / (2 * padding + 1)) * size,
+  ]);
+  const t = similarityTransform(template, DLIB_CHIP_LANDMARKS68.map((i) => pts[i]!)); // chip → image, as dlib fits it
+  const scale = Math.hypot(t[0], t[3]);
+  if (!(scale * size > 1) || !Number.isFinite(scale))
+    throw new MagicPortraitError('faceChip: the landmarks are degenerate (the face has no extent).', 'bad-argument');
+  // centered_drect(centre, size·scale, size·scale) spans size·scale − 1 pixels between its corner pixels.
+  const k = (size * scale - 1) / ((size - 1) * scale);
+  const h = (size - 1) / 2;
+  const cx = (t[0] + t[1]) * (size / 2) + t[2], cy = (t[3] + t[4]) * (size / 2) + t[5];
+  const toImage: Affine = [t[0] * k, t[1] * k, cx - (t[0] + t[1]) * k * h, t[3] * k, t[4] * k, cy - (t[3] + t[4]) * k * h];
+  const { src, f } = sourceForShrink(image, scale * k);
+  // pixel centres of the halved level: x_src = (x_img + 0.5)/f − 0.5
+  const toSrc: Affine = [toImage[0] / f, toImage[1] / f, (toImage[2] + 0.5) / f - 0.5, toImage[3] / f, toImage[4] / f, (toImage[5] + 0.5) / f - 0.5];
   const tensor = warpToTensor(src, toSrc, size, size, new Float32Array(size * size * 3));
-  return { tensor, matrix };
+  return { tensor, matrix: invertAffine(toImage) };
 }
 
 /** Runs the descriptor network on a prepared chip tensor. */
@@ -181,10 +198,30 @@ export async function descriptorFromChip(chip: Float32Array): Promise<Float32Arr
   return Float32Array.from(out.descriptor!.data as Float32Array);
 }
 
+export interface DescriptorOptions {
+  /**
+   * dlib's / face_recognition's `num_jitters`: with n > 1, the mean descriptor of n randomly jittered copies of the
+   * chip (see `jitterChip`); n times the cost. Default 1: the chip itself.
+   */
+  jitters?: number;
+  /** Seed of the jitters (fixed by default, so a descriptor is reproducible). */
+  seed?: number;
+}
+
 /** The 128-d dlib face descriptor of a face, on a dlib-style aligned 150×150 chip (68 landmarks computed if needed). */
-export async function faceDescriptor(image: Image, face: Face | Landmarks68): Promise<Float32Array> {
+export async function faceDescriptor(image: Image, face: Face | Landmarks68, options: DescriptorOptions = {}): Promise<Float32Array> {
+  const jitters = options.jitters ?? 1;
+  if (!Number.isInteger(jitters) || jitters < 1) throw new MagicPortraitError(`jitters must be a positive integer, got ${jitters}.`, 'bad-argument');
   const lm = 'points' in face ? face : await landmarks68(image, face);
-  return descriptorFromChip(faceChip(image, lm).tensor);
+  const chip = faceChip(image, lm).tensor;
+  if (jitters === 1) return descriptorFromChip(chip);
+  const random = jitterRandom(options.seed ?? 0);
+  const mean = new Float32Array(128);
+  for (let j = 0; j < jitters; j++) {
+    const d = await descriptorFromChip(jitterChip(chip, CHIP_SIZE, random));
+    for (let k = 0; k < mean.length; k++) mean[k]! += d[k]! / jitters;
+  }
+  return mean;
 }
 
 /** Cosine similarity of two descriptors (1 = same direction). */

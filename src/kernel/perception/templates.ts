@@ -22,6 +22,13 @@ export const DLIB_MEAN_FACE_Y = [
   0.778746, 0.785343, 0.778746, 0.784792, 0.824182, 0.831803, 0.824182,
 ] as const;
 
+/**
+ * The 68-point landmarks dlib's `get_face_chip_details` aligns with: nose (27–35), eyes (36–47), the outer mouth
+ * corners and upper lip (48–54) and the inner upper lip (60–64). It skips the eyebrows and the lower lip, "really
+ * mobile parts of the face" (dlib commit 24d09126c), so that raised brows or an open mouth do not move the chip.
+ */
+export const DLIB_CHIP_LANDMARKS68: readonly number[] = [...Array.from({ length: 28 }, (_, i) => 27 + i), 60, 61, 62, 63, 64];
+
 /** 68-point index ranges (iBUG 300-W order). */
 export const LM68 = {
   jaw: [0, 17],
