@@ -412,7 +412,11 @@ export class GuidanceRenderer {
     }
   }
 
-  /** Interpolate, sample, shade and quantise: one small loop per map (small loops compile to much tighter code). */
+  /**
+   * Interpolate, sample, shade and quantise every covered pixel in one pass over the raster's row spans (fused:
+   * the face index, the pixel offset and the shared normal are read or computed once per pixel for all maps).
+   * A run of pixels of one face (typically 3–4 in a row) reuses that face's planes from locals.
+   */
   private shade(
     rowMin: number, rowMax: number, depthA: Float32Array, normals: Float32Array,
     dOut: Uint8Array | null, nOut: Uint8Array | null, rOut: Uint8Array | null, mOut: Uint8Array | null,
@@ -420,60 +424,52 @@ export class GuidanceRenderer {
   ): void {
     const withD = dOut !== null || fD !== null, withN = nOut !== null || fN !== null || rOut !== null;
     this.preparePlanes(depthA, normals, withD, withN, rOut !== null);
-    if (mOut) this.maskPass(rowMin, rowMax, mOut);
-    if (withD) this.depthPass(rowMin, rowMax, depthA, dOut, fD);
-    if (nOut || fN) this.normalPass(rowMin, rowMax, nOut, fN);
-    if (rOut) this.renderPass(rowMin, rowMax, rOut, fR);
-  }
-
-  private maskPass(rowMin: number, rowMax: number, mOut: Uint8Array): void {
-    const face = this.raster.face, W = this.width;
-    for (let p = rowMin * W, end = (rowMax + 1) * W; p < end; p++) if (face[p] >= 0) mOut[p] = 255;
-  }
-
-  private depthPass(rowMin: number, rowMax: number, depthA: Float32Array, dOut: Uint8Array | null, fD: Float32Array | null): void {
     const W = this.width, H = this.height, raster = this.raster;
-    const face = raster.face, altFace = raster.altFace, faces = this.faces, P = this.planes, pxCol = this.pxCol;
-    const wb = this.altBary;
+    const face = raster.face, altFace = raster.altFace, colLo = raster.colLo, colHi = raster.colHi;
+    const P = this.planes, pxCol = this.pxCol;
+    const tex = this.tex, S = this.texSize, TP = S + 2, L = this.shL;
+    // SH light times constant factors, per channel (r, g, b) and basis function
+    const r0 = L[0], r1 = L[3], r2 = L[6], r3 = L[9], r4 = L[12], r5 = L[15], r6 = L[18], r7 = L[21], r8 = L[24];
+    const g0 = L[1], g1 = L[4], g2 = L[7], g3 = L[10], g4 = L[13], g5 = L[16], g6 = L[19], g7 = L[22], g8 = L[25];
+    const b0 = L[2], b1 = L[5], b2 = L[8], b3 = L[11], b4 = L[14], b5 = L[17], b6 = L[20], b7 = L[23], b8 = L[26];
     for (let i = rowMin; i <= rowMax; i++) {
       const py = (2 * i + 1) / H - 1;
-      for (let j = 0, p = i * W; j < W; j++, p++) {
+      // the current face's planes (see preparePlanes), reloaded when the face changes along the row
+      let cf = -1, x0 = 0, y0 = 0, dA = 0, dX = 0, dY = 0;
+      let nxA = 0, nxX = 0, nxY = 0, nyA = 0, nyX = 0, nyY = 0, nzA = 0, nzX = 0, nzY = 0;
+      let uA = 0, uX = 0, uY = 0, vA = 0, vX = 0, vY = 0;
+      for (let j = colLo[i], p = i * W + j, end = colHi[i]; j <= end; j++, p++) {
         const f = face[p];
         if (f < 0) continue;
-        const fd = altFace[p];
-        let d: number;
-        if (fd === f) {
+        if (f !== cf) {
+          cf = f;
           const q = 20 * f;
-          d = P[q + 2] + P[q + 3] * (pxCol[j] - P[q]) + P[q + 4] * (py - P[q + 1]);
-        } else {
-          // the depth pass (z + 10) picked another face here (see the header)
-          raster.baryAt(fd, p, wb);
-          d = wb[0] * depthA[faces[3 * fd]] + wb[1] * depthA[faces[3 * fd + 1]] + wb[2] * depthA[faces[3 * fd + 2]];
+          x0 = P[q]; y0 = P[q + 1];
+          dA = P[q + 2]; dX = P[q + 3]; dY = P[q + 4];
+          nxA = P[q + 5]; nxX = P[q + 6]; nxY = P[q + 7];
+          nyA = P[q + 8]; nyX = P[q + 9]; nyY = P[q + 10];
+          nzA = P[q + 11]; nzX = P[q + 12]; nzY = P[q + 13];
+          uA = P[q + 14]; uX = P[q + 15]; uY = P[q + 16];
+          vA = P[q + 17]; vX = P[q + 18]; vY = P[q + 19];
         }
-        if (fD) fD[p] = d;
-        if (dOut) {
-          const v = quantize(d);
-          dOut[3 * p] = v;
-          dOut[3 * p + 1] = v;
-          dOut[3 * p + 2] = v;
+        const dx = pxCol[j] - x0, dy = py - y0;
+        if (mOut) mOut[p] = 255;
+        if (withD) {
+          const fd = altFace[p];
+          // where the depth pass (z + 10) picked another face (see the file header), interpolate that face
+          const d = fd === f ? dA + dX * dx + dY * dy : this.depthOfFace(fd, p, depthA);
+          if (fD) fD[p] = d;
+          if (dOut) {
+            const v = quantize(d);
+            dOut[3 * p] = v;
+            dOut[3 * p + 1] = v;
+            dOut[3 * p + 2] = v;
+          }
         }
-      }
-    }
-  }
-
-  private normalPass(rowMin: number, rowMax: number, nOut: Uint8Array | null, fN: Float32Array | null): void {
-    const W = this.width, H = this.height;
-    const face = this.raster.face, P = this.planes, pxCol = this.pxCol;
-    for (let i = rowMin; i <= rowMax; i++) {
-      const py = (2 * i + 1) / H - 1;
-      for (let j = 0, p = i * W; j < W; j++, p++) {
-        const f = face[p];
-        if (f < 0) continue;
-        const q = 20 * f;
-        const dx = pxCol[j] - P[q], dy = py - P[q + 1];
-        const nx = P[q + 5] + P[q + 6] * dx + P[q + 7] * dy;
-        const ny = P[q + 8] + P[q + 9] * dx + P[q + 10] * dy;
-        const nz = P[q + 11] + P[q + 12] * dx + P[q + 13] * dy;
+        if (!withN) continue;
+        const nx = nxA + nxX * dx + nxY * dy;
+        const ny = nyA + nyX * dx + nyY * dy;
+        const nz = nzA + nzX * dx + nzY * dy;
         if (fN) {
           fN[3 * p] = nx;
           fN[3 * p + 1] = ny;
@@ -484,36 +480,16 @@ export class GuidanceRenderer {
           nOut[3 * p + 1] = quantize(ny);
           nOut[3 * p + 2] = quantize(nz);
         }
-      }
-    }
-  }
-
-  private renderPass(rowMin: number, rowMax: number, rOut: Uint8Array, fR: Float32Array | null): void {
-    const W = this.width, H = this.height;
-    const face = this.raster.face, P = this.planes, pxCol = this.pxCol;
-    const tex = this.tex!, S = this.texSize, TP = S + 2, L = this.shL;
-    const r0 = L[0], r1 = L[3], r2 = L[6], r3 = L[9], r4 = L[12], r5 = L[15], r6 = L[18], r7 = L[21], r8 = L[24];
-    const g0 = L[1], g1 = L[4], g2 = L[7], g3 = L[10], g4 = L[13], g5 = L[16], g6 = L[19], g7 = L[22], g8 = L[25];
-    const b0 = L[2], b1 = L[5], b2 = L[8], b3 = L[11], b4 = L[14], b5 = L[17], b6 = L[20], b7 = L[23], b8 = L[26];
-    for (let i = rowMin; i <= rowMax; i++) {
-      const py = (2 * i + 1) / H - 1;
-      for (let j = 0, p = i * W; j < W; j++, p++) {
-        const f = face[p];
-        if (f < 0) continue;
-        const q = 20 * f;
-        const dx = pxCol[j] - P[q], dy = py - P[q + 1];
-        const nx = P[q + 5] + P[q + 6] * dx + P[q + 7] * dy;
-        const ny = P[q + 8] + P[q + 9] * dx + P[q + 10] * dy;
-        const nz = P[q + 11] + P[q + 12] * dx + P[q + 13] * dy;
-        // albedo: grid_sample bilinear, zeros padding, align_corners=False
-        const gx = P[q + 14] + P[q + 15] * dx + P[q + 16] * dy;
-        const gy = P[q + 17] + P[q + 18] * dx + P[q + 19] * dy;
+        if (!rOut || !tex) continue;
+        // albedo: grid_sample bilinear, zeros padding, align_corners=False, on the texture with a zero border
+        const gx = uA + uX * dx + uY * dy;
+        const gy = vA + vX * dx + vY * dy;
         const ix = ((gx + 1) * S - 1) / 2, iy = ((gy + 1) * S - 1) / 2;
-        const x0 = Math.floor(ix), y0 = Math.floor(iy);
-        const fx = ix - x0, fy = iy - y0, gx0 = x0 + 1 - ix, gy0 = y0 + 1 - iy;
+        const tx = Math.floor(ix), ty = Math.floor(iy);
+        const fx = ix - tx, fy = iy - ty, gx0 = tx + 1 - ix, gy0 = ty + 1 - iy;
         let ar = 0, ag = 0, ab = 0;
-        if (x0 >= -1 && x0 <= S - 1 && y0 >= -1 && y0 <= S - 1) {
-          const t00 = 3 * ((y0 + 1) * TP + x0 + 1), t10 = t00 + 3, t01 = t00 + 3 * TP, t11 = t01 + 3;
+        if (tx >= -1 && tx <= S - 1 && ty >= -1 && ty <= S - 1) {
+          const t00 = 3 * ((ty + 1) * TP + tx + 1), t10 = t00 + 3, t01 = t00 + 3 * TP, t11 = t01 + 3;
           const wnw = gx0 * gy0, wne = fx * gy0, wsw = gx0 * fy, wse = fx * fy;
           ar = tex[t00] * wnw + tex[t10] * wne + tex[t01] * wsw + tex[t11] * wse;
           ag = tex[t00 + 1] * wnw + tex[t10 + 1] * wne + tex[t01 + 1] * wsw + tex[t11 + 1] * wse;
@@ -521,10 +497,10 @@ export class GuidanceRenderer {
         } else if (Number.isFinite(ix) && Number.isFinite(iy)) {
           // outside the padded texture: each tap is either inside or zero
           for (let t = 0; t < 4; t++) {
-            const tx = x0 + (t & 1), ty = y0 + (t >> 1);
-            if (tx < 0 || tx > S - 1 || ty < 0 || ty > S - 1) continue;
+            const sx = tx + (t & 1), sy = ty + (t >> 1);
+            if (sx < 0 || sx > S - 1 || sy < 0 || sy > S - 1) continue;
             const wgt = (t & 1 ? fx : gx0) * (t >> 1 ? fy : gy0);
-            const o = 3 * ((ty + 1) * TP + tx + 1);
+            const o = 3 * ((sy + 1) * TP + sx + 1);
             ar += tex[o] * wgt;
             ag += tex[o + 1] * wgt;
             ab += tex[o + 2] * wgt;
@@ -547,7 +523,15 @@ export class GuidanceRenderer {
       }
     }
   }
+
+  /** Interpolated depth attribute of face `f` at pixel `p` (for the rare pixels where altFace ≠ face). */
+  private depthOfFace(f: number, p: number, depthA: Float32Array): number {
+    const wb = this.altBary, faces = this.faces;
+    this.raster.baryAt(f, p, wb);
+    return wb[0] * depthA[faces[3 * f]] + wb[1] * depthA[faces[3 * f + 1]] + wb[2] * depthA[faces[3 * f + 2]];
+  }
 }
+
 
 /** One-shot convenience: render a single frame (allocates a renderer; use GuidanceRenderer for sequences). */
 export function renderGuidance(frame: GuidanceFrame, assets: GuidanceAssets, options: GuidanceOptions = {}): GuidanceMaps {

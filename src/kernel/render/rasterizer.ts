@@ -76,6 +76,12 @@ export interface RasterResult {
   readonly rowMin: number;
   readonly rowMax: number;
   /**
+   * Per row, the columns that can hold covered pixels (inclusive; colLo > colHi for a row with none): covered
+   * pixels lie only inside these spans, so consumers scan them instead of whole rows.
+   */
+  readonly colLo: Int32Array;
+  readonly colHi: Int32Array;
+  /**
    * With `altZOffset`: the winning face per pixel when every vertex z is shifted by that offset (−1 on
    * background; coverage is the same as `face`). Otherwise the same array as `face`.
    */
@@ -96,20 +102,23 @@ export class Rasterizer implements RasterResult {
   readonly face: Int32Array;
   readonly bary: Float32Array;
   readonly zbuf: Float32Array;
+  readonly colLo: Int32Array;
+  readonly colHi: Int32Array;
   altFace: Int32Array;
   covered = 0;
   rowMin = 1;
   rowMax = 0;
-  private readonly zt: Float64Array;
+  /** float64 z of the current winner, then the alt z of the alt winner: `(z, za)` per pixel, in one cache line */
+  private readonly zz: Float64Array;
   private readonly altFaceBuf: Int32Array;
-  private readonly altZt: Float64Array;
   /** per face: x0, y0, then for k = 0..2 (c_k, a_k, b_k) with w_k = c_k + a_k (px − x0) + b_k (py − y0) */
   private coef = new Float64Array(0);
   private readonly pxCol: Float64Array;
   private readonly pyRow: Float64Array;
   private v = new Float64Array(0);
-  private dirtyMin = 0;
   private resolved = true;
+  /** spans written by the last call (colLo/colHi of rows rowMin..rowMax); everything else is still clear */
+  private dirtyMin = 0;
   private dirtyMax: number;
 
   constructor(readonly width: number, readonly height: number) {
@@ -120,15 +129,16 @@ export class Rasterizer implements RasterResult {
     this.face = new Int32Array(n);
     this.bary = new Float32Array(3 * n);
     this.zbuf = new Float32Array(n);
-    this.zt = new Float64Array(n);
+    this.zz = new Float64Array(2 * n);
     this.altFaceBuf = new Int32Array(n);
-    this.altZt = new Float64Array(n);
     this.altFace = this.face;
+    this.colLo = new Int32Array(height).fill(0);
+    this.colHi = new Int32Array(height).fill(width - 1);
     this.pxCol = new Float64Array(width);
     this.pyRow = new Float64Array(height);
     for (let j = 0; j < width; j++) this.pxCol[j] = (2 * j + 1) / width - 1;
     for (let i = 0; i < height; i++) this.pyRow[i] = (2 * i + 1) / height - 1;
-    this.dirtyMax = height - 1; // first call clears everything
+    this.dirtyMax = height - 1; // first call clears everything (whole-row spans)
   }
 
   /**
@@ -138,11 +148,12 @@ export class Rasterizer implements RasterResult {
    */
   rasterize(verts: Float32Array | Float64Array, faces: IndexArray, options: RasterOptions = {}): RasterResult {
     const W = this.width, H = this.height;
-    const face = this.face, zt = this.zt, pxCol = this.pxCol, pyRow = this.pyRow;
-    const alt = options.altZOffset !== undefined && options.altZOffset !== 0;
-    const altOff = alt ? options.altZOffset! : 0;
-    const altFace = this.altFaceBuf, altZt = this.altZt;
-    this.clearRows(this.dirtyMin, this.dirtyMax);
+    const face = this.face, zz = this.zz, pxCol = this.pxCol, pyRow = this.pyRow;
+    const colLo = this.colLo, colHi = this.colHi;
+    const altOff = options.altZOffset ?? 0;
+    const alt = altOff !== 0;
+    const altFace = this.altFaceBuf;
+    this.clearSpans();
     this.altFace = alt ? altFace : face;
     if (this.v.length < verts.length) this.v = new Float64Array(verts.length);
     const v = this.v;
@@ -248,17 +259,18 @@ export class Rasterizer implements RasterResult {
         // ... and stop after the last one
         let z = (e0 * z0 + e1 * z1 + e2 * z2) * inv;
         hit = true;
+        const first = p - i * W;
         do {
           if ((e0 > d0 && e1 > d1 && e2 > d2) || inside32(pxCol[p - i * W], py, x0, y0, x1, y1, x2, y2, area32)) {
-            if (z < zt[p]) {
+            if (z < zz[2 * p]) {
               if (face[p] < 0) covered++;
-              zt[p] = z;
+              zz[2 * p] = z;
               face[p] = f;
             }
             if (alt) {
               const za = z + sigOff;
-              if (za < altZt[p]) {
-                altZt[p] = za;
+              if (za < zz[2 * p + 1]) {
+                zz[2 * p + 1] = za;
                 altFace[p] = f;
               }
             }
@@ -269,6 +281,9 @@ export class Rasterizer implements RasterResult {
           z += dzx;
           p++;
         } while (p <= end && e0 > n0 && e1 > n1 && e2 > n2);
+        // the candidates first .. p−1 − i·W widen the row's span (a superset of its covered pixels)
+        if (first < colLo[i]) colLo[i] = first;
+        if (p - 1 - i * W > colHi[i]) colHi[i] = p - 1 - i * W;
       }
       if (hit) {
         if (iA < rowLo) rowLo = iA;
@@ -289,11 +304,11 @@ export class Rasterizer implements RasterResult {
   /** Barycentrics and zbuf of the winning faces, once per covered pixel (float32, as the reference stores them). */
   private resolve(): void {
     const W = this.width;
-    const face = this.face, bary = this.bary, zbuf = this.zbuf, zt = this.zt, coef = this.coef;
+    const face = this.face, bary = this.bary, zbuf = this.zbuf, zz = this.zz, coef = this.coef;
     const pxCol = this.pxCol, pyRow = this.pyRow;
     for (let i = this.rowMin; i <= this.rowMax; i++) {
       const py = pyRow[i];
-      for (let j = 0, p = i * W; j < W; j++, p++) {
+      for (let j = this.colLo[i], p = i * W + j, end = this.colHi[i]; j <= end; j++, p++) {
         const f = face[p];
         if (f < 0) continue;
         const o = 11 * f;
@@ -301,7 +316,7 @@ export class Rasterizer implements RasterResult {
         bary[3 * p] = coef[o + 2] + coef[o + 3] * dx + coef[o + 4] * dy;
         bary[3 * p + 1] = coef[o + 6] * dx + coef[o + 7] * dy;
         bary[3 * p + 2] = coef[o + 9] * dx + coef[o + 10] * dy;
-        zbuf[p] = zt[p];
+        zbuf[p] = zz[2 * p];
       }
     }
   }
@@ -327,16 +342,20 @@ export class Rasterizer implements RasterResult {
     out[2] = coef[o + 9] * dx + coef[o + 10] * dy;
   }
 
-  private clearRows(r0: number, r1: number): void {
-    if (r0 > r1) return;
-    const W = this.width;
-    const lo = r0 * W, hi = (r1 + 1) * W;
-    this.face.fill(-1, lo, hi);
-    this.zt.fill(Infinity, lo, hi);
-    this.altFaceBuf.fill(-1, lo, hi);
-    this.altZt.fill(Infinity, lo, hi);
-    if (!this.resolved) return; // bary and zbuf were not written
-    this.zbuf.fill(-1, lo, hi);
-    this.bary.fill(0, 3 * lo, 3 * hi);
+  /** Reset what the last call wrote (its row spans) and mark every span empty. */
+  private clearSpans(): void {
+    const W = this.width, colLo = this.colLo, colHi = this.colHi;
+    for (let i = this.dirtyMin; i <= this.dirtyMax; i++) {
+      if (colLo[i] > colHi[i]) continue;
+      const lo = i * W + colLo[i], hi = i * W + colHi[i] + 1;
+      this.face.fill(-1, lo, hi);
+      this.zz.fill(Infinity, 2 * lo, 2 * hi);
+      this.altFaceBuf.fill(-1, lo, hi);
+      if (!this.resolved) continue; // bary and zbuf were not written
+      this.zbuf.fill(-1, lo, hi);
+      this.bary.fill(0, 3 * lo, 3 * hi);
+    }
+    colLo.fill(this.width);
+    colHi.fill(-1);
   }
 }
