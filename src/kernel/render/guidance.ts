@@ -216,7 +216,16 @@ export class GuidanceRenderer {
   private normalAcc: Float64Array;
   private readonly altBary = new Float32Array(3);
   private readonly pxCol: Float64Array;
-  private planes: Float64Array;
+  /** per-face attribute planes of this frame, in first-use slots (see facePlanes) */
+  private readonly planes: Float64Array;
+  private readonly slotOf: Int32Array;
+  private readonly slotFrame: Int32Array;
+  private frameNo = 0;
+  private nextSlot = 0;
+  private withD = false;
+  private withN = false;
+  private withUV = false;
+  private readonly coef = new Float64Array(11);
   private lmkCrop = new Float32Array(68 * 3);
   private lmkImage = new Float32Array(68 * 3);
 
@@ -273,6 +282,8 @@ export class GuidanceRenderer {
     const nv3 = this.nVerts * 3;
     const nf = this.faces.length / 3;
     this.planes = new Float64Array(20 * nf);
+    this.slotOf = new Int32Array(nf);
+    this.slotFrame = new Int32Array(nf);
     this.pxCol = new Float64Array(this.width);
     for (let j = 0; j < this.width; j++) this.pxCol[j] = (2 * j + 1) / this.width - 1;
     this.tvCrop = new Float32Array(nv3);
@@ -320,7 +331,6 @@ export class GuidanceRenderer {
     const wantDepth = maps.includes('depth'), wantNormal = maps.includes('normal'), wantRender = maps.includes('render');
     const wantMask = maps.includes('mask'), wantLmk = maps.includes('landmarks');
     const depthA = depthAttribute(tv, this.depthAttr, rv);
-    const normals = wantNormal || wantRender ? vertexNormals(frame.verts, this.faces, this.normals, this.normalAcc) : this.normals;
     // 3. rasterise
     const R = this.raster.rasterize(rv, this.faces, { altZOffset: wantDepth ? -10 : 0, resolve: false });
     // 4. outputs
@@ -345,7 +355,8 @@ export class GuidanceRenderer {
       if (wantNormal || wantRender) fN = res.floats.normal = new Float32Array(3 * n);
       if (wantRender) fR = res.floats.render = new Float32Array(3 * n);
     }
-    this.shade(R.rowMin, R.rowMax, depthA, normals, dOut, nOut, rOut, mOut, fD, fN, fR);
+    if (wantNormal || wantRender) vertexNormals(frame.verts, this.faces, this.normals, this.normalAcc);
+    this.shade(R.rowMin, R.rowMax, depthA, dOut, nOut, rOut, mOut, fD, fN, fR);
     if (wantLmk) {
       if (!frame.landmarks) throw new MagicPortraitError(`${label}: the landmarks map needs the frame's 68 landmarks`, 'missing-key');
       if (!opts.cam) throw new MagicPortraitError(`${label}: the landmarks map needs cam to project the landmarks`, 'missing-key');
@@ -371,45 +382,49 @@ export class GuidanceRenderer {
   }
 
   /**
-   * Per-face attribute planes: every interpolated attribute is affine in the pixel position within a face,
-   * `Σ w_k t_k = A + Bx·(px − x0) + By·(py − y0)` with the rasteriser's barycentric coefficients. 20 numbers per
-   * face: x0, y0, then (A, Bx, By) for depth, nx, ny, nz, u, v. Computed for every face (faces the rasteriser
-   * skipped get meaningless planes, but no pixel refers to them).
+   * The attribute planes of face `f` for this frame, computed on the face's first pixel: every interpolated
+   * attribute is affine in the pixel position within a face, `Σ w_k t_k = A + Bx·(px − x0) + By·(py − y0)` with the
+   * rasteriser's barycentric coefficients. 20 numbers: x0, y0, then (A, Bx, By) for depth, nx, ny, nz, u, v.
+   * Planes go to consecutive slots in first-use order, so the shading pass reads them warm from cache (a table
+   * indexed by face is read in scattered order and misses). Returns the slot's offset in `planes`.
    */
-  private preparePlanes(depthA: Float32Array, normals: Float32Array, withD: boolean, withN: boolean, withUV: boolean): void {
-    const c = this.raster.faceCoefficients, P = this.planes, faces = this.faces;
-    const g = this.uvGrid, uvf = this.uvFaces;
-    const nf = faces.length / 3;
-    for (let f = 0; f < nf; f++) {
-      const o = 11 * f, q = 20 * f;
-      const c0 = c[o + 2], a0 = c[o + 3], b0 = c[o + 4], a1 = c[o + 6], b1 = c[o + 7], a2 = c[o + 9], b2 = c[o + 10];
-      P[q] = c[o];
-      P[q + 1] = c[o + 1];
-      const va = faces[3 * f], vb = faces[3 * f + 1], vc = faces[3 * f + 2];
-      if (withD) {
-        const t0 = depthA[va], t1 = depthA[vb], t2 = depthA[vc];
-        P[q + 2] = c0 * t0;
-        P[q + 3] = a0 * t0 + a1 * t1 + a2 * t2;
-        P[q + 4] = b0 * t0 + b1 * t1 + b2 * t2;
-      }
-      if (withN) {
-        for (let k = 0; k < 3; k++) {
-          const t0 = normals[3 * va + k], t1 = normals[3 * vb + k], t2 = normals[3 * vc + k];
-          P[q + 5 + 3 * k] = c0 * t0;
-          P[q + 6 + 3 * k] = a0 * t0 + a1 * t1 + a2 * t2;
-          P[q + 7 + 3 * k] = b0 * t0 + b1 * t1 + b2 * t2;
-        }
-      }
-      if (withUV) {
-        const ta = 2 * uvf![3 * f], tb = 2 * uvf![3 * f + 1], tc = 2 * uvf![3 * f + 2];
-        for (let k = 0; k < 2; k++) {
-          const t0 = g![ta + k], t1 = g![tb + k], t2 = g![tc + k];
-          P[q + 14 + 3 * k] = c0 * t0;
-          P[q + 15 + 3 * k] = a0 * t0 + a1 * t1 + a2 * t2;
-          P[q + 16 + 3 * k] = b0 * t0 + b1 * t1 + b2 * t2;
-        }
+  private facePlanes(f: number): number {
+    const q = 20 * this.nextSlot++;
+    this.slotOf[f] = q;
+    this.slotFrame[f] = this.frameNo;
+    const c = this.coef, P = this.planes, faces = this.faces;
+    this.raster.coefficients(f, c, 0);
+    const c0 = c[2], a0 = c[3], b0 = c[4], a1 = c[6], b1 = c[7], a2 = c[9], b2 = c[10];
+    P[q] = c[0];
+    P[q + 1] = c[1];
+    const va = faces[3 * f], vb = faces[3 * f + 1], vc = faces[3 * f + 2];
+    if (this.withD) {
+      const depthA = this.depthAttr;
+      const t0 = depthA[va], t1 = depthA[vb], t2 = depthA[vc];
+      P[q + 2] = c0 * t0;
+      P[q + 3] = a0 * t0 + a1 * t1 + a2 * t2;
+      P[q + 4] = b0 * t0 + b1 * t1 + b2 * t2;
+    }
+    if (this.withN) {
+      const normals = this.normals;
+      for (let k = 0; k < 3; k++) {
+        const t0 = normals[3 * va + k], t1 = normals[3 * vb + k], t2 = normals[3 * vc + k];
+        P[q + 5 + 3 * k] = c0 * t0;
+        P[q + 6 + 3 * k] = a0 * t0 + a1 * t1 + a2 * t2;
+        P[q + 7 + 3 * k] = b0 * t0 + b1 * t1 + b2 * t2;
       }
     }
+    if (this.withUV) {
+      const g = this.uvGrid!, uvf = this.uvFaces!;
+      const ta = 2 * uvf[3 * f], tb = 2 * uvf[3 * f + 1], tc = 2 * uvf[3 * f + 2];
+      for (let k = 0; k < 2; k++) {
+        const t0 = g[ta + k], t1 = g[tb + k], t2 = g[tc + k];
+        P[q + 14 + 3 * k] = c0 * t0;
+        P[q + 15 + 3 * k] = a0 * t0 + a1 * t1 + a2 * t2;
+        P[q + 16 + 3 * k] = b0 * t0 + b1 * t1 + b2 * t2;
+      }
+    }
+    return q;
   }
 
   /**
@@ -418,12 +433,17 @@ export class GuidanceRenderer {
    * A run of pixels of one face (typically 3–4 in a row) reuses that face's planes from locals.
    */
   private shade(
-    rowMin: number, rowMax: number, depthA: Float32Array, normals: Float32Array,
+    rowMin: number, rowMax: number, depthA: Float32Array,
     dOut: Uint8Array | null, nOut: Uint8Array | null, rOut: Uint8Array | null, mOut: Uint8Array | null,
     fD: Float32Array | null, fN: Float32Array | null, fR: Float32Array | null,
   ): void {
     const withD = dOut !== null || fD !== null, withN = nOut !== null || fN !== null || rOut !== null;
-    this.preparePlanes(depthA, normals, withD, withN, rOut !== null);
+    this.withD = withD;
+    this.withN = withN;
+    this.withUV = rOut !== null;
+    this.frameNo++;
+    this.nextSlot = 0;
+    const slotOf = this.slotOf, slotFrame = this.slotFrame, frameNo = this.frameNo;
     const W = this.width, H = this.height, raster = this.raster;
     const face = raster.face, altFace = raster.altFace, colLo = raster.colLo, colHi = raster.colHi;
     const P = this.planes, pxCol = this.pxCol;
@@ -443,7 +463,7 @@ export class GuidanceRenderer {
         if (f < 0) continue;
         if (f !== cf) {
           cf = f;
-          const q = 20 * f;
+          const q = slotFrame[f] === frameNo ? slotOf[f] : this.facePlanes(f);
           x0 = P[q]; y0 = P[q + 1];
           dA = P[q + 2]; dX = P[q + 3]; dY = P[q + 4];
           nxA = P[q + 5]; nxX = P[q + 6]; nxY = P[q + 7];

@@ -111,8 +111,9 @@ export class Rasterizer implements RasterResult {
   /** float64 z of the current winner, then the alt z of the alt winner: `(z, za)` per pixel, in one cache line */
   private readonly zz: Float64Array;
   private readonly altFaceBuf: Int32Array;
-  /** per face: x0, y0, then for k = 0..2 (c_k, a_k, b_k) with w_k = c_k + a_k (px − x0) + b_k (py − y0) */
-  private coef = new Float64Array(0);
+  /** the faces of the last call (for `coefficients`) */
+  private faces: IndexArray = new Int32Array(0);
+  private readonly coefScratch = new Float64Array(11);
   private readonly pxCol: Float64Array;
   private readonly pyRow: Float64Array;
   private v = new Float64Array(0);
@@ -159,8 +160,7 @@ export class Rasterizer implements RasterResult {
     const v = this.v;
     for (let k = 0; k < verts.length; k++) v[k] = verts[k];
     const nf = (faces.length / 3) | 0;
-    if (this.coef.length < 11 * nf) this.coef = new Float64Array(11 * nf);
-    const coef = this.coef;
+    this.faces = faces;
     const hw = W / 2, hh = H / 2;
     const dx = 2 / W;
     let rowLo = H, rowHi = -1;
@@ -219,18 +219,6 @@ export class Rasterizer implements RasterResult {
       const sx0 = A0 * dx, sx1 = A1 * dx, sx2 = A2 * dx;
       const inv = 1 / (areaB * s);
       const sigOff = altOff * ((areaB - EPS) / areaB); // offset · Σ w_k
-      const ib = 1 / areaB, o = 11 * f;
-      coef[o] = x0;
-      coef[o + 1] = y0;
-      coef[o + 2] = ((x0 - x1) * (y2 - y1) - (y0 - y1) * (x2 - x1)) * ib; // w0 at v0
-      coef[o + 3] = (y2 - y1) * ib;
-      coef[o + 4] = -(x2 - x1) * ib;
-      coef[o + 5] = 0; // w1 at v0 = edge(v0, v2, v0) = 0
-      coef[o + 6] = (y0 - y2) * ib;
-      coef[o + 7] = -(x0 - x2) * ib;
-      coef[o + 8] = 0; // w2 at v0 = edge(v0, v0, v1) = 0
-      coef[o + 9] = (y1 - y0) * ib;
-      coef[o + 10] = -(x1 - x0) * ib;
       const pxA = pxCol[jA];
       const dzx = (sx0 * z0 + sx1 * z1 + sx2 * z2) * inv;
       // Bounds on |float64 edge − float32 edge| over the box (generous: 2^-20 relative to the products): pixels
@@ -304,14 +292,16 @@ export class Rasterizer implements RasterResult {
   /** Barycentrics and zbuf of the winning faces, once per covered pixel (float32, as the reference stores them). */
   private resolve(): void {
     const W = this.width;
-    const face = this.face, bary = this.bary, zbuf = this.zbuf, zz = this.zz, coef = this.coef;
+    const face = this.face, bary = this.bary, zbuf = this.zbuf, zz = this.zz, coef = this.coefScratch;
     const pxCol = this.pxCol, pyRow = this.pyRow;
+    const o = 0;
     for (let i = this.rowMin; i <= this.rowMax; i++) {
       const py = pyRow[i];
+      let cf = -1;
       for (let j = this.colLo[i], p = i * W + j, end = this.colHi[i]; j <= end; j++, p++) {
         const f = face[p];
         if (f < 0) continue;
-        const o = 11 * f;
+        if (f !== cf) this.coefficients((cf = f), coef, 0);
         const dx = pxCol[j] - coef[o], dy = py - coef[o + 1];
         bary[3 * p] = coef[o + 2] + coef[o + 3] * dx + coef[o + 4] * dy;
         bary[3 * p + 1] = coef[o + 6] * dx + coef[o + 7] * dy;
@@ -322,12 +312,27 @@ export class Rasterizer implements RasterResult {
   }
 
   /**
-   * Per processed face, 11 numbers: `x0, y0, c0, a0, b0, c1, a1, b1, c2, a2, b2` with the barycentric
-   * `w_k = c_k + a_k·(px − x0) + b_k·(py − y0)` (the reference's `edge_k / (area + 1e-8)`, expanded about v0).
-   * Valid for the faces the last `rasterize` call reached (faces skipped as invalid hold stale numbers).
+   * Face `f`'s barycentric coefficients in the last `rasterize` call, 11 numbers written to `out[o..o+10]`:
+   * `x0, y0, c0, a0, b0, c1, a1, b1, c2, a2, b2` with `w_k = c_k + a_k·(px − x0) + b_k·(py − y0)` (the reference's
+   * `edge_k / (area + 1e-8)`, expanded about v0). Computed on demand (consumers ask only for faces that won a
+   * pixel, in pixel order, and the vertices are cache-resident where a per-face table would not be).
    */
-  get faceCoefficients(): Float64Array {
-    return this.coef;
+  coefficients(f: number, out: Float64Array, o: number): void {
+    const v = this.v, faces = this.faces;
+    const a = 3 * faces[3 * f], b = 3 * faces[3 * f + 1], c = 3 * faces[3 * f + 2];
+    const x0 = v[a], y0 = v[a + 1], x1 = v[b], y1 = v[b + 1], x2 = v[c], y2 = v[c + 1];
+    const ib = 1 / ((x2 - x0) * (y1 - y0) - (y2 - y0) * (x1 - x0) + EPS);
+    out[o] = x0;
+    out[o + 1] = y0;
+    out[o + 2] = ((x0 - x1) * (y2 - y1) - (y0 - y1) * (x2 - x1)) * ib; // w0 at v0
+    out[o + 3] = (y2 - y1) * ib;
+    out[o + 4] = -(x2 - x1) * ib;
+    out[o + 5] = 0; // w1 at v0 = edge(v0, v2, v0) = 0
+    out[o + 6] = (y0 - y2) * ib;
+    out[o + 7] = -(x0 - x2) * ib;
+    out[o + 8] = 0; // w2 at v0 = edge(v0, v0, v1) = 0
+    out[o + 9] = (y1 - y0) * ib;
+    out[o + 10] = -(x1 - x0) * ib;
   }
 
   /**
@@ -335,7 +340,8 @@ export class Rasterizer implements RasterResult {
    * Used for `altFace` pixels whose face differs from `face`.
    */
   baryAt(f: number, p: number, out: Float64Array | Float32Array): void {
-    const coef = this.coef, o = 11 * f;
+    const coef = this.coefScratch, o = 0;
+    this.coefficients(f, coef, 0);
     const dx = this.pxCol[p % this.width] - coef[o], dy = this.pyRow[(p / this.width) | 0] - coef[o + 1];
     out[0] = coef[o + 2] + coef[o + 3] * dx + coef[o + 4] * dy;
     out[1] = coef[o + 6] * dx + coef[o + 7] * dy;
