@@ -454,7 +454,7 @@ export class GuidanceRenderer {
     const b0 = L[2], b1 = L[5], b2 = L[8], b3 = L[11], b4 = L[14], b5 = L[17], b6 = L[20], b7 = L[23], b8 = L[26];
     for (let i = rowMin; i <= rowMax; i++) {
       const py = (2 * i + 1) / H - 1;
-      // the current face's planes (see preparePlanes), reloaded when the face changes along the row
+      // the current face's planes (see facePlanes), reloaded when the face changes along the row
       let cf = -1, x0 = 0, y0 = 0, dA = 0, dX = 0, dY = 0;
       let nxA = 0, nxX = 0, nxY = 0, nyA = 0, nyX = 0, nyY = 0, nzA = 0, nzX = 0, nzY = 0;
       let uA = 0, uX = 0, uY = 0, vA = 0, vX = 0, vY = 0;

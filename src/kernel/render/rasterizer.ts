@@ -32,8 +32,11 @@
 // walked row by row with incremental edge functions (one add per edge per pixel), from the first candidate pixel
 // of the row to the last (the candidates of a row are contiguous); only the winning face and its z are written
 // while rasterising, and barycentrics are resolved once per covered pixel afterwards (deferred), so overdraw
-// costs a compare, not three stores. Interpolated z and barycentrics are float64 (the reference's are float32):
-// the two can then differ only in near-ties of z and in the last bits of attributes (test/render/golden.test.ts).
+// costs a compare, not three stores. The z and alt z of a pixel share a cache line; each row records the span of
+// columns that received candidates (colLo/colHi), so clearing and every consumer touch only those spans; the
+// barycentric coefficients of a face are recomputed on demand (`coefficients`) rather than tabled for all faces
+// (consumers need them only for faces that won a pixel). Interpolated z and barycentrics are float64 (the
+// reference's are float32): the two can then differ only in near-ties of z and in the last bits of attributes (test/render/golden.test.ts).
 
 /** Vertex indices, 3 per face. */
 export type IndexArray = Int32Array | Uint32Array | Uint16Array;
