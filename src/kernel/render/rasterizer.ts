@@ -47,6 +47,8 @@ const TOL = 2 ** -20;
 /** pytorch3d's kEpsilon as the float32 it is. */
 const EPS32 = Math.fround(1e-8);
 const f32 = Math.fround;
+/** Occlusion tiles are TILE×TILE pixels (see `tileMaxima`). */
+const TILE_SHIFT = 3;
 
 /** float32 `edge(p, a, b) = (p − a) × (b − a)` with the reference's operation order (no fused multiply-add). */
 function edge32(px: number, py: number, ax: number, ay: number, bx: number, by: number): number {
@@ -117,6 +119,12 @@ export class Rasterizer implements RasterResult {
   /** the faces of the last call (for `coefficients`) */
   private faces: IndexArray = new Int32Array(0);
   private readonly coefScratch = new Float64Array(11);
+  /** per occlusion tile, the largest z (and alt z) held by its pixels after the first pass; Infinity if any is empty */
+  private readonly tileMax: Float64Array;
+  private readonly tileAltMax: Float64Array;
+  private readonly tilesX: number;
+  /** the winding drawn first (+1: positive signed area); the one that won more pixels in the last call */
+  private firstWinding = 1;
   private readonly pxCol: Float64Array;
   private readonly pyRow: Float64Array;
   private v = new Float64Array(0);
@@ -138,6 +146,9 @@ export class Rasterizer implements RasterResult {
     this.altFace = this.face;
     this.colLo = new Int32Array(height).fill(0);
     this.colHi = new Int32Array(height).fill(width - 1);
+    this.tilesX = ((width - 1) >> TILE_SHIFT) + 1;
+    this.tileMax = new Float64Array(this.tilesX * (((height - 1) >> TILE_SHIFT) + 1));
+    this.tileAltMax = new Float64Array(this.tileMax.length);
     this.pxCol = new Float64Array(width);
     this.pyRow = new Float64Array(height);
     for (let j = 0; j < width; j++) this.pxCol[j] = (2 * j + 1) / width - 1;
@@ -168,7 +179,17 @@ export class Rasterizer implements RasterResult {
     const dx = 2 / W;
     let rowLo = H, rowHi = -1;
     let covered = 0;
+    const tileMax = this.tileMax, tileAltMax = this.tileAltMax, tilesX = this.tilesX;
+    const winsByPass = [0, 0];
 
+    // Two passes: the faces of one winding (normally those facing the camera), then the others, which are mostly
+    // hidden behind the first and skipped whole when every occlusion tile under their box already holds nearer z
+    // (and alt z) than any of their pixels could. Wins compare (z, face index), so the result is the one-pass,
+    // face-order result exactly (ties keep the lowest face index either way).
+    for (let pass = 0; pass < 2; pass++) {
+    const winding = pass === 0 ? this.firstWinding : -this.firstWinding;
+    if (pass === 1) this.tileMaxima(rowLo, rowHi, alt);
+    let wins = 0;
     for (let f = 0; f < nf; f++) {
       const a = 3 * faces[3 * f], b = 3 * faces[3 * f + 1], c = 3 * faces[3 * f + 2];
       const z0 = v[a + 2], z1 = v[b + 2], z2 = v[c + 2];
@@ -181,6 +202,7 @@ export class Rasterizer implements RasterResult {
       if (area32 === 0) continue;
       const areaB = (x2 - x0) * (y1 - y0) - (y2 - y0) * (x1 - x0) + EPS;
       if (areaB === 0 || (areaB > 0) !== (area32 > 0)) continue; // (only for areas of ~1e-8, already skipped)
+      if ((areaB > 0 ? 1 : -1) !== winding) continue;
 
       // bounding box → inclusive pixel ranges, decided with the exact pixel-centre coordinates
       const xmin = x0 < x1 ? (x0 < x2 ? x0 : x2) : x1 < x2 ? x1 : x2;
@@ -231,6 +253,22 @@ export class Rasterizer implements RasterResult {
       const d0 = (mx * Math.abs(A0) + my * Math.abs(B0)) * TOL, d1 = (mx * Math.abs(A1) + my * Math.abs(B1)) * TOL;
       const d2 = (mx * Math.abs(A2) + my * Math.abs(B2)) * TOL;
       const n0 = -d0, n1 = -d1, n2 = -d2;
+      if (pass === 1) {
+        // z = Σ e_k z_k / |area| ≥ Σw · min z, less what edge values down to −d_k (float32-decided pixels) and
+        // rounding can take off; skip the face if every tile under its box is already nearer than that
+        const zmin = z0 < z1 ? (z0 < z2 ? z0 : z2) : z1 < z2 ? z1 : z2;
+        const zmax = z0 > z1 ? (z0 > z2 ? z0 : z2) : z1 > z2 ? z1 : z2;
+        const zLow = ((areaB - EPS) / areaB) * zmin - (d0 + d1 + d2) * inv * zmax - 1e-9 * (zmax + 1);
+        const zaLow = zLow + sigOff - 1e-9 * (Math.abs(zLow) + Math.abs(sigOff) + 1);
+        let near = -Infinity, nearAlt = -Infinity;
+        for (let ti = iA >> TILE_SHIFT, tEnd = iB >> TILE_SHIFT; ti <= tEnd; ti++) {
+          for (let t = ti * tilesX + (jA >> TILE_SHIFT), te = ti * tilesX + (jB >> TILE_SHIFT); t <= te; t++) {
+            if (tileMax[t] > near) near = tileMax[t];
+            if (tileAltMax[t] > nearAlt) nearAlt = tileAltMax[t];
+          }
+        }
+        if (zLow > near && (!alt || zaLow > nearAlt)) continue;
+      }
       let hit = false;
       for (let i = iA; i <= iB; i++) {
         const py = pyRow[i];
@@ -253,14 +291,15 @@ export class Rasterizer implements RasterResult {
         const first = p - i * W;
         do {
           if ((e0 > d0 && e1 > d1 && e2 > d2) || inside32(pxCol[p - i * W], py, x0, y0, x1, y1, x2, y2, area32)) {
-            if (z < zz[2 * p]) {
+            if (z < zz[2 * p] || (z === zz[2 * p] && f < face[p])) {
               if (face[p] < 0) covered++;
               zz[2 * p] = z;
               face[p] = f;
+              wins++;
             }
             if (alt) {
               const za = z + sigOff;
-              if (za < zz[2 * p + 1]) {
+              if (za < zz[2 * p + 1] || (za === zz[2 * p + 1] && f < altFace[p])) {
                 zz[2 * p + 1] = za;
                 altFace[p] = f;
               }
@@ -281,6 +320,9 @@ export class Rasterizer implements RasterResult {
         if (iB > rowHi) rowHi = iB;
       }
     }
+    winsByPass[pass] = wins;
+    }
+    if (winsByPass[1] > winsByPass[0]) this.firstWinding = -this.firstWinding;
 
     this.rowMin = rowLo;
     this.rowMax = rowHi;
@@ -290,6 +332,35 @@ export class Rasterizer implements RasterResult {
     this.resolved = options.resolve ?? true;
     if (this.resolved) this.resolve();
     return this;
+  }
+
+  /**
+   * Occlusion tiles after the first pass: per tile the largest z (and alt z) of its pixels, Infinity where any
+   * pixel is still empty. z only decreases afterwards, so these stay upper bounds for the second pass.
+   */
+  private tileMaxima(rowLo: number, rowHi: number, alt: boolean): void {
+    const W = this.width, H = this.height, zz = this.zz, colLo = this.colLo, colHi = this.colHi;
+    const tileMax = this.tileMax, tileAltMax = this.tileAltMax, tilesX = this.tilesX, T = 1 << TILE_SHIFT;
+    tileMax.fill(-Infinity);
+    tileAltMax.fill(alt ? -Infinity : Infinity);
+    for (let i = 0; i < H; i++) {
+      const row = (i >> TILE_SHIFT) * tilesX, lo = colLo[i], hi = colHi[i];
+      for (let tj = 0; tj < tilesX; tj++) {
+        const t = row + tj, j0 = tj << TILE_SHIFT, j1 = Math.min(j0 + T, W) - 1;
+        if (i < rowLo || i > rowHi || j0 < lo || j1 > hi) {
+          tileMax[t] = Infinity; // a pixel of this tile row lies outside the spans: empty
+          tileAltMax[t] = Infinity;
+          continue;
+        }
+        let m = tileMax[t], ma = tileAltMax[t];
+        for (let p = i * W + j0, pe = i * W + j1; p <= pe; p++) {
+          if (zz[2 * p] > m) m = zz[2 * p];
+          if (alt && zz[2 * p + 1] > ma) ma = zz[2 * p + 1];
+        }
+        tileMax[t] = m;
+        tileAltMax[t] = ma;
+      }
+    }
   }
 
   /** Barycentrics and zbuf of the winning faces, once per covered pixel (float32, as the reference stores them). */
