@@ -35,8 +35,10 @@
 // costs a compare, not three stores. The z and alt z of a pixel share a cache line; each row records the span of
 // columns that received candidates (colLo/colHi), so clearing and every consumer touch only those spans; the
 // barycentric coefficients of a face are recomputed on demand (`coefficients`) rather than tabled for all faces
-// (consumers need them only for faces that won a pixel). Interpolated z and barycentrics are float64 (the
-// reference's are float32): the two can then differ only in near-ties of z and in the last bits of attributes (test/render/golden.test.ts).
+// (consumers need them only for faces that won a pixel). Faces of the second winding drawn are skipped whole when
+// occlusion tiles prove them hidden (see `rasterize`). Interpolated z and barycentrics are float64 (the
+// reference's are float32): the two can then differ only in near-ties of z and in the last bits of attributes
+// (test/render/golden.test.ts).
 
 /** Vertex indices, 3 per face. */
 export type IndexArray = Int32Array | Uint32Array | Uint16Array;
@@ -180,149 +182,150 @@ export class Rasterizer implements RasterResult {
     let rowLo = H, rowHi = -1;
     let covered = 0;
     const tileMax = this.tileMax, tileAltMax = this.tileAltMax, tilesX = this.tilesX;
-    const winsByPass = [0, 0];
+    let wins0 = 0, wins1 = 0;
 
     // Two passes: the faces of one winding (normally those facing the camera), then the others, which are mostly
     // hidden behind the first and skipped whole when every occlusion tile under their box already holds nearer z
     // (and alt z) than any of their pixels could. Wins compare (z, face index), so the result is the one-pass,
     // face-order result exactly (ties keep the lowest face index either way).
     for (let pass = 0; pass < 2; pass++) {
-    const winding = pass === 0 ? this.firstWinding : -this.firstWinding;
-    if (pass === 1) this.tileMaxima(rowLo, rowHi, alt);
-    let wins = 0;
-    for (let f = 0; f < nf; f++) {
-      const a = 3 * faces[3 * f], b = 3 * faces[3 * f + 1], c = 3 * faces[3 * f + 2];
-      const z0 = v[a + 2], z1 = v[b + 2], z2 = v[c + 2];
-      if (z0 < EPS32 || z1 < EPS32 || z2 < EPS32) continue;
-      const x0 = v[a], y0 = v[a + 1], x1 = v[b], y1 = v[b + 1], x2 = v[c], y2 = v[c + 1];
-      // the skip and sign decisions in float32, exactly as the reference makes them
-      const faceArea32 = edge32(x0, y0, x1, y1, x2, y2);
-      if (faceArea32 <= EPS32 && faceArea32 >= -EPS32) continue;
-      const area32 = f32(edge32(x2, y2, x0, y0, x1, y1) + EPS32);
-      if (area32 === 0) continue;
-      const areaB = (x2 - x0) * (y1 - y0) - (y2 - y0) * (x1 - x0) + EPS;
-      if (areaB === 0 || (areaB > 0) !== (area32 > 0)) continue; // (only for areas of ~1e-8, already skipped)
-      if ((areaB > 0 ? 1 : -1) !== winding) continue;
+      const winding = pass === 0 ? this.firstWinding : -this.firstWinding;
+      if (pass === 1) this.tileMaxima(rowLo, rowHi, alt);
+      let wins = 0;
+      for (let f = 0; f < nf; f++) {
+        const a = 3 * faces[3 * f], b = 3 * faces[3 * f + 1], c = 3 * faces[3 * f + 2];
+        const z0 = v[a + 2], z1 = v[b + 2], z2 = v[c + 2];
+        if (z0 < EPS32 || z1 < EPS32 || z2 < EPS32) continue;
+        const x0 = v[a], y0 = v[a + 1], x1 = v[b], y1 = v[b + 1], x2 = v[c], y2 = v[c + 1];
+        // the skip and sign decisions in float32, exactly as the reference makes them
+        const faceArea32 = edge32(x0, y0, x1, y1, x2, y2);
+        if (faceArea32 <= EPS32 && faceArea32 >= -EPS32) continue;
+        const area32 = f32(edge32(x2, y2, x0, y0, x1, y1) + EPS32);
+        if (area32 === 0) continue;
+        const areaB = (x2 - x0) * (y1 - y0) - (y2 - y0) * (x1 - x0) + EPS;
+        if (areaB === 0 || (areaB > 0) !== (area32 > 0)) continue; // (only for areas of ~1e-8, already skipped)
+        if ((areaB > 0 ? 1 : -1) !== winding) continue;
 
-      // bounding box → inclusive pixel ranges, decided with the exact pixel-centre coordinates
-      const xmin = x0 < x1 ? (x0 < x2 ? x0 : x2) : x1 < x2 ? x1 : x2;
-      const xmax = x0 > x1 ? (x0 > x2 ? x0 : x2) : x1 > x2 ? x1 : x2;
-      const ymin = y0 < y1 ? (y0 < y2 ? y0 : y2) : y1 < y2 ? y1 : y2;
-      const ymax = y0 > y1 ? (y0 > y2 ? y0 : y2) : y1 > y2 ? y1 : y2;
-      let jA = Math.ceil((xmin + 1) * hw - 0.5);
-      let jB = Math.floor((xmax + 1) * hw - 0.5);
-      let iA = Math.ceil((ymin + 1) * hh - 0.5);
-      let iB = Math.floor((ymax + 1) * hh - 0.5);
-      if (jA < 0) jA = 0;
-      if (jB > W - 1) jB = W - 1;
-      if (iA < 0) iA = 0;
-      if (iB > H - 1) iB = H - 1;
-      if (jA > jB + 1 || iA > iB + 1) continue;
-      if (jA <= W - 1) {
-        while (jA > 0 && pxCol[jA - 1] >= xmin) jA--;
-        while (jA <= jB && pxCol[jA] < xmin) jA++;
-      }
-      if (jB >= 0) {
-        while (jB < W - 1 && pxCol[jB + 1] <= xmax) jB++;
-        while (jB >= jA && pxCol[jB] > xmax) jB--;
-      }
-      if (iA <= H - 1) {
-        while (iA > 0 && pyRow[iA - 1] >= ymin) iA--;
-        while (iA <= iB && pyRow[iA] < ymin) iA++;
-      }
-      if (iB >= 0) {
-        while (iB < H - 1 && pyRow[iB + 1] <= ymax) iB++;
-        while (iB >= iA && pyRow[iB] > ymax) iB--;
-      }
-      if (jA > jB || iA > iB) continue;
+        // bounding box → inclusive pixel ranges, decided with the exact pixel-centre coordinates
+        const xmin = x0 < x1 ? (x0 < x2 ? x0 : x2) : x1 < x2 ? x1 : x2;
+        const xmax = x0 > x1 ? (x0 > x2 ? x0 : x2) : x1 > x2 ? x1 : x2;
+        const ymin = y0 < y1 ? (y0 < y2 ? y0 : y2) : y1 < y2 ? y1 : y2;
+        const ymax = y0 > y1 ? (y0 > y2 ? y0 : y2) : y1 > y2 ? y1 : y2;
+        let jA = Math.ceil((xmin + 1) * hw - 0.5);
+        let jB = Math.floor((xmax + 1) * hw - 0.5);
+        let iA = Math.ceil((ymin + 1) * hh - 0.5);
+        let iB = Math.floor((ymax + 1) * hh - 0.5);
+        if (jA < 0) jA = 0;
+        if (jB > W - 1) jB = W - 1;
+        if (iA < 0) iA = 0;
+        if (iB > H - 1) iB = H - 1;
+        if (jA > jB + 1 || iA > iB + 1) continue;
+        if (jA <= W - 1) {
+          while (jA > 0 && pxCol[jA - 1] >= xmin) jA--;
+          while (jA <= jB && pxCol[jA] < xmin) jA++;
+        }
+        if (jB >= 0) {
+          while (jB < W - 1 && pxCol[jB + 1] <= xmax) jB++;
+          while (jB >= jA && pxCol[jB] > xmax) jB--;
+        }
+        if (iA <= H - 1) {
+          while (iA > 0 && pyRow[iA - 1] >= ymin) iA--;
+          while (iA <= iB && pyRow[iA] < ymin) iA++;
+        }
+        if (iB >= 0) {
+          while (iB < H - 1 && pyRow[iB + 1] <= ymax) iB++;
+          while (iB >= iA && pyRow[iB] > ymax) iB--;
+        }
+        if (jA > jB || iA > iB) continue;
 
-      // edge functions times sign(area): covered ⇔ all three > 0; w_k = e_k / |area|
-      const s = areaB > 0 ? 1 : -1;
-      const A0 = s * (y2 - y1), B0 = s * (x2 - x1);
-      const A1 = s * (y0 - y2), B1 = s * (x0 - x2);
-      const A2 = s * (y1 - y0), B2 = s * (x1 - x0);
-      const sx0 = A0 * dx, sx1 = A1 * dx, sx2 = A2 * dx;
-      const inv = 1 / (areaB * s);
-      const sigOff = altOff * ((areaB - EPS) / areaB); // offset · Σ w_k
-      const pxA = pxCol[jA];
-      const dzx = (sx0 * z0 + sx1 * z1 + sx2 * z2) * inv;
-      // Bounds on |float64 edge − float32 edge| over the box (generous: 2^-20 relative to the products): pixels
-      // with every edge value above its bound are inside in both, below minus it outside in both; the rest
-      // (rare) are decided by the float32 test itself.
-      const mx = xmax - xmin + 4 / W, my = ymax - ymin + 4 / H;
-      const d0 = (mx * Math.abs(A0) + my * Math.abs(B0)) * TOL, d1 = (mx * Math.abs(A1) + my * Math.abs(B1)) * TOL;
-      const d2 = (mx * Math.abs(A2) + my * Math.abs(B2)) * TOL;
-      const n0 = -d0, n1 = -d1, n2 = -d2;
-      if (pass === 1) {
-        // z = Σ e_k z_k / |area| ≥ Σw · min z, less what edge values down to −d_k (float32-decided pixels) and
-        // rounding can take off; skip the face if every tile under its box is already nearer than that
-        const zmin = z0 < z1 ? (z0 < z2 ? z0 : z2) : z1 < z2 ? z1 : z2;
-        const zmax = z0 > z1 ? (z0 > z2 ? z0 : z2) : z1 > z2 ? z1 : z2;
-        const zLow = ((areaB - EPS) / areaB) * zmin - (d0 + d1 + d2) * inv * zmax - 1e-9 * (zmax + 1);
-        const zaLow = zLow + sigOff - 1e-9 * (Math.abs(zLow) + Math.abs(sigOff) + 1);
-        let near = -Infinity, nearAlt = -Infinity;
-        for (let ti = iA >> TILE_SHIFT, tEnd = iB >> TILE_SHIFT; ti <= tEnd; ti++) {
-          for (let t = ti * tilesX + (jA >> TILE_SHIFT), te = ti * tilesX + (jB >> TILE_SHIFT); t <= te; t++) {
-            if (tileMax[t] > near) near = tileMax[t];
-            if (tileAltMax[t] > nearAlt) nearAlt = tileAltMax[t];
-          }
-        }
-        if (zLow > near && (!alt || zaLow > nearAlt)) continue;
-      }
-      let hit = false;
-      for (let i = iA; i <= iB; i++) {
-        const py = pyRow[i];
-        let e0 = (pxA - x1) * A0 - (py - y1) * B0;
-        let e1 = (pxA - x2) * A1 - (py - y2) * B1;
-        let e2 = (pxA - x0) * A2 - (py - y0) * B2;
-        let p = i * W + jA;
-        const end = i * W + jB;
-        // the candidate pixels of a row are contiguous (each edge sequence is monotone): skip to the first ...
-        while (p <= end && !(e0 > n0 && e1 > n1 && e2 > n2)) {
-          e0 += sx0;
-          e1 += sx1;
-          e2 += sx2;
-          p++;
-        }
-        if (p > end) continue;
-        // ... and stop after the last one
-        let z = (e0 * z0 + e1 * z1 + e2 * z2) * inv;
-        hit = true;
-        const first = p - i * W;
-        do {
-          if ((e0 > d0 && e1 > d1 && e2 > d2) || inside32(pxCol[p - i * W], py, x0, y0, x1, y1, x2, y2, area32)) {
-            if (z < zz[2 * p] || (z === zz[2 * p] && f < face[p])) {
-              if (face[p] < 0) covered++;
-              zz[2 * p] = z;
-              face[p] = f;
-              wins++;
+        // edge functions times sign(area): covered ⇔ all three > 0; w_k = e_k / |area|
+        const s = areaB > 0 ? 1 : -1;
+        const A0 = s * (y2 - y1), B0 = s * (x2 - x1);
+        const A1 = s * (y0 - y2), B1 = s * (x0 - x2);
+        const A2 = s * (y1 - y0), B2 = s * (x1 - x0);
+        const sx0 = A0 * dx, sx1 = A1 * dx, sx2 = A2 * dx;
+        const inv = 1 / (areaB * s);
+        const sigOff = altOff * ((areaB - EPS) / areaB); // offset · Σ w_k
+        const pxA = pxCol[jA];
+        const dzx = (sx0 * z0 + sx1 * z1 + sx2 * z2) * inv;
+        // Bounds on |float64 edge − float32 edge| over the box (generous: 2^-20 relative to the products): pixels
+        // with every edge value above its bound are inside in both, below minus it outside in both; the rest
+        // (rare) are decided by the float32 test itself.
+        const mx = xmax - xmin + 4 / W, my = ymax - ymin + 4 / H;
+        const d0 = (mx * Math.abs(A0) + my * Math.abs(B0)) * TOL, d1 = (mx * Math.abs(A1) + my * Math.abs(B1)) * TOL;
+        const d2 = (mx * Math.abs(A2) + my * Math.abs(B2)) * TOL;
+        const n0 = -d0, n1 = -d1, n2 = -d2;
+        if (pass === 1) {
+          // z = Σ e_k z_k / |area| ≥ Σw · min z, less what edge values down to −d_k (float32-decided pixels) and
+          // rounding can take off; skip the face if every tile under its box is already nearer than that
+          const zmin = z0 < z1 ? (z0 < z2 ? z0 : z2) : z1 < z2 ? z1 : z2;
+          const zmax = z0 > z1 ? (z0 > z2 ? z0 : z2) : z1 > z2 ? z1 : z2;
+          const zLow = ((areaB - EPS) / areaB) * zmin - (d0 + d1 + d2) * inv * zmax - 1e-9 * (zmax + 1);
+          const zaLow = zLow + sigOff - 1e-9 * (Math.abs(zLow) + Math.abs(sigOff) + 1);
+          let near = -Infinity, nearAlt = -Infinity;
+          for (let ti = iA >> TILE_SHIFT, tEnd = iB >> TILE_SHIFT; ti <= tEnd; ti++) {
+            for (let t = ti * tilesX + (jA >> TILE_SHIFT), te = ti * tilesX + (jB >> TILE_SHIFT); t <= te; t++) {
+              if (tileMax[t] > near) near = tileMax[t];
+              if (tileAltMax[t] > nearAlt) nearAlt = tileAltMax[t];
             }
-            if (alt) {
-              const za = z + sigOff;
-              if (za < zz[2 * p + 1] || (za === zz[2 * p + 1] && f < altFace[p])) {
-                zz[2 * p + 1] = za;
-                altFace[p] = f;
+          }
+          if (zLow > near && (!alt || zaLow > nearAlt)) continue;
+        }
+        let hit = false;
+        for (let i = iA; i <= iB; i++) {
+          const py = pyRow[i];
+          let e0 = (pxA - x1) * A0 - (py - y1) * B0;
+          let e1 = (pxA - x2) * A1 - (py - y2) * B1;
+          let e2 = (pxA - x0) * A2 - (py - y0) * B2;
+          let p = i * W + jA;
+          const end = i * W + jB;
+          // the candidate pixels of a row are contiguous (each edge sequence is monotone): skip to the first ...
+          while (p <= end && !(e0 > n0 && e1 > n1 && e2 > n2)) {
+            e0 += sx0;
+            e1 += sx1;
+            e2 += sx2;
+            p++;
+          }
+          if (p > end) continue;
+          // ... and stop after the last one
+          let z = (e0 * z0 + e1 * z1 + e2 * z2) * inv;
+          hit = true;
+          const first = p - i * W;
+          do {
+            if ((e0 > d0 && e1 > d1 && e2 > d2) || inside32(pxCol[p - i * W], py, x0, y0, x1, y1, x2, y2, area32)) {
+              if (z < zz[2 * p] || (z === zz[2 * p] && f < face[p])) {
+                if (face[p] < 0) covered++;
+                zz[2 * p] = z;
+                face[p] = f;
+                wins++;
+              }
+              if (alt) {
+                const za = z + sigOff;
+                if (za < zz[2 * p + 1] || (za === zz[2 * p + 1] && f < altFace[p])) {
+                  zz[2 * p + 1] = za;
+                  altFace[p] = f;
+                }
               }
             }
-          }
-          e0 += sx0;
-          e1 += sx1;
-          e2 += sx2;
-          z += dzx;
-          p++;
-        } while (p <= end && e0 > n0 && e1 > n1 && e2 > n2);
-        // the candidates first .. p−1 − i·W widen the row's span (a superset of its covered pixels)
-        if (first < colLo[i]) colLo[i] = first;
-        if (p - 1 - i * W > colHi[i]) colHi[i] = p - 1 - i * W;
+            e0 += sx0;
+            e1 += sx1;
+            e2 += sx2;
+            z += dzx;
+            p++;
+          } while (p <= end && e0 > n0 && e1 > n1 && e2 > n2);
+          // the candidates first .. p−1 − i·W widen the row's span (a superset of its covered pixels)
+          if (first < colLo[i]) colLo[i] = first;
+          if (p - 1 - i * W > colHi[i]) colHi[i] = p - 1 - i * W;
+        }
+        if (hit) {
+          if (iA < rowLo) rowLo = iA;
+          if (iB > rowHi) rowHi = iB;
+        }
       }
-      if (hit) {
-        if (iA < rowLo) rowLo = iA;
-        if (iB > rowHi) rowHi = iB;
-      }
+      if (pass === 0) wins0 = wins;
+      else wins1 = wins;
     }
-    winsByPass[pass] = wins;
-    }
-    if (winsByPass[1] > winsByPass[0]) this.firstWinding = -this.firstWinding;
+    if (wins1 > wins0) this.firstWinding = -this.firstWinding;
 
     this.rowMin = rowLo;
     this.rowMax = rowHi;
