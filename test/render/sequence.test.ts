@@ -38,6 +38,28 @@ test('workers render exactly what the calling thread renders, delivered in frame
   assert.equal(frames[0].verts.length, 5023 * 3);
 });
 
+test('keep: false recycles the map buffers through the workers, and every frame is still delivered intact', async () => {
+  const copies: GuidanceMaps[] = [];
+  const seen: GuidanceMaps[] = [];
+  const res = await renderSequence(frames, {
+    ...opts, workers: 2, keep: false,
+    onFrame: (_, m) => {
+      seen.push(m);
+      copies.push({ ...m, ...Object.fromEntries(KEYS.map((k) => [k, Uint8Array.from(m[k]!)])) });
+    },
+  });
+  assert.equal(res.mode, 'workers', res.reason);
+  assert.equal(res.frames.length, 0);
+  const r = new GuidanceRenderer(assets, opts);
+  frames.forEach((f, i) => assert.ok(same(copies[i], r.render(f)), `frame ${i}`));
+  // the delivered buffers went back to the workers (detached here)
+  assert.ok(seen.every((m) => m.depth!.byteLength === 0));
+  // inline (workers: 0) likewise draws every frame over the previous one's buffers
+  const inline: GuidanceMaps[] = [];
+  await renderSequence(frames.slice(0, 3), { ...opts, workers: 0, keep: false, onFrame: (_, m) => inline.push(m) });
+  assert.equal(inline[0].depth, inline[2].depth);
+});
+
 test('a pool serves several sequences; workers: 0 renders on the calling thread', async () => {
   const pool = new RenderPool(2);
   try {

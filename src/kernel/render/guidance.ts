@@ -216,7 +216,16 @@ export class GuidanceRenderer {
   private normalAcc: Float64Array;
   private readonly altBary = new Float32Array(3);
   private readonly pxCol: Float64Array;
-  private planes: Float64Array;
+  /** per-face attribute planes of this frame, in first-use slots (see facePlanes) */
+  private readonly planes: Float64Array;
+  private readonly slotOf: Int32Array;
+  private readonly slotFrame: Int32Array;
+  private frameNo = 0;
+  private nextSlot = 0;
+  private withD = false;
+  private withN = false;
+  private withUV = false;
+  private readonly coef = new Float64Array(11);
   private lmkCrop = new Float32Array(68 * 3);
   private lmkImage = new Float32Array(68 * 3);
 
@@ -273,6 +282,8 @@ export class GuidanceRenderer {
     const nv3 = this.nVerts * 3;
     const nf = this.faces.length / 3;
     this.planes = new Float64Array(20 * nf);
+    this.slotOf = new Int32Array(nf);
+    this.slotFrame = new Int32Array(nf);
     this.pxCol = new Float64Array(this.width);
     for (let j = 0; j < this.width; j++) this.pxCol[j] = (2 * j + 1) / this.width - 1;
     this.tvCrop = new Float32Array(nv3);
@@ -320,7 +331,6 @@ export class GuidanceRenderer {
     const wantDepth = maps.includes('depth'), wantNormal = maps.includes('normal'), wantRender = maps.includes('render');
     const wantMask = maps.includes('mask'), wantLmk = maps.includes('landmarks');
     const depthA = depthAttribute(tv, this.depthAttr, rv);
-    const normals = wantNormal || wantRender ? vertexNormals(frame.verts, this.faces, this.normals, this.normalAcc) : this.normals;
     // 3. rasterise
     const R = this.raster.rasterize(rv, this.faces, { altZOffset: wantDepth ? -10 : 0, resolve: false });
     // 4. outputs
@@ -345,7 +355,8 @@ export class GuidanceRenderer {
       if (wantNormal || wantRender) fN = res.floats.normal = new Float32Array(3 * n);
       if (wantRender) fR = res.floats.render = new Float32Array(3 * n);
     }
-    this.shade(R.rowMin, R.rowMax, depthA, normals, dOut, nOut, rOut, mOut, fD, fN, fR);
+    if (wantNormal || wantRender) vertexNormals(frame.verts, this.faces, this.normals, this.normalAcc);
+    this.shade(R.rowMin, R.rowMax, depthA, dOut, nOut, rOut, mOut, fD, fN, fR);
     if (wantLmk) {
       if (!frame.landmarks) throw new MagicPortraitError(`${label}: the landmarks map needs the frame's 68 landmarks`, 'missing-key');
       if (!opts.cam) throw new MagicPortraitError(`${label}: the landmarks map needs cam to project the landmarks`, 'missing-key');
@@ -371,109 +382,114 @@ export class GuidanceRenderer {
   }
 
   /**
-   * Per-face attribute planes: every interpolated attribute is affine in the pixel position within a face,
-   * `Σ w_k t_k = A + Bx·(px − x0) + By·(py − y0)` with the rasteriser's barycentric coefficients. 20 numbers per
-   * face: x0, y0, then (A, Bx, By) for depth, nx, ny, nz, u, v. Computed for every face (faces the rasteriser
-   * skipped get meaningless planes, but no pixel refers to them).
+   * The attribute planes of face `f` for this frame, computed on the face's first pixel: every interpolated
+   * attribute is affine in the pixel position within a face, `Σ w_k t_k = A + Bx·(px − x0) + By·(py − y0)` with the
+   * rasteriser's barycentric coefficients. 20 numbers: x0, y0, then (A, Bx, By) for depth, nx, ny, nz, u, v.
+   * Planes go to consecutive slots in first-use order, so the shading pass reads them warm from cache (a table
+   * indexed by face is read in scattered order and misses). Returns the slot's offset in `planes`.
    */
-  private preparePlanes(depthA: Float32Array, normals: Float32Array, withD: boolean, withN: boolean, withUV: boolean): void {
-    const c = this.raster.faceCoefficients, P = this.planes, faces = this.faces;
-    const g = this.uvGrid, uvf = this.uvFaces;
-    const nf = faces.length / 3;
-    for (let f = 0; f < nf; f++) {
-      const o = 11 * f, q = 20 * f;
-      const c0 = c[o + 2], a0 = c[o + 3], b0 = c[o + 4], a1 = c[o + 6], b1 = c[o + 7], a2 = c[o + 9], b2 = c[o + 10];
-      P[q] = c[o];
-      P[q + 1] = c[o + 1];
-      const va = faces[3 * f], vb = faces[3 * f + 1], vc = faces[3 * f + 2];
-      if (withD) {
-        const t0 = depthA[va], t1 = depthA[vb], t2 = depthA[vc];
-        P[q + 2] = c0 * t0;
-        P[q + 3] = a0 * t0 + a1 * t1 + a2 * t2;
-        P[q + 4] = b0 * t0 + b1 * t1 + b2 * t2;
-      }
-      if (withN) {
-        for (let k = 0; k < 3; k++) {
-          const t0 = normals[3 * va + k], t1 = normals[3 * vb + k], t2 = normals[3 * vc + k];
-          P[q + 5 + 3 * k] = c0 * t0;
-          P[q + 6 + 3 * k] = a0 * t0 + a1 * t1 + a2 * t2;
-          P[q + 7 + 3 * k] = b0 * t0 + b1 * t1 + b2 * t2;
-        }
-      }
-      if (withUV) {
-        const ta = 2 * uvf![3 * f], tb = 2 * uvf![3 * f + 1], tc = 2 * uvf![3 * f + 2];
-        for (let k = 0; k < 2; k++) {
-          const t0 = g![ta + k], t1 = g![tb + k], t2 = g![tc + k];
-          P[q + 14 + 3 * k] = c0 * t0;
-          P[q + 15 + 3 * k] = a0 * t0 + a1 * t1 + a2 * t2;
-          P[q + 16 + 3 * k] = b0 * t0 + b1 * t1 + b2 * t2;
-        }
+  private facePlanes(f: number): number {
+    const q = 20 * this.nextSlot++;
+    this.slotOf[f] = q;
+    this.slotFrame[f] = this.frameNo;
+    const c = this.coef, P = this.planes, faces = this.faces;
+    this.raster.coefficients(f, c, 0);
+    const c0 = c[2], a0 = c[3], b0 = c[4], a1 = c[6], b1 = c[7], a2 = c[9], b2 = c[10];
+    P[q] = c[0];
+    P[q + 1] = c[1];
+    const va = faces[3 * f], vb = faces[3 * f + 1], vc = faces[3 * f + 2];
+    if (this.withD) {
+      const depthA = this.depthAttr;
+      const t0 = depthA[va], t1 = depthA[vb], t2 = depthA[vc];
+      P[q + 2] = c0 * t0;
+      P[q + 3] = a0 * t0 + a1 * t1 + a2 * t2;
+      P[q + 4] = b0 * t0 + b1 * t1 + b2 * t2;
+    }
+    if (this.withN) {
+      const normals = this.normals;
+      for (let k = 0; k < 3; k++) {
+        const t0 = normals[3 * va + k], t1 = normals[3 * vb + k], t2 = normals[3 * vc + k];
+        P[q + 5 + 3 * k] = c0 * t0;
+        P[q + 6 + 3 * k] = a0 * t0 + a1 * t1 + a2 * t2;
+        P[q + 7 + 3 * k] = b0 * t0 + b1 * t1 + b2 * t2;
       }
     }
+    if (this.withUV) {
+      const g = this.uvGrid!, uvf = this.uvFaces!;
+      const ta = 2 * uvf[3 * f], tb = 2 * uvf[3 * f + 1], tc = 2 * uvf[3 * f + 2];
+      for (let k = 0; k < 2; k++) {
+        const t0 = g[ta + k], t1 = g[tb + k], t2 = g[tc + k];
+        P[q + 14 + 3 * k] = c0 * t0;
+        P[q + 15 + 3 * k] = a0 * t0 + a1 * t1 + a2 * t2;
+        P[q + 16 + 3 * k] = b0 * t0 + b1 * t1 + b2 * t2;
+      }
+    }
+    return q;
   }
 
-  /** Interpolate, sample, shade and quantise: one small loop per map (small loops compile to much tighter code). */
+  /**
+   * Interpolate, sample, shade and quantise every covered pixel in one pass over the raster's row spans (fused:
+   * the face index, the pixel offset and the shared normal are read or computed once per pixel for all maps).
+   * A run of pixels of one face (typically 3–4 in a row) reuses that face's planes from locals.
+   */
   private shade(
-    rowMin: number, rowMax: number, depthA: Float32Array, normals: Float32Array,
+    rowMin: number, rowMax: number, depthA: Float32Array,
     dOut: Uint8Array | null, nOut: Uint8Array | null, rOut: Uint8Array | null, mOut: Uint8Array | null,
     fD: Float32Array | null, fN: Float32Array | null, fR: Float32Array | null,
   ): void {
     const withD = dOut !== null || fD !== null, withN = nOut !== null || fN !== null || rOut !== null;
-    this.preparePlanes(depthA, normals, withD, withN, rOut !== null);
-    if (mOut) this.maskPass(rowMin, rowMax, mOut);
-    if (withD) this.depthPass(rowMin, rowMax, depthA, dOut, fD);
-    if (nOut || fN) this.normalPass(rowMin, rowMax, nOut, fN);
-    if (rOut) this.renderPass(rowMin, rowMax, rOut, fR);
-  }
-
-  private maskPass(rowMin: number, rowMax: number, mOut: Uint8Array): void {
-    const face = this.raster.face, W = this.width;
-    for (let p = rowMin * W, end = (rowMax + 1) * W; p < end; p++) if (face[p] >= 0) mOut[p] = 255;
-  }
-
-  private depthPass(rowMin: number, rowMax: number, depthA: Float32Array, dOut: Uint8Array | null, fD: Float32Array | null): void {
+    this.withD = withD;
+    this.withN = withN;
+    this.withUV = rOut !== null;
+    this.frameNo++;
+    this.nextSlot = 0;
+    const slotOf = this.slotOf, slotFrame = this.slotFrame, frameNo = this.frameNo;
     const W = this.width, H = this.height, raster = this.raster;
-    const face = raster.face, altFace = raster.altFace, faces = this.faces, P = this.planes, pxCol = this.pxCol;
-    const wb = this.altBary;
+    const face = raster.face, altFace = raster.altFace, colLo = raster.colLo, colHi = raster.colHi;
+    const P = this.planes, pxCol = this.pxCol;
+    const tex = this.tex, S = this.texSize, TP = S + 2, L = this.shL;
+    // SH light times constant factors, per channel (r, g, b) and basis function
+    const r0 = L[0], r1 = L[3], r2 = L[6], r3 = L[9], r4 = L[12], r5 = L[15], r6 = L[18], r7 = L[21], r8 = L[24];
+    const g0 = L[1], g1 = L[4], g2 = L[7], g3 = L[10], g4 = L[13], g5 = L[16], g6 = L[19], g7 = L[22], g8 = L[25];
+    const b0 = L[2], b1 = L[5], b2 = L[8], b3 = L[11], b4 = L[14], b5 = L[17], b6 = L[20], b7 = L[23], b8 = L[26];
     for (let i = rowMin; i <= rowMax; i++) {
       const py = (2 * i + 1) / H - 1;
-      for (let j = 0, p = i * W; j < W; j++, p++) {
+      // the current face's planes (see facePlanes), reloaded when the face changes along the row
+      let cf = -1, x0 = 0, y0 = 0, dA = 0, dX = 0, dY = 0;
+      let nxA = 0, nxX = 0, nxY = 0, nyA = 0, nyX = 0, nyY = 0, nzA = 0, nzX = 0, nzY = 0;
+      let uA = 0, uX = 0, uY = 0, vA = 0, vX = 0, vY = 0;
+      for (let j = colLo[i], p = i * W + j, end = colHi[i]; j <= end; j++, p++) {
         const f = face[p];
         if (f < 0) continue;
-        const fd = altFace[p];
-        let d: number;
-        if (fd === f) {
-          const q = 20 * f;
-          d = P[q + 2] + P[q + 3] * (pxCol[j] - P[q]) + P[q + 4] * (py - P[q + 1]);
-        } else {
-          // the depth pass (z + 10) picked another face here (see the header)
-          raster.baryAt(fd, p, wb);
-          d = wb[0] * depthA[faces[3 * fd]] + wb[1] * depthA[faces[3 * fd + 1]] + wb[2] * depthA[faces[3 * fd + 2]];
+        if (f !== cf) {
+          cf = f;
+          const q = slotFrame[f] === frameNo ? slotOf[f] : this.facePlanes(f);
+          x0 = P[q]; y0 = P[q + 1];
+          dA = P[q + 2]; dX = P[q + 3]; dY = P[q + 4];
+          nxA = P[q + 5]; nxX = P[q + 6]; nxY = P[q + 7];
+          nyA = P[q + 8]; nyX = P[q + 9]; nyY = P[q + 10];
+          nzA = P[q + 11]; nzX = P[q + 12]; nzY = P[q + 13];
+          uA = P[q + 14]; uX = P[q + 15]; uY = P[q + 16];
+          vA = P[q + 17]; vX = P[q + 18]; vY = P[q + 19];
         }
-        if (fD) fD[p] = d;
-        if (dOut) {
-          const v = quantize(d);
-          dOut[3 * p] = v;
-          dOut[3 * p + 1] = v;
-          dOut[3 * p + 2] = v;
+        const dx = pxCol[j] - x0, dy = py - y0;
+        if (mOut) mOut[p] = 255;
+        if (withD) {
+          const fd = altFace[p];
+          // where the depth pass (z + 10) picked another face (see the file header), interpolate that face
+          const d = fd === f ? dA + dX * dx + dY * dy : this.depthOfFace(fd, p, depthA);
+          if (fD) fD[p] = d;
+          if (dOut) {
+            const v = quantize(d);
+            dOut[3 * p] = v;
+            dOut[3 * p + 1] = v;
+            dOut[3 * p + 2] = v;
+          }
         }
-      }
-    }
-  }
-
-  private normalPass(rowMin: number, rowMax: number, nOut: Uint8Array | null, fN: Float32Array | null): void {
-    const W = this.width, H = this.height;
-    const face = this.raster.face, P = this.planes, pxCol = this.pxCol;
-    for (let i = rowMin; i <= rowMax; i++) {
-      const py = (2 * i + 1) / H - 1;
-      for (let j = 0, p = i * W; j < W; j++, p++) {
-        const f = face[p];
-        if (f < 0) continue;
-        const q = 20 * f;
-        const dx = pxCol[j] - P[q], dy = py - P[q + 1];
-        const nx = P[q + 5] + P[q + 6] * dx + P[q + 7] * dy;
-        const ny = P[q + 8] + P[q + 9] * dx + P[q + 10] * dy;
-        const nz = P[q + 11] + P[q + 12] * dx + P[q + 13] * dy;
+        if (!withN) continue;
+        const nx = nxA + nxX * dx + nxY * dy;
+        const ny = nyA + nyX * dx + nyY * dy;
+        const nz = nzA + nzX * dx + nzY * dy;
         if (fN) {
           fN[3 * p] = nx;
           fN[3 * p + 1] = ny;
@@ -484,36 +500,16 @@ export class GuidanceRenderer {
           nOut[3 * p + 1] = quantize(ny);
           nOut[3 * p + 2] = quantize(nz);
         }
-      }
-    }
-  }
-
-  private renderPass(rowMin: number, rowMax: number, rOut: Uint8Array, fR: Float32Array | null): void {
-    const W = this.width, H = this.height;
-    const face = this.raster.face, P = this.planes, pxCol = this.pxCol;
-    const tex = this.tex!, S = this.texSize, TP = S + 2, L = this.shL;
-    const r0 = L[0], r1 = L[3], r2 = L[6], r3 = L[9], r4 = L[12], r5 = L[15], r6 = L[18], r7 = L[21], r8 = L[24];
-    const g0 = L[1], g1 = L[4], g2 = L[7], g3 = L[10], g4 = L[13], g5 = L[16], g6 = L[19], g7 = L[22], g8 = L[25];
-    const b0 = L[2], b1 = L[5], b2 = L[8], b3 = L[11], b4 = L[14], b5 = L[17], b6 = L[20], b7 = L[23], b8 = L[26];
-    for (let i = rowMin; i <= rowMax; i++) {
-      const py = (2 * i + 1) / H - 1;
-      for (let j = 0, p = i * W; j < W; j++, p++) {
-        const f = face[p];
-        if (f < 0) continue;
-        const q = 20 * f;
-        const dx = pxCol[j] - P[q], dy = py - P[q + 1];
-        const nx = P[q + 5] + P[q + 6] * dx + P[q + 7] * dy;
-        const ny = P[q + 8] + P[q + 9] * dx + P[q + 10] * dy;
-        const nz = P[q + 11] + P[q + 12] * dx + P[q + 13] * dy;
-        // albedo: grid_sample bilinear, zeros padding, align_corners=False
-        const gx = P[q + 14] + P[q + 15] * dx + P[q + 16] * dy;
-        const gy = P[q + 17] + P[q + 18] * dx + P[q + 19] * dy;
+        if (!rOut || !tex) continue;
+        // albedo: grid_sample bilinear, zeros padding, align_corners=False, on the texture with a zero border
+        const gx = uA + uX * dx + uY * dy;
+        const gy = vA + vX * dx + vY * dy;
         const ix = ((gx + 1) * S - 1) / 2, iy = ((gy + 1) * S - 1) / 2;
-        const x0 = Math.floor(ix), y0 = Math.floor(iy);
-        const fx = ix - x0, fy = iy - y0, gx0 = x0 + 1 - ix, gy0 = y0 + 1 - iy;
+        const tx = Math.floor(ix), ty = Math.floor(iy);
+        const fx = ix - tx, fy = iy - ty, gx0 = tx + 1 - ix, gy0 = ty + 1 - iy;
         let ar = 0, ag = 0, ab = 0;
-        if (x0 >= -1 && x0 <= S - 1 && y0 >= -1 && y0 <= S - 1) {
-          const t00 = 3 * ((y0 + 1) * TP + x0 + 1), t10 = t00 + 3, t01 = t00 + 3 * TP, t11 = t01 + 3;
+        if (tx >= -1 && tx <= S - 1 && ty >= -1 && ty <= S - 1) {
+          const t00 = 3 * ((ty + 1) * TP + tx + 1), t10 = t00 + 3, t01 = t00 + 3 * TP, t11 = t01 + 3;
           const wnw = gx0 * gy0, wne = fx * gy0, wsw = gx0 * fy, wse = fx * fy;
           ar = tex[t00] * wnw + tex[t10] * wne + tex[t01] * wsw + tex[t11] * wse;
           ag = tex[t00 + 1] * wnw + tex[t10 + 1] * wne + tex[t01 + 1] * wsw + tex[t11 + 1] * wse;
@@ -521,10 +517,10 @@ export class GuidanceRenderer {
         } else if (Number.isFinite(ix) && Number.isFinite(iy)) {
           // outside the padded texture: each tap is either inside or zero
           for (let t = 0; t < 4; t++) {
-            const tx = x0 + (t & 1), ty = y0 + (t >> 1);
-            if (tx < 0 || tx > S - 1 || ty < 0 || ty > S - 1) continue;
+            const sx = tx + (t & 1), sy = ty + (t >> 1);
+            if (sx < 0 || sx > S - 1 || sy < 0 || sy > S - 1) continue;
             const wgt = (t & 1 ? fx : gx0) * (t >> 1 ? fy : gy0);
-            const o = 3 * ((ty + 1) * TP + tx + 1);
+            const o = 3 * ((sy + 1) * TP + sx + 1);
             ar += tex[o] * wgt;
             ag += tex[o + 1] * wgt;
             ab += tex[o + 2] * wgt;
@@ -547,7 +543,15 @@ export class GuidanceRenderer {
       }
     }
   }
+
+  /** Interpolated depth attribute of face `f` at pixel `p` (for the rare pixels where altFace ≠ face). */
+  private depthOfFace(f: number, p: number, depthA: Float32Array): number {
+    const wb = this.altBary, faces = this.faces;
+    this.raster.baryAt(f, p, wb);
+    return wb[0] * depthA[faces[3 * f]] + wb[1] * depthA[faces[3 * f + 1]] + wb[2] * depthA[faces[3 * f + 2]];
+  }
 }
+
 
 /** One-shot convenience: render a single frame (allocates a renderer; use GuidanceRenderer for sequences). */
 export function renderGuidance(frame: GuidanceFrame, assets: GuidanceAssets, options: GuidanceOptions = {}): GuidanceMaps {

@@ -32,8 +32,13 @@
 // walked row by row with incremental edge functions (one add per edge per pixel), from the first candidate pixel
 // of the row to the last (the candidates of a row are contiguous); only the winning face and its z are written
 // while rasterising, and barycentrics are resolved once per covered pixel afterwards (deferred), so overdraw
-// costs a compare, not three stores. Interpolated z and barycentrics are float64 (the reference's are float32):
-// the two can then differ only in near-ties of z and in the last bits of attributes (test/render/golden.test.ts).
+// costs a compare, not three stores. The z and alt z of a pixel share a cache line; each row records the span of
+// columns that received candidates (colLo/colHi), so clearing and every consumer touch only those spans; the
+// barycentric coefficients of a face are recomputed on demand (`coefficients`) rather than tabled for all faces
+// (consumers need them only for faces that won a pixel). Faces of the second winding drawn are skipped whole when
+// occlusion tiles prove them hidden (see `rasterize`). Interpolated z and barycentrics are float64 (the
+// reference's are float32): the two can then differ only in near-ties of z and in the last bits of attributes
+// (test/render/golden.test.ts).
 
 /** Vertex indices, 3 per face. */
 export type IndexArray = Int32Array | Uint32Array | Uint16Array;
@@ -44,6 +49,8 @@ const TOL = 2 ** -20;
 /** pytorch3d's kEpsilon as the float32 it is. */
 const EPS32 = Math.fround(1e-8);
 const f32 = Math.fround;
+/** Occlusion tiles are TILE×TILE pixels (see `tileMaxima`). */
+const TILE_SHIFT = 3;
 
 /** float32 `edge(p, a, b) = (p − a) × (b − a)` with the reference's operation order (no fused multiply-add). */
 function edge32(px: number, py: number, ax: number, ay: number, bx: number, by: number): number {
@@ -76,6 +83,12 @@ export interface RasterResult {
   readonly rowMin: number;
   readonly rowMax: number;
   /**
+   * Per row, the columns that can hold covered pixels (inclusive; colLo > colHi for a row with none): covered
+   * pixels lie only inside these spans, so consumers scan them instead of whole rows.
+   */
+  readonly colLo: Int32Array;
+  readonly colHi: Int32Array;
+  /**
    * With `altZOffset`: the winning face per pixel when every vertex z is shifted by that offset (−1 on
    * background; coverage is the same as `face`). Otherwise the same array as `face`.
    */
@@ -96,20 +109,30 @@ export class Rasterizer implements RasterResult {
   readonly face: Int32Array;
   readonly bary: Float32Array;
   readonly zbuf: Float32Array;
+  readonly colLo: Int32Array;
+  readonly colHi: Int32Array;
   altFace: Int32Array;
   covered = 0;
   rowMin = 1;
   rowMax = 0;
-  private readonly zt: Float64Array;
+  /** float64 z of the current winner, then the alt z of the alt winner: `(z, za)` per pixel, in one cache line */
+  private readonly zz: Float64Array;
   private readonly altFaceBuf: Int32Array;
-  private readonly altZt: Float64Array;
-  /** per face: x0, y0, then for k = 0..2 (c_k, a_k, b_k) with w_k = c_k + a_k (px − x0) + b_k (py − y0) */
-  private coef = new Float64Array(0);
+  /** the faces of the last call (for `coefficients`) */
+  private faces: IndexArray = new Int32Array(0);
+  private readonly coefScratch = new Float64Array(11);
+  /** per occlusion tile, the largest z (and alt z) held by its pixels after the first pass; Infinity if any is empty */
+  private readonly tileMax: Float64Array;
+  private readonly tileAltMax: Float64Array;
+  private readonly tilesX: number;
+  /** the winding drawn first (+1: positive signed area); the one that won more pixels in the last call */
+  private firstWinding = 1;
   private readonly pxCol: Float64Array;
   private readonly pyRow: Float64Array;
   private v = new Float64Array(0);
-  private dirtyMin = 0;
   private resolved = true;
+  /** spans written by the last call (colLo/colHi of rows rowMin..rowMax); everything else is still clear */
+  private dirtyMin = 0;
   private dirtyMax: number;
 
   constructor(readonly width: number, readonly height: number) {
@@ -120,15 +143,19 @@ export class Rasterizer implements RasterResult {
     this.face = new Int32Array(n);
     this.bary = new Float32Array(3 * n);
     this.zbuf = new Float32Array(n);
-    this.zt = new Float64Array(n);
+    this.zz = new Float64Array(2 * n);
     this.altFaceBuf = new Int32Array(n);
-    this.altZt = new Float64Array(n);
     this.altFace = this.face;
+    this.colLo = new Int32Array(height).fill(0);
+    this.colHi = new Int32Array(height).fill(width - 1);
+    this.tilesX = ((width - 1) >> TILE_SHIFT) + 1;
+    this.tileMax = new Float64Array(this.tilesX * (((height - 1) >> TILE_SHIFT) + 1));
+    this.tileAltMax = new Float64Array(this.tileMax.length);
     this.pxCol = new Float64Array(width);
     this.pyRow = new Float64Array(height);
     for (let j = 0; j < width; j++) this.pxCol[j] = (2 * j + 1) / width - 1;
     for (let i = 0; i < height; i++) this.pyRow[i] = (2 * i + 1) / height - 1;
-    this.dirtyMax = height - 1; // first call clears everything
+    this.dirtyMax = height - 1; // first call clears everything (whole-row spans)
   }
 
   /**
@@ -138,143 +165,167 @@ export class Rasterizer implements RasterResult {
    */
   rasterize(verts: Float32Array | Float64Array, faces: IndexArray, options: RasterOptions = {}): RasterResult {
     const W = this.width, H = this.height;
-    const face = this.face, zt = this.zt, pxCol = this.pxCol, pyRow = this.pyRow;
-    const alt = options.altZOffset !== undefined && options.altZOffset !== 0;
-    const altOff = alt ? options.altZOffset! : 0;
-    const altFace = this.altFaceBuf, altZt = this.altZt;
-    this.clearRows(this.dirtyMin, this.dirtyMax);
+    const face = this.face, zz = this.zz, pxCol = this.pxCol, pyRow = this.pyRow;
+    const colLo = this.colLo, colHi = this.colHi;
+    const altOff = options.altZOffset ?? 0;
+    const alt = altOff !== 0;
+    const altFace = this.altFaceBuf;
+    this.clearSpans();
     this.altFace = alt ? altFace : face;
     if (this.v.length < verts.length) this.v = new Float64Array(verts.length);
     const v = this.v;
     for (let k = 0; k < verts.length; k++) v[k] = verts[k];
     const nf = (faces.length / 3) | 0;
-    if (this.coef.length < 11 * nf) this.coef = new Float64Array(11 * nf);
-    const coef = this.coef;
+    this.faces = faces;
     const hw = W / 2, hh = H / 2;
     const dx = 2 / W;
     let rowLo = H, rowHi = -1;
     let covered = 0;
+    const tileMax = this.tileMax, tileAltMax = this.tileAltMax, tilesX = this.tilesX;
+    let wins0 = 0, wins1 = 0;
 
-    for (let f = 0; f < nf; f++) {
-      const a = 3 * faces[3 * f], b = 3 * faces[3 * f + 1], c = 3 * faces[3 * f + 2];
-      const z0 = v[a + 2], z1 = v[b + 2], z2 = v[c + 2];
-      if (z0 < EPS32 || z1 < EPS32 || z2 < EPS32) continue;
-      const x0 = v[a], y0 = v[a + 1], x1 = v[b], y1 = v[b + 1], x2 = v[c], y2 = v[c + 1];
-      // the skip and sign decisions in float32, exactly as the reference makes them
-      const faceArea32 = edge32(x0, y0, x1, y1, x2, y2);
-      if (faceArea32 <= EPS32 && faceArea32 >= -EPS32) continue;
-      const area32 = f32(edge32(x2, y2, x0, y0, x1, y1) + EPS32);
-      if (area32 === 0) continue;
-      const areaB = (x2 - x0) * (y1 - y0) - (y2 - y0) * (x1 - x0) + EPS;
-      if (areaB === 0 || (areaB > 0) !== (area32 > 0)) continue; // (only for areas of ~1e-8, already skipped)
+    // Two passes: the faces of one winding (normally those facing the camera), then the others, which are mostly
+    // hidden behind the first and skipped whole when every occlusion tile under their box already holds nearer z
+    // (and alt z) than any of their pixels could. Wins compare (z, face index), so the result is the one-pass,
+    // face-order result exactly (ties keep the lowest face index either way).
+    for (let pass = 0; pass < 2; pass++) {
+      const winding = pass === 0 ? this.firstWinding : -this.firstWinding;
+      if (pass === 1) this.tileMaxima(rowLo, rowHi, alt);
+      let wins = 0;
+      for (let f = 0; f < nf; f++) {
+        const a = 3 * faces[3 * f], b = 3 * faces[3 * f + 1], c = 3 * faces[3 * f + 2];
+        const z0 = v[a + 2], z1 = v[b + 2], z2 = v[c + 2];
+        if (z0 < EPS32 || z1 < EPS32 || z2 < EPS32) continue;
+        const x0 = v[a], y0 = v[a + 1], x1 = v[b], y1 = v[b + 1], x2 = v[c], y2 = v[c + 1];
+        // the skip and sign decisions in float32, exactly as the reference makes them
+        const faceArea32 = edge32(x0, y0, x1, y1, x2, y2);
+        if (faceArea32 <= EPS32 && faceArea32 >= -EPS32) continue;
+        const area32 = f32(edge32(x2, y2, x0, y0, x1, y1) + EPS32);
+        if (area32 === 0) continue;
+        const areaB = (x2 - x0) * (y1 - y0) - (y2 - y0) * (x1 - x0) + EPS;
+        if (areaB === 0 || (areaB > 0) !== (area32 > 0)) continue; // (only for areas of ~1e-8, already skipped)
+        if ((areaB > 0 ? 1 : -1) !== winding) continue;
 
-      // bounding box → inclusive pixel ranges, decided with the exact pixel-centre coordinates
-      const xmin = x0 < x1 ? (x0 < x2 ? x0 : x2) : x1 < x2 ? x1 : x2;
-      const xmax = x0 > x1 ? (x0 > x2 ? x0 : x2) : x1 > x2 ? x1 : x2;
-      const ymin = y0 < y1 ? (y0 < y2 ? y0 : y2) : y1 < y2 ? y1 : y2;
-      const ymax = y0 > y1 ? (y0 > y2 ? y0 : y2) : y1 > y2 ? y1 : y2;
-      let jA = Math.ceil((xmin + 1) * hw - 0.5);
-      let jB = Math.floor((xmax + 1) * hw - 0.5);
-      let iA = Math.ceil((ymin + 1) * hh - 0.5);
-      let iB = Math.floor((ymax + 1) * hh - 0.5);
-      if (jA < 0) jA = 0;
-      if (jB > W - 1) jB = W - 1;
-      if (iA < 0) iA = 0;
-      if (iB > H - 1) iB = H - 1;
-      if (jA > jB + 1 || iA > iB + 1) continue;
-      if (jA <= W - 1) {
-        while (jA > 0 && pxCol[jA - 1] >= xmin) jA--;
-        while (jA <= jB && pxCol[jA] < xmin) jA++;
-      }
-      if (jB >= 0) {
-        while (jB < W - 1 && pxCol[jB + 1] <= xmax) jB++;
-        while (jB >= jA && pxCol[jB] > xmax) jB--;
-      }
-      if (iA <= H - 1) {
-        while (iA > 0 && pyRow[iA - 1] >= ymin) iA--;
-        while (iA <= iB && pyRow[iA] < ymin) iA++;
-      }
-      if (iB >= 0) {
-        while (iB < H - 1 && pyRow[iB + 1] <= ymax) iB++;
-        while (iB >= iA && pyRow[iB] > ymax) iB--;
-      }
-      if (jA > jB || iA > iB) continue;
-
-      // edge functions times sign(area): covered ⇔ all three > 0; w_k = e_k / |area|
-      const s = areaB > 0 ? 1 : -1;
-      const A0 = s * (y2 - y1), B0 = s * (x2 - x1);
-      const A1 = s * (y0 - y2), B1 = s * (x0 - x2);
-      const A2 = s * (y1 - y0), B2 = s * (x1 - x0);
-      const sx0 = A0 * dx, sx1 = A1 * dx, sx2 = A2 * dx;
-      const inv = 1 / (areaB * s);
-      const sigOff = altOff * ((areaB - EPS) / areaB); // offset · Σ w_k
-      const ib = 1 / areaB, o = 11 * f;
-      coef[o] = x0;
-      coef[o + 1] = y0;
-      coef[o + 2] = ((x0 - x1) * (y2 - y1) - (y0 - y1) * (x2 - x1)) * ib; // w0 at v0
-      coef[o + 3] = (y2 - y1) * ib;
-      coef[o + 4] = -(x2 - x1) * ib;
-      coef[o + 5] = 0; // w1 at v0 = edge(v0, v2, v0) = 0
-      coef[o + 6] = (y0 - y2) * ib;
-      coef[o + 7] = -(x0 - x2) * ib;
-      coef[o + 8] = 0; // w2 at v0 = edge(v0, v0, v1) = 0
-      coef[o + 9] = (y1 - y0) * ib;
-      coef[o + 10] = -(x1 - x0) * ib;
-      const pxA = pxCol[jA];
-      const dzx = (sx0 * z0 + sx1 * z1 + sx2 * z2) * inv;
-      // Bounds on |float64 edge − float32 edge| over the box (generous: 2^-20 relative to the products): pixels
-      // with every edge value above its bound are inside in both, below minus it outside in both; the rest
-      // (rare) are decided by the float32 test itself.
-      const mx = xmax - xmin + 4 / W, my = ymax - ymin + 4 / H;
-      const d0 = (mx * Math.abs(A0) + my * Math.abs(B0)) * TOL, d1 = (mx * Math.abs(A1) + my * Math.abs(B1)) * TOL;
-      const d2 = (mx * Math.abs(A2) + my * Math.abs(B2)) * TOL;
-      const n0 = -d0, n1 = -d1, n2 = -d2;
-      let hit = false;
-      for (let i = iA; i <= iB; i++) {
-        const py = pyRow[i];
-        let e0 = (pxA - x1) * A0 - (py - y1) * B0;
-        let e1 = (pxA - x2) * A1 - (py - y2) * B1;
-        let e2 = (pxA - x0) * A2 - (py - y0) * B2;
-        let p = i * W + jA;
-        const end = i * W + jB;
-        // the candidate pixels of a row are contiguous (each edge sequence is monotone): skip to the first ...
-        while (p <= end && !(e0 > n0 && e1 > n1 && e2 > n2)) {
-          e0 += sx0;
-          e1 += sx1;
-          e2 += sx2;
-          p++;
+        // bounding box → inclusive pixel ranges, decided with the exact pixel-centre coordinates
+        const xmin = x0 < x1 ? (x0 < x2 ? x0 : x2) : x1 < x2 ? x1 : x2;
+        const xmax = x0 > x1 ? (x0 > x2 ? x0 : x2) : x1 > x2 ? x1 : x2;
+        const ymin = y0 < y1 ? (y0 < y2 ? y0 : y2) : y1 < y2 ? y1 : y2;
+        const ymax = y0 > y1 ? (y0 > y2 ? y0 : y2) : y1 > y2 ? y1 : y2;
+        let jA = Math.ceil((xmin + 1) * hw - 0.5);
+        let jB = Math.floor((xmax + 1) * hw - 0.5);
+        let iA = Math.ceil((ymin + 1) * hh - 0.5);
+        let iB = Math.floor((ymax + 1) * hh - 0.5);
+        if (jA < 0) jA = 0;
+        if (jB > W - 1) jB = W - 1;
+        if (iA < 0) iA = 0;
+        if (iB > H - 1) iB = H - 1;
+        if (jA > jB + 1 || iA > iB + 1) continue;
+        if (jA <= W - 1) {
+          while (jA > 0 && pxCol[jA - 1] >= xmin) jA--;
+          while (jA <= jB && pxCol[jA] < xmin) jA++;
         }
-        if (p > end) continue;
-        // ... and stop after the last one
-        let z = (e0 * z0 + e1 * z1 + e2 * z2) * inv;
-        hit = true;
-        do {
-          if ((e0 > d0 && e1 > d1 && e2 > d2) || inside32(pxCol[p - i * W], py, x0, y0, x1, y1, x2, y2, area32)) {
-            if (z < zt[p]) {
-              if (face[p] < 0) covered++;
-              zt[p] = z;
-              face[p] = f;
-            }
-            if (alt) {
-              const za = z + sigOff;
-              if (za < altZt[p]) {
-                altZt[p] = za;
-                altFace[p] = f;
-              }
+        if (jB >= 0) {
+          while (jB < W - 1 && pxCol[jB + 1] <= xmax) jB++;
+          while (jB >= jA && pxCol[jB] > xmax) jB--;
+        }
+        if (iA <= H - 1) {
+          while (iA > 0 && pyRow[iA - 1] >= ymin) iA--;
+          while (iA <= iB && pyRow[iA] < ymin) iA++;
+        }
+        if (iB >= 0) {
+          while (iB < H - 1 && pyRow[iB + 1] <= ymax) iB++;
+          while (iB >= iA && pyRow[iB] > ymax) iB--;
+        }
+        if (jA > jB || iA > iB) continue;
+
+        // edge functions times sign(area): covered ⇔ all three > 0; w_k = e_k / |area|
+        const s = areaB > 0 ? 1 : -1;
+        const A0 = s * (y2 - y1), B0 = s * (x2 - x1);
+        const A1 = s * (y0 - y2), B1 = s * (x0 - x2);
+        const A2 = s * (y1 - y0), B2 = s * (x1 - x0);
+        const sx0 = A0 * dx, sx1 = A1 * dx, sx2 = A2 * dx;
+        const inv = 1 / (areaB * s);
+        const sigOff = altOff * ((areaB - EPS) / areaB); // offset · Σ w_k
+        const pxA = pxCol[jA];
+        const dzx = (sx0 * z0 + sx1 * z1 + sx2 * z2) * inv;
+        // Bounds on |float64 edge − float32 edge| over the box (generous: 2^-20 relative to the products): pixels
+        // with every edge value above its bound are inside in both, below minus it outside in both; the rest
+        // (rare) are decided by the float32 test itself.
+        const mx = xmax - xmin + 4 / W, my = ymax - ymin + 4 / H;
+        const d0 = (mx * Math.abs(A0) + my * Math.abs(B0)) * TOL, d1 = (mx * Math.abs(A1) + my * Math.abs(B1)) * TOL;
+        const d2 = (mx * Math.abs(A2) + my * Math.abs(B2)) * TOL;
+        const n0 = -d0, n1 = -d1, n2 = -d2;
+        if (pass === 1) {
+          // z = Σ e_k z_k / |area| ≥ Σw · min z, less what edge values down to −d_k (float32-decided pixels) and
+          // rounding can take off; skip the face if every tile under its box is already nearer than that
+          const zmin = z0 < z1 ? (z0 < z2 ? z0 : z2) : z1 < z2 ? z1 : z2;
+          const zmax = z0 > z1 ? (z0 > z2 ? z0 : z2) : z1 > z2 ? z1 : z2;
+          const zLow = ((areaB - EPS) / areaB) * zmin - (d0 + d1 + d2) * inv * zmax - 1e-9 * (zmax + 1);
+          const zaLow = zLow + sigOff - 1e-9 * (Math.abs(zLow) + Math.abs(sigOff) + 1);
+          let near = -Infinity, nearAlt = -Infinity;
+          for (let ti = iA >> TILE_SHIFT, tEnd = iB >> TILE_SHIFT; ti <= tEnd; ti++) {
+            for (let t = ti * tilesX + (jA >> TILE_SHIFT), te = ti * tilesX + (jB >> TILE_SHIFT); t <= te; t++) {
+              if (tileMax[t] > near) near = tileMax[t];
+              if (tileAltMax[t] > nearAlt) nearAlt = tileAltMax[t];
             }
           }
-          e0 += sx0;
-          e1 += sx1;
-          e2 += sx2;
-          z += dzx;
-          p++;
-        } while (p <= end && e0 > n0 && e1 > n1 && e2 > n2);
+          if (zLow > near && (!alt || zaLow > nearAlt)) continue;
+        }
+        let hit = false;
+        for (let i = iA; i <= iB; i++) {
+          const py = pyRow[i];
+          let e0 = (pxA - x1) * A0 - (py - y1) * B0;
+          let e1 = (pxA - x2) * A1 - (py - y2) * B1;
+          let e2 = (pxA - x0) * A2 - (py - y0) * B2;
+          let p = i * W + jA;
+          const end = i * W + jB;
+          // the candidate pixels of a row are contiguous (each edge sequence is monotone): skip to the first ...
+          while (p <= end && !(e0 > n0 && e1 > n1 && e2 > n2)) {
+            e0 += sx0;
+            e1 += sx1;
+            e2 += sx2;
+            p++;
+          }
+          if (p > end) continue;
+          // ... and stop after the last one
+          let z = (e0 * z0 + e1 * z1 + e2 * z2) * inv;
+          hit = true;
+          const first = p - i * W;
+          do {
+            if ((e0 > d0 && e1 > d1 && e2 > d2) || inside32(pxCol[p - i * W], py, x0, y0, x1, y1, x2, y2, area32)) {
+              if (z < zz[2 * p] || (z === zz[2 * p] && f < face[p])) {
+                if (face[p] < 0) covered++;
+                zz[2 * p] = z;
+                face[p] = f;
+                wins++;
+              }
+              if (alt) {
+                const za = z + sigOff;
+                if (za < zz[2 * p + 1] || (za === zz[2 * p + 1] && f < altFace[p])) {
+                  zz[2 * p + 1] = za;
+                  altFace[p] = f;
+                }
+              }
+            }
+            e0 += sx0;
+            e1 += sx1;
+            e2 += sx2;
+            z += dzx;
+            p++;
+          } while (p <= end && e0 > n0 && e1 > n1 && e2 > n2);
+          // the candidates first .. p−1 − i·W widen the row's span (a superset of its covered pixels)
+          if (first < colLo[i]) colLo[i] = first;
+          if (p - 1 - i * W > colHi[i]) colHi[i] = p - 1 - i * W;
+        }
+        if (hit) {
+          if (iA < rowLo) rowLo = iA;
+          if (iB > rowHi) rowHi = iB;
+        }
       }
-      if (hit) {
-        if (iA < rowLo) rowLo = iA;
-        if (iB > rowHi) rowHi = iB;
-      }
+      if (pass === 0) wins0 = wins;
+      else wins1 = wins;
     }
+    if (wins1 > wins0) this.firstWinding = -this.firstWinding;
 
     this.rowMin = rowLo;
     this.rowMax = rowHi;
@@ -286,33 +337,79 @@ export class Rasterizer implements RasterResult {
     return this;
   }
 
+  /**
+   * Occlusion tiles after the first pass: per tile the largest z (and alt z) of its pixels, Infinity where any
+   * pixel is still empty. z only decreases afterwards, so these stay upper bounds for the second pass.
+   */
+  private tileMaxima(rowLo: number, rowHi: number, alt: boolean): void {
+    const W = this.width, H = this.height, zz = this.zz, colLo = this.colLo, colHi = this.colHi;
+    const tileMax = this.tileMax, tileAltMax = this.tileAltMax, tilesX = this.tilesX, T = 1 << TILE_SHIFT;
+    tileMax.fill(-Infinity);
+    tileAltMax.fill(alt ? -Infinity : Infinity);
+    for (let i = 0; i < H; i++) {
+      const row = (i >> TILE_SHIFT) * tilesX, lo = colLo[i], hi = colHi[i];
+      for (let tj = 0; tj < tilesX; tj++) {
+        const t = row + tj, j0 = tj << TILE_SHIFT, j1 = Math.min(j0 + T, W) - 1;
+        if (i < rowLo || i > rowHi || j0 < lo || j1 > hi) {
+          tileMax[t] = Infinity; // a pixel of this tile row lies outside the spans: empty
+          tileAltMax[t] = Infinity;
+          continue;
+        }
+        let m = tileMax[t], ma = tileAltMax[t];
+        for (let p = i * W + j0, pe = i * W + j1; p <= pe; p++) {
+          if (zz[2 * p] > m) m = zz[2 * p];
+          if (alt && zz[2 * p + 1] > ma) ma = zz[2 * p + 1];
+        }
+        tileMax[t] = m;
+        tileAltMax[t] = ma;
+      }
+    }
+  }
+
   /** Barycentrics and zbuf of the winning faces, once per covered pixel (float32, as the reference stores them). */
   private resolve(): void {
     const W = this.width;
-    const face = this.face, bary = this.bary, zbuf = this.zbuf, zt = this.zt, coef = this.coef;
+    const face = this.face, bary = this.bary, zbuf = this.zbuf, zz = this.zz, coef = this.coefScratch;
     const pxCol = this.pxCol, pyRow = this.pyRow;
+    const o = 0;
     for (let i = this.rowMin; i <= this.rowMax; i++) {
       const py = pyRow[i];
-      for (let j = 0, p = i * W; j < W; j++, p++) {
+      let cf = -1;
+      for (let j = this.colLo[i], p = i * W + j, end = this.colHi[i]; j <= end; j++, p++) {
         const f = face[p];
         if (f < 0) continue;
-        const o = 11 * f;
+        if (f !== cf) this.coefficients((cf = f), coef, 0);
         const dx = pxCol[j] - coef[o], dy = py - coef[o + 1];
         bary[3 * p] = coef[o + 2] + coef[o + 3] * dx + coef[o + 4] * dy;
         bary[3 * p + 1] = coef[o + 6] * dx + coef[o + 7] * dy;
         bary[3 * p + 2] = coef[o + 9] * dx + coef[o + 10] * dy;
-        zbuf[p] = zt[p];
+        zbuf[p] = zz[2 * p];
       }
     }
   }
 
   /**
-   * Per processed face, 11 numbers: `x0, y0, c0, a0, b0, c1, a1, b1, c2, a2, b2` with the barycentric
-   * `w_k = c_k + a_k·(px − x0) + b_k·(py − y0)` (the reference's `edge_k / (area + 1e-8)`, expanded about v0).
-   * Valid for the faces the last `rasterize` call reached (faces skipped as invalid hold stale numbers).
+   * Face `f`'s barycentric coefficients in the last `rasterize` call, 11 numbers written to `out[o..o+10]`:
+   * `x0, y0, c0, a0, b0, c1, a1, b1, c2, a2, b2` with `w_k = c_k + a_k·(px − x0) + b_k·(py − y0)` (the reference's
+   * `edge_k / (area + 1e-8)`, expanded about v0). Computed on demand (consumers ask only for faces that won a
+   * pixel, in pixel order, and the vertices are cache-resident where a per-face table would not be).
    */
-  get faceCoefficients(): Float64Array {
-    return this.coef;
+  coefficients(f: number, out: Float64Array, o: number): void {
+    const v = this.v, faces = this.faces;
+    const a = 3 * faces[3 * f], b = 3 * faces[3 * f + 1], c = 3 * faces[3 * f + 2];
+    const x0 = v[a], y0 = v[a + 1], x1 = v[b], y1 = v[b + 1], x2 = v[c], y2 = v[c + 1];
+    const ib = 1 / ((x2 - x0) * (y1 - y0) - (y2 - y0) * (x1 - x0) + EPS);
+    out[o] = x0;
+    out[o + 1] = y0;
+    out[o + 2] = ((x0 - x1) * (y2 - y1) - (y0 - y1) * (x2 - x1)) * ib; // w0 at v0
+    out[o + 3] = (y2 - y1) * ib;
+    out[o + 4] = -(x2 - x1) * ib;
+    out[o + 5] = 0; // w1 at v0 = edge(v0, v2, v0) = 0
+    out[o + 6] = (y0 - y2) * ib;
+    out[o + 7] = -(x0 - x2) * ib;
+    out[o + 8] = 0; // w2 at v0 = edge(v0, v0, v1) = 0
+    out[o + 9] = (y1 - y0) * ib;
+    out[o + 10] = -(x1 - x0) * ib;
   }
 
   /**
@@ -320,23 +417,28 @@ export class Rasterizer implements RasterResult {
    * Used for `altFace` pixels whose face differs from `face`.
    */
   baryAt(f: number, p: number, out: Float64Array | Float32Array): void {
-    const coef = this.coef, o = 11 * f;
+    const coef = this.coefScratch, o = 0;
+    this.coefficients(f, coef, 0);
     const dx = this.pxCol[p % this.width] - coef[o], dy = this.pyRow[(p / this.width) | 0] - coef[o + 1];
     out[0] = coef[o + 2] + coef[o + 3] * dx + coef[o + 4] * dy;
     out[1] = coef[o + 6] * dx + coef[o + 7] * dy;
     out[2] = coef[o + 9] * dx + coef[o + 10] * dy;
   }
 
-  private clearRows(r0: number, r1: number): void {
-    if (r0 > r1) return;
-    const W = this.width;
-    const lo = r0 * W, hi = (r1 + 1) * W;
-    this.face.fill(-1, lo, hi);
-    this.zt.fill(Infinity, lo, hi);
-    this.altFaceBuf.fill(-1, lo, hi);
-    this.altZt.fill(Infinity, lo, hi);
-    if (!this.resolved) return; // bary and zbuf were not written
-    this.zbuf.fill(-1, lo, hi);
-    this.bary.fill(0, 3 * lo, 3 * hi);
+  /** Reset what the last call wrote (its row spans) and mark every span empty. */
+  private clearSpans(): void {
+    const W = this.width, colLo = this.colLo, colHi = this.colHi;
+    for (let i = this.dirtyMin; i <= this.dirtyMax; i++) {
+      if (colLo[i] > colHi[i]) continue;
+      const lo = i * W + colLo[i], hi = i * W + colHi[i] + 1;
+      this.face.fill(-1, lo, hi);
+      this.zz.fill(Infinity, 2 * lo, 2 * hi);
+      this.altFaceBuf.fill(-1, lo, hi);
+      if (!this.resolved) continue; // bary and zbuf were not written
+      this.zbuf.fill(-1, lo, hi);
+      this.bary.fill(0, 3 * lo, 3 * hi);
+    }
+    colLo.fill(this.width);
+    colHi.fill(-1);
   }
 }

@@ -2,7 +2,9 @@
 //
 // Frames are handed to `RenderPool` workers in small batches (dynamic balancing: a worker that finishes asks for
 // the next batch); each batch's vertices are packed into one Float32Array that is transferred, not copied, and
-// every finished map comes back as transferred buffers. Results are delivered in frame order.
+// every finished map comes back as transferred buffers. Results are delivered in frame order. With `keep: false`
+// the buffers of a delivered frame go back to the worker that drew it (transferred again) and are drawn over for a
+// later frame, so a long sequence allocates no new map memory.
 //
 // Where the worker code lives (resolved relative to this module's own file, `__dirname`):
 //   * bundled (esbuild, one CJS file per entry): `render-worker.js` next to the bundle. The build must emit
@@ -28,11 +30,14 @@ export interface SequenceOptions extends GuidanceOptions {
   workers?: number;
   /** A pool to reuse (kept open); by default a pool is created for this call and closed at the end. */
   pool?: RenderPool;
-  /** Called once per frame, in frame order. */
+  /**
+   * Called once per frame, in frame order. With `keep: false` the maps are valid only during the call (their
+   * buffers are reused for later frames): copy or encode what you need before returning.
+   */
   onFrame?: (index: number, maps: GuidanceMaps) => void;
   /** Called after each frame with the number of frames done. */
   onProgress?: (done: number, total: number) => void;
-  /** Keep every frame's maps in the result (default true; set false when `onFrame` consumes them). */
+  /** Keep every frame's maps in the result (default true; set false when `onFrame` consumes them, see there). */
   keep?: boolean;
   signal?: AbortSignal;
 }
@@ -51,7 +56,9 @@ export interface SequenceResult {
 /** @internal main → worker */
 export type ToWorker =
   | { type: 'init'; job: number; assets: GuidanceAssets; options: GuidanceOptions }
-  | { type: 'batch'; job: number; start: number; count: number; verts: Float32Array; trans: Float32Array | null; lmk: Float32Array | null };
+  | { type: 'batch'; job: number; start: number; count: number; verts: Float32Array; trans: Float32Array | null; lmk: Float32Array | null }
+  /** maps of a delivered frame, handed back to be drawn over (keep: false) */
+  | { type: 'recycle'; job: number; maps: GuidanceMaps };
 /** @internal worker → main */
 export type FromWorker =
   | { type: 'ready' }
@@ -104,6 +111,9 @@ export function findWorkerEntry(): WorkerSpec | null {
 
 // ------------------------------------------------------------------------------------------------ pool
 class WorkerStartupError extends Error {}
+
+/** Hands frame `i` to the ordered delivery; `release` (if any) is called once the consumer is done with it. */
+type Deliver = (i: number, m: GuidanceMaps, release?: () => void) => void;
 
 interface Slot {
   worker: Worker;
@@ -166,7 +176,7 @@ export class RenderPool {
   }
 
   /** @internal run one sequence on up to `want` workers; a worker that cannot start throws WorkerStartupError. */
-  async run(frames: readonly GuidanceFrame[], opts: SequenceOptions, want: number, deliver: (i: number, m: GuidanceMaps) => void): Promise<number> {
+  async run(frames: readonly GuidanceFrame[], opts: SequenceOptions, want: number, deliver: Deliver): Promise<number> {
     if (this.closed) throw new MagicPortraitError('the render pool is closed', 'closed');
     if (this.running) throw new MagicPortraitError('the render pool is already rendering a sequence', 'busy');
     const spec = findWorkerEntry();
@@ -189,7 +199,7 @@ export class RenderPool {
     }
   }
 
-  private dispatch(slots: Slot[], frames: readonly GuidanceFrame[], opts: SequenceOptions, deliver: (i: number, m: GuidanceMaps) => void): Promise<number> {
+  private dispatch(slots: Slot[], frames: readonly GuidanceFrame[], opts: SequenceOptions, deliver: Deliver): Promise<number> {
     const job = ++RenderPool.jobs;
     const n = frames.length;
     const batch = Math.max(1, Math.min(16, Math.ceil(n / (slots.length * 4))));
@@ -200,6 +210,7 @@ export class RenderPool {
     };
     const hasTrans = !!frames[0].transVerts, hasLmk = !!frames[0].landmarks;
     const vlen = frames[0].verts.length, llen = frames[0].landmarks?.length ?? 0;
+    const recycle = opts.keep === false;
     return new Promise<number>((resolve, reject) => {
       let next = 0, received = 0, failed = false;
       const cleanup: (() => void)[] = [];
@@ -251,7 +262,10 @@ export class RenderPool {
           if (failed || m.type === 'ready' || m.job !== job) return;
           if (m.type === 'frame') {
             received++;
-            deliver(m.index, m.maps);
+            const release = recycle && !failed
+              ? () => s.worker.postMessage({ type: 'recycle', job, maps: m.maps } satisfies ToWorker, mapBuffers(m.maps))
+              : undefined;
+            deliver(m.index, m.maps, release);
             if (received === n) {
               for (const c of cleanup) c();
               resolve(slots.length);
@@ -301,15 +315,16 @@ export async function renderSequence(frames: readonly GuidanceFrame[], opts: Seq
   // any worker starts
   new GuidanceRenderer(opts.assets, { ...opts, width: 1, height: 1 });
   // ordered delivery
-  const pending = new Map<number, GuidanceMaps>();
+  const pending = new Map<number, { maps: GuidanceMaps; release?: () => void }>();
   let emitted = 0;
-  const deliver = (i: number, m: GuidanceMaps) => {
-    pending.set(i, m);
+  const deliver: Deliver = (i, maps, release) => {
+    pending.set(i, { maps, release });
     while (pending.has(emitted)) {
       const mm = pending.get(emitted)!;
       pending.delete(emitted);
-      if (keep) out[emitted] = mm;
-      opts.onFrame?.(emitted, mm);
+      if (keep) out[emitted] = mm.maps;
+      opts.onFrame?.(emitted, mm.maps);
+      if (!keep) mm.release?.();
       emitted++;
       opts.onProgress?.(emitted, n);
     }
@@ -330,9 +345,11 @@ export async function renderSequence(frames: readonly GuidanceFrame[], opts: Seq
   } else reason = 'workers: 0';
   // inline fallback (also used for workers: 0): same renderer, yielding between frames
   const renderer = new GuidanceRenderer(opts.assets, opts);
+  let spare: GuidanceMaps | undefined; // keep: false draws every frame over the previous one's buffers
   for (let i = emitted; i < n; i++) {
     if (opts.signal?.aborted) throw new CancelledError('guidance rendering');
-    deliver(i, renderer.render(frames[i], undefined, `frame ${i}`));
+    const maps = renderer.render(frames[i], spare, `frame ${i}`);
+    deliver(i, maps, () => (spare = maps));
     if (i + 1 < n) await new Promise<void>((r) => setImmediate(r));
   }
   return { frames: out, workers: 0, mode: 'inline', reason };
