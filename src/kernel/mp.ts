@@ -18,6 +18,7 @@ import { demoGGE, ggeStage } from './pipeline/gge';
 import { join } from 'node:path';
 import { homedir } from 'node:os';
 import * as fit from './fit';
+import { preview } from './preview';
 
 export const VERSION = '0.1.0';
 
@@ -145,6 +146,13 @@ export const mp = {
    * attention explorer.
    */
   gge: ggeStage,
+  /**
+   * Instant preview on the CPU: the reference portrait warped through its fitted 3D face, frame by frame, following
+   * `mp.fit.align(...)` (reference `{ image, fit }`) or a FlameSequence (reference `{ image }`: its neutral head).
+   * Frames, fill masks (regions the reference never saw) and an H.264 MP4 (`preview.video`); `display(preview)` shows
+   * the scrubber, beside `{ driving, guidance }` when given.
+   */
+  preview,
   /** Built-in demo inputs that need no files. */
   demo: {
     /** Synthetic driving motion of the demo head (jaw, smile, blink, head turns). */

@@ -1,0 +1,116 @@
+// One preview frame: a backward warp of the reference through the re-posed mesh.
+//
+// The re-posed mesh is rasterised in the reference image's frame. For every covered pixel, its surface point (face,
+// normalised barycentrics) is taken back to the reference pose and projected into the reference image:
+//   seen there (ReferenceTexture.seenAt)        → bilinear sample of the reference, unless its texels would be
+//                                                 stretched over > MAX_STRETCH× their area and the mirror is less;
+//   else its left–right mirror point is seen     → sample there (marked as filled);
+//   else                                         → the per-vertex fill colour (albedo + diffused skin; marked),
+//                                                 or the dark mouth-cavity colour inside the mouth (marked);
+//   faces seen from behind (through the mouth)   → the mouth-cavity colour (marked).
+// The result is blended over the reference with the region weight of the surface point; every other pixel keeps
+// the reference (the crop-frame convention: hair, background and a face region the head moved away from stay put).
+
+import { Rasterizer } from '../render';
+import type { FlameModelData } from '../flame';
+import { mouthFaces, mirrorVertices, regionWeights, type PreviewRegion } from './model-maps';
+import { ReferenceTexture, shifted, signedAreas } from './reference';
+
+/** The mouth cavity: a dark, slightly red shade. */
+const CAVITY: readonly [number, number, number] = [46, 22, 24];
+/** Reference texels stretched over more than this many times their area are replaced by a less stretched mirror. */
+const MAX_STRETCH = 4;
+/** Region weights below this leave the reference pixel untouched (and unmarked). */
+const MIN_WEIGHT = 1 / 512;
+
+export class PreviewWarper {
+  private readonly raster: Rasterizer;
+  private readonly faces: Uint32Array;
+  /** The faces that can move a pixel (some vertex with weight > 0), and their index in the model. */
+  private readonly subFaces: Uint32Array;
+  private readonly subToFace: Int32Array;
+  private readonly weight: Float32Array;
+  private readonly mirror: Int32Array;
+  private readonly mouth: Uint8Array;
+  private readonly rv: Float32Array;
+  private readonly area: Float32Array;
+  private readonly col = new Float32Array(3);
+
+  constructor(model: FlameModelData, readonly ref: ReferenceTexture, region: PreviewRegion) {
+    this.raster = new Rasterizer(ref.width, ref.height);
+    this.faces = model.faces;
+    this.weight = regionWeights(model, region);
+    this.mirror = mirrorVertices(model);
+    this.mouth = mouthFaces(model);
+    this.rv = new Float32Array(model.numVertices * 3);
+    this.area = new Float32Array(model.numFaces);
+    // Faces whose vertices all have weight 0 leave the reference as it is, so they are not rasterised (the cost
+    // scales with the moving region). They could only matter as occluders of the region (an ear in front of the
+    // cheek at extreme yaw); the reference pixels they would cover stay the reference's either way.
+    const keep: number[] = [];
+    for (let f = 0; f < model.numFaces; f++)
+      if (this.weight[this.faces[3 * f]!]! > 0 || this.weight[this.faces[3 * f + 1]!]! > 0 || this.weight[this.faces[3 * f + 2]!]! > 0) keep.push(f);
+    this.subToFace = Int32Array.from(keep);
+    this.subFaces = new Uint32Array(3 * keep.length);
+    keep.forEach((f, i) => this.subFaces.set(this.faces.subarray(3 * f, 3 * f + 3), 3 * i));
+  }
+
+  /**
+   * Renders the frame of the mesh placed at `ndc` (image NDC, MeshPoser.posed) into `out` (W·H·3 RGB) and, when
+   * given, `mask` (W·H: 255 where the pixel was filled rather than seen in the reference, else 0).
+   */
+  render(ndc: Float32Array, out: Uint8Array, mask?: Uint8Array): void {
+    const ref = this.ref, W = ref.width, faces = this.faces, R = ref.ndc, weight = this.weight, mirror = this.mirror;
+    const R_ = this.raster.rasterize(shifted(ndc, this.rv), this.subFaces);
+    const sub = this.subToFace;
+    signedAreas(ndc, faces, this.area);
+    out.set(ref.rgb);
+    mask?.fill(0);
+    const face = R_.face, bary = R_.bary, col = this.col, front = ref.frontSign;
+    for (let i = R_.rowMin; i <= R_.rowMax; i++) {
+      for (let p = i * W, end = p + W; p < end; p++) {
+        const fs = face[p]!;
+        if (fs < 0) continue;
+        const f = sub[fs]!;
+        const s = bary[3 * p]! + bary[3 * p + 1]! + bary[3 * p + 2]!;
+        const w0 = bary[3 * p]! / s, w1 = bary[3 * p + 1]! / s, w2 = bary[3 * p + 2]! / s;
+        const a = faces[3 * f]!, b = faces[3 * f + 1]!, c = faces[3 * f + 2]!;
+        const alpha = w0 * weight[a]! + w1 * weight[b]! + w2 * weight[c]!;
+        if (alpha < MIN_WEIGHT) continue;
+        let filled = true;
+        if (this.area[f]! * front <= 0) {
+          col[0] = CAVITY[0]; col[1] = CAVITY[1]; col[2] = CAVITY[2];
+        } else {
+          // the surface point in the reference view
+          const x = w0 * R[3 * a]! + w1 * R[3 * b]! + w2 * R[3 * c]!;
+          const y = w0 * R[3 * a + 1]! + w1 * R[3 * b + 1]! + w2 * R[3 * c + 1]!;
+          const z = w0 * R[3 * a + 2]! + w1 * R[3 * b + 2]! + w2 * R[3 * c + 2]!;
+          const seen = ref.faceUsable[f] === 1 && ref.seenAt(x, y, z, ref.faceTol[f]!);
+          const ma = mirror[a]!, mb = mirror[b]!, mc = mirror[c]!;
+          const mirrorSeen = !this.mouth[f] && ref.vertexSeen[ma] === 1 && ref.vertexSeen[mb] === 1 && ref.vertexSeen[mc] === 1;
+          // how much the reference texels of the face (and of its mirror) are stretched in this frame
+          const cur = Math.abs(this.area[f]!);
+          const stretch = cur / ref.faceArea[f]!, mirrorStretch = cur / ref.mirrorArea[f]!;
+          if (seen && (stretch <= MAX_STRETCH || !mirrorSeen || mirrorStretch >= stretch)) {
+            ref.sample(x, y, col, 0);
+            filled = false;
+          } else if (mirrorSeen) {
+            ref.sample(w0 * R[3 * ma]! + w1 * R[3 * mb]! + w2 * R[3 * mc]!, w0 * R[3 * ma + 1]! + w1 * R[3 * mb + 1]! + w2 * R[3 * mc + 1]!, col, 0);
+          } else if (this.mouth[f]) {
+            col[0] = CAVITY[0]; col[1] = CAVITY[1]; col[2] = CAVITY[2];
+          } else {
+            const F = ref.fill;
+            for (let k = 0; k < 3; k++) col[k] = w0 * F[3 * a + k]! + w1 * F[3 * b + k]! + w2 * F[3 * c + k]!;
+          }
+        }
+        const o = 3 * p;
+        if (alpha >= 1) {
+          out[o] = col[0]! + 0.5; out[o + 1] = col[1]! + 0.5; out[o + 2] = col[2]! + 0.5;
+        } else {
+          for (let k = 0; k < 3; k++) out[o + k] = alpha * col[k]! + (1 - alpha) * out[o + k]! + 0.5;
+        }
+        if (filled && mask) mask[p] = 255;
+      }
+    }
+  }
+}
