@@ -14,6 +14,8 @@ export interface PreviewReference {
   /** `mp.fit.portrait(image)`; required with an aligned sequence. Without it the reference is the sequence's head
    * with zero expression and pose, the way `mp.demo.portrait` renders it. */
   fit?: FlameFit | null;
+  /** Without a fit: the expression and pose the portrait shows (default zeros, as `mp.demo.portrait`). */
+  frame?: PreviewFrameParams;
 }
 
 export type PreviewDriving = AlignedSequence | FlameSequence;
@@ -39,6 +41,7 @@ export function resolvePreview(reference: PreviewReference, driving: PreviewDriv
   if (!reference || typeof reference !== 'object' || !reference.image)
     bad('the first argument is the reference: { image, fit } (the portrait and its mp.fit.portrait result).');
   const { image, fit } = reference;
+  if (fit && reference.frame) bad('give the reference pose either as a fit or as a frame, not both.');
   if (!(image.data instanceof Uint8Array) || !(image.width > 0 && image.height > 0) || image.data.length !== image.width * image.height * image.channels)
     bad('reference.image is not an image (use mp.image(path) or mp.demo.portrait(model)).', 'bad-input');
   if (!driving || typeof driving !== 'object') bad('the second argument is the driving motion: an aligned sequence (mp.fit.align) or a FlameSequence.');
@@ -81,7 +84,7 @@ export function resolvePreview(reference: PreviewReference, driving: PreviewDriv
   const zeros = { expression: new Float32Array(m.numExpression), pose: new Float32Array(3 * m.numJoints) };
   return {
     rig: { model: m, shape: seq.shape, cam: seq.cam, tform: tform ? Array.from(tform) : null, width: W, height: H },
-    reference: fit ? { expression: fit.expression, pose: fit.pose } : zeros,
+    reference: fit ? { expression: fit.expression, pose: fit.pose } : reference.frame ?? zeros,
     frames: seq.frames,
     albedo: fit?.albedo ?? seq.albedoCode ?? null,
     fps: seq.fps ?? 24,

@@ -84,7 +84,7 @@ export function regionWeights(model: FlameModelData, region: PreviewRegion): Flo
     }
     for (let l = 17; l < 27; l++) browY = Math.max(browY, L[3 * l + 1]!);
     const faceH = browY - chinY;
-    const top = browY + 0.45 * faceH;
+    const top = browY + 0.35 * faceH;
     const cx = (minX + maxX) / 2, cy = (chinY + top) / 2, ax = (maxX - minX) / 2, ay = (top - chinY) / 2;
     for (let v = 0; v < V; v++) {
       const x = t[3 * v]!, y = t[3 * v + 1]!, z = t[3 * v + 2]!;
@@ -92,7 +92,7 @@ export function regionWeights(model: FlameModelData, region: PreviewRegion): Flo
       let a = smooth(chinY - 0.6 * faceH, chinY - 0.15 * faceH, y);
       if (region === 'face') {
         const r = Math.hypot((x - cx) / ax, (y - cy) / ay);
-        a *= 1 - smooth(1.0, 1.3, r);
+        a *= 1 - smooth(0.95, 1.2, r);
         a *= smooth(backZ - 0.25 * faceH, backZ, z);
       }
       w[v] = a;
