@@ -15,6 +15,7 @@ const areas: Record<string, () => Promise<Bench>> = {
   gge: async () => (require('./gge') as typeof import('./gge')).benchGGE,
   metrics: async () => (require('./metrics') as typeof import('./metrics')).benchMetrics,
   fit: async () => (require('./fit') as typeof import('./fit')).benchFit,
+  preview: async () => (require('./preview') as typeof import('./preview')).benchPreview,
 };
 
 async function main(): Promise<void> {

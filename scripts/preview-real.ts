@@ -71,7 +71,7 @@ async function main(): Promise<void> {
       const d = driving[aligned.drivingFrames[i]!];
       writePng(join(dir, `sheet-${String(i).padStart(3, '0')}.png`), sheet([p.frames[i] as Image, maskRgb, ...(d ? [d] : [])]));
     }
-    const timings = { frames: p.length, trackMs: Math.round(trackMs), ...Object.fromEntries(Object.entries(p.timings).map(([k, v]) => [k, Math.round(v)])) };
+    const timings = { frames: p.length, trackMs: Math.round(trackMs), ...Object.fromEntries(Object.entries(p.timings).map(([k, v]) => [k, typeof v === 'number' ? Math.round(v) : v])) };
     writeFileSync(join(dir, 'timings.json'), JSON.stringify(timings, null, 2));
     console.log(`${file}: ${p.length} frames → ${dir} (${JSON.stringify(timings)})`);
   }

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDemoHead } from '../../src/kernel/flame';
 import { DEFAULT_LIGHT, demoPortrait, framingCamera, renderGuidanceSequence, type FlameSequence } from '../../src/kernel/pipeline/guidance';
-import { preview, renderPreviewFrames, resolvePreview } from '../../src/kernel/preview';
+import { preview, renderPreviewFrames, renderPreviewFramesParallel, resolvePreview } from '../../src/kernel/preview';
 import { detachedContext, setCurrentRun } from '../../src/kernel/runtime/context';
 import { DISPLAY } from '../../src/kernel/runtime/display';
 import { MIME } from '../../src/kernel/runtime/protocol';
@@ -199,6 +199,7 @@ test('aligned sequence + fit: an identity alignment reproduces the reference; MP
     const driving: RgbImage[] = [image, image];
     const res = await preview({ image, fit }, alignedOf(fit, 2), { model, driving, region: 'head' });
     assert.equal(res.length, 2);
+    assert.equal(res.timings.mode, 'workers');
     // the fit's own pose and camera both ways: every frame is the reference (the fit's mesh covers the face)
     for (const f of res.frames) assert.ok(maskedPsnr(f, image, () => true).psnr >= 35);
     assert.ok(res.video && existsSync(res.video.path) && res.video.path.startsWith(store));
@@ -225,5 +226,17 @@ test('a cancelled preview throws CancelledError and stores no video', async () =
     assert.deepEqual(files.filter((f) => f.endsWith('.mp4') || f.endsWith('.png')), [], 'no video or frames stored');
   } finally {
     setCurrentRun(null);
+  }
+});
+
+test('worker threads render the same frames and masks as the calling thread', async () => {
+  const image = await demoPortrait(model, 128) as Image;
+  const r = resolvePreview({ image }, sequence([frame({ jaw: 0.2 }), frame({ yaw: 0.4 }), frame({ yaw: -0.3, pitch: 0.1 }), neutral(), frame({ expr: { smile: 1 } })]));
+  const inline = renderPreviewFrames(r, image);
+  const par = await renderPreviewFramesParallel(r, image, { workers: 2 });
+  assert.equal(par.mode, 'workers', par.reason);
+  for (let i = 0; i < inline.frames.length; i++) {
+    assert.deepEqual(par.frames[i]!.data, inline.frames[i]!.data, `frame ${i}`);
+    assert.deepEqual(par.masks![i]!.data, inline.masks![i]!.data, `mask ${i}`);
   }
 });

@@ -1,5 +1,6 @@
 // Instant preview: the reference portrait re-enacted on the CPU by warping it through the fitted 3D face.
-export { preview, renderPreviewFrames, PreviewResult, type PreviewOptions, type PreviewRenderOptions, type PreviewFrames } from './preview';
+export { renderPreviewFramesParallel, type ParallelPreviewOptions } from './parallel';
+export { preview, renderPreviewFrames, prepareReference, PreviewResult, type PreviewOptions, type PreviewRenderOptions, type PreviewFrames } from './preview';
 export { resolvePreview, type PreviewReference, type PreviewDriving, type ResolvedPreview } from './inputs';
 export { MeshPoser, type PreviewRig, type PreviewFrameParams } from './pose';
 export { ReferenceTexture } from './reference';

@@ -15,7 +15,8 @@ import type { Image } from '../io/image';
 import type { GuidanceSequence } from '../pipeline/guidance';
 import { MeshPoser } from './pose';
 import { ReferenceTexture } from './reference';
-import { PreviewWarper } from './warp';
+import { PreviewWarper, warpTables, type WarpTables } from './warp';
+import { renderPreviewFramesParallel } from './parallel';
 import { mirrorVertices, type PreviewRegion } from './model-maps';
 import { resolvePreview, type PreviewDriving, type PreviewReference, type ResolvedPreview } from './inputs';
 
@@ -37,9 +38,8 @@ export interface PreviewFrames {
   framesMs: number;
 }
 
-/** The warp itself, with no runtime around it (scripts, benchmarks): every frame of a resolved preview. */
-export function renderPreviewFrames(r: ResolvedPreview, image: Image, options: PreviewRenderOptions = {}): PreviewFrames {
-  const t0 = performance.now();
+/** What a preview computes once: the poser, the reference projected onto its mesh, and the model's warp tables. */
+export function prepareReference(r: ResolvedPreview, image: Image, region: PreviewRegion): { poser: MeshPoser; texture: ReferenceTexture; tables: WarpTables } {
   const { model } = r.rig;
   const poser = new MeshPoser(r.rig);
   const refMesh = poser.posed(r.reference);
@@ -47,12 +47,19 @@ export function renderPreviewFrames(r: ResolvedPreview, image: Image, options: P
     model, image, world: Float32Array.from(refMesh.world), ndc: Float32Array.from(refMesh.ndc), depthPerPx: poser.scale().depthPerPx,
     mirror: mirrorVertices(model), albedo: r.albedo,
   });
-  const warper = new PreviewWarper(model, texture, options.region ?? 'face');
+  return { poser, texture, tables: warpTables(model, region) };
+}
+
+/** The warp itself on the calling thread, with no runtime around it (scripts, tests): every frame of a resolved preview. */
+export function renderPreviewFrames(r: ResolvedPreview, image: Image, options: PreviewRenderOptions = {}): PreviewFrames {
+  const t0 = performance.now();
+  const { poser, texture, tables } = prepareReference(r, image, options.region ?? 'face');
+  const warper = new PreviewWarper(tables, texture);
   const t1 = performance.now();
   const W = image.width, H = image.height;
   const keepMask = options.mask ?? true;
   const frames: RgbImage[] = [], masks: RgbImage[] = [];
-  const ndc = new Float32Array(model.numVertices * 3);
+  const ndc = new Float32Array(r.rig.model.numVertices * 3);
   for (let i = 0; i < r.frames.length; i++) {
     poser.posed(r.frames[i]!, ndc);
     const data = new Uint8Array(W * H * 3);
@@ -68,6 +75,8 @@ export function renderPreviewFrames(r: ResolvedPreview, image: Image, options: P
 export interface PreviewOptions extends Omit<PreviewRenderOptions, 'onFrame'> {
   /** The model of an aligned sequence (default the demo head, as mp.fit uses). */
   model?: FlameModelData;
+  /** Worker threads for the frames (default 2; 0 renders on the kernel's thread). */
+  workers?: number;
   /** Encode an H.264 MP4 into the artifact store (default true). */
   video?: boolean;
   /** Driving video frames to show beside the preview in the scrubber (e.g. `await mp.videoFrames(path)`). */
@@ -85,7 +94,7 @@ export class PreviewResult implements Displayable {
     readonly label: string,
     /** The H.264 MP4 in the artifact store (`display(preview.video)`), or null with `video: false`. */
     readonly video: VideoOutput | null,
-    readonly timings: { setupMs: number; framesMs: number; encodeMs: number },
+    readonly timings: { setupMs: number; framesMs: number; encodeMs: number; mode: 'workers' | 'inline' },
     private readonly extras: { driving?: readonly RgbImage[]; guidance?: GuidanceSequence } = {},
   ) {}
 
@@ -131,7 +140,8 @@ export async function preview(reference: PreviewReference, driving: PreviewDrivi
   let tmp: string | null = null;
   try {
     checkCancelled('preview');
-    const out = renderPreviewFrames(resolved, reference.image, {
+    const out = await renderPreviewFramesParallel(resolved, reference.image, {
+      ...(options.workers !== undefined ? { workers: options.workers } : {}),
       ...(options.region ? { region: options.region } : {}),
       ...(options.mask !== undefined ? { mask: options.mask } : {}),
       onFrame: (done) => {
@@ -163,7 +173,7 @@ export async function preview(reference: PreviewReference, driving: PreviewDrivi
     }
     progress.setDetail(`${n} frames`);
     progress.finish();
-    return new PreviewResult(out.frames, out.masks, resolved.fps, resolved.label, video, { setupMs: out.setupMs, framesMs: out.framesMs, encodeMs }, {
+    return new PreviewResult(out.frames, out.masks, resolved.fps, resolved.label, video, { setupMs: out.setupMs, framesMs: out.framesMs, encodeMs, mode: out.mode }, {
       ...(options.driving ? { driving: options.driving } : {}),
       ...(options.guidance ? { guidance: options.guidance } : {}),
     });

@@ -42,6 +42,9 @@ export interface ReferenceInput {
   albedo?: ArrayLike<number> | null;
 }
 
+export type ReferenceData = Pick<ReferenceTexture,
+  'width' | 'height' | 'rgb' | 'ndc' | 'depth' | 'face' | 'faceUsable' | 'faceArea' | 'mirrorArea' | 'faceTol' | 'vertexSeen' | 'fill' | 'frontSign'>;
+
 export class ReferenceTexture {
   readonly width: number;
   readonly height: number;
@@ -135,6 +138,16 @@ export class ReferenceTexture {
     for (let v = 0; v < V; v++) if (vUsable[v] && this.seenAt(ndc[3 * v]!, ndc[3 * v + 1]!, ndc[3 * v + 2]!, vTol[v]!)) this.vertexSeen[v] = 1;
 
     this.fill = this.fillColours(model, input.albedo ?? null);
+  }
+
+  /** The precomputed fields as plain data (typed arrays), e.g. for a worker. */
+  toData(): ReferenceData {
+    const { width, height, rgb, ndc, depth, face, faceUsable, faceArea, mirrorArea, faceTol, vertexSeen, fill, frontSign } = this;
+    return { width, height, rgb, ndc, depth, face, faceUsable, faceArea, mirrorArea, faceTol, vertexSeen, fill, frontSign };
+  }
+
+  static fromData(d: ReferenceData): ReferenceTexture {
+    return Object.assign(Object.create(ReferenceTexture.prototype) as ReferenceTexture, d);
   }
 
   /** Whether the reference shows the surface point at image NDC (x, y) with depth z (tolerance tol). */

@@ -23,6 +23,19 @@ const MAX_STRETCH = 4;
 /** Region weights below this leave the reference pixel untouched (and unmarked). */
 const MIN_WEIGHT = 1 / 512;
 
+/** The model's tables a warper needs (plain typed arrays, so they can be sent to a worker). */
+export interface WarpTables {
+  faces: Uint32Array;
+  /** Per vertex: region weight; left–right mirror vertex. Per face: 1 inside the mouth. */
+  weight: Float32Array;
+  mirror: Int32Array;
+  mouth: Uint8Array;
+}
+
+export function warpTables(model: FlameModelData, region: PreviewRegion): WarpTables {
+  return { faces: model.faces, weight: regionWeights(model, region), mirror: mirrorVertices(model), mouth: mouthFaces(model) };
+}
+
 export class PreviewWarper {
   private readonly raster: Rasterizer;
   private readonly faces: Uint32Array;
@@ -36,19 +49,20 @@ export class PreviewWarper {
   private readonly area: Float32Array;
   private readonly col = new Float32Array(3);
 
-  constructor(model: FlameModelData, readonly ref: ReferenceTexture, region: PreviewRegion) {
+  constructor(tables: WarpTables, readonly ref: ReferenceTexture) {
     this.raster = new Rasterizer(ref.width, ref.height);
-    this.faces = model.faces;
-    this.weight = regionWeights(model, region);
-    this.mirror = mirrorVertices(model);
-    this.mouth = mouthFaces(model);
-    this.rv = new Float32Array(model.numVertices * 3);
-    this.area = new Float32Array(model.numFaces);
+    this.faces = tables.faces;
+    this.weight = tables.weight;
+    this.mirror = tables.mirror;
+    this.mouth = tables.mouth;
+    const nf = this.faces.length / 3;
+    this.rv = new Float32Array(this.weight.length * 3);
+    this.area = new Float32Array(nf);
     // Faces whose vertices all have weight 0 leave the reference as it is, so they are not rasterised (the cost
     // scales with the moving region). They could only matter as occluders of the region (an ear in front of the
     // cheek at extreme yaw); the reference pixels they would cover stay the reference's either way.
     const keep: number[] = [];
-    for (let f = 0; f < model.numFaces; f++)
+    for (let f = 0; f < nf; f++)
       if (this.weight[this.faces[3 * f]!]! > 0 || this.weight[this.faces[3 * f + 1]!]! > 0 || this.weight[this.faces[3 * f + 2]!]! > 0) keep.push(f);
     this.subToFace = Int32Array.from(keep);
     this.subFaces = new Uint32Array(3 * keep.length);
