@@ -58,7 +58,7 @@ async function main(): Promise<void> {
     const dir = join(outDir, name);
     mkdirSync(dir, { recursive: true });
     const t1 = performance.now();
-    const track = await trackFlame(join(data, file), { model, fps, progress: false, read: { maxFrames } });
+    const track = await trackFlame(join(data, file), { model, shape: fit, fps, progress: false, read: { maxFrames } });
     const trackMs = performance.now() - t1;
     const aligned = align(fit, track);
     const p = await preview({ image, fit }, aligned, { model });
