@@ -136,7 +136,7 @@ export async function preview(reference: PreviewReference, driving: PreviewDrivi
   const resolved = resolvePreview(reference, driving, options.model);
   const n = resolved.frames.length;
   const wantVideo = options.video ?? true;
-  const progress = newProgress('Instant preview', n + (wantVideo ? n : 0), 'frames');
+  const progress = newProgress('Instant preview', n, 'frames');
   let tmp: string | null = null;
   try {
     checkCancelled('preview');
@@ -154,14 +154,13 @@ export async function preview(reference: PreviewReference, driving: PreviewDrivi
     if (wantVideo) {
       // encoded to a temporary file and stored only when complete: a cancelled run stores nothing
       const te = performance.now();
-      progress.setDetail('encoding H.264');
       tmp = mkdtempSync(join(tmpdir(), 'mp-preview-'));
       const file = join(tmp, 'preview.mp4');
       const frames = out.frames;
       await encodeMp4(file, (function* () {
         for (let i = 0; i < frames.length; i++) {
           checkCancelled('preview');
-          progress.update(n + i + 1);
+          if (i % 24 === 0) progress.setDetail(`encoding H.264: frame ${i + 1}/${frames.length}`);
           yield frames[i]!;
         }
       })(), resolved.fps);
