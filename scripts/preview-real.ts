@@ -2,7 +2,7 @@
  * Instant previews of the real data, written outside the repository for looking at (issue #10, real-data check):
  * boy_cropped.jpg driven by magicportrait/driving.mp4 and by liveportrait/d0.mp4.
  *
- *   node --import tsx scripts/preview-real.ts [--data ../shared/data] [--out /tmp/preview-real] [--frames 120] [--every 15]
+ *   node --import tsx scripts/preview-real.ts [--data ../shared/data] [--out /tmp/preview-real] [--frames 120] [--every 15] [--region face|head]
  *
  * Per driving video: fit the portrait (demo head), track the first --frames frames, align (reference code §4.2),
  * preview, then write preview.mp4, every --every-th frame as PNG (preview, fill mask, driving frame side by side in
@@ -26,6 +26,7 @@ const data = resolve(arg('data', join(__dirname, '..', '..', 'shared', 'data')))
 const outDir = resolve(arg('out', '/tmp/preview-real'));
 const maxFrames = Number(arg('frames', '120'));
 const every = Number(arg('every', '15'));
+const region = arg('region', 'face') as 'face' | 'head';
 
 /** Side by side at the height of the first: preview | mask | driving (resized by nearest neighbour). */
 function sheet(images: Image[]): Image {
@@ -61,7 +62,7 @@ async function main(): Promise<void> {
     const track = await trackFlame(join(data, file), { model, shape: fit, fps, progress: false, read: { maxFrames } });
     const trackMs = performance.now() - t1;
     const aligned = align(fit, track);
-    const p = await preview({ image, fit }, aligned, { model });
+    const p = await preview({ image, fit }, aligned, { model, region });
     copyFileSync(p.video!.path, join(dir, 'preview.mp4'));
     const driving: Image[] = [];
     for await (const f of readFrames(join(data, file), { maxFrames })) driving.push(f.image as Image);

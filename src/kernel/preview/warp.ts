@@ -7,7 +7,9 @@
 //   else its left–right mirror point is seen     → sample there (marked as filled);
 //   else                                         → the per-vertex fill colour (albedo + diffused skin; marked),
 //                                                 or the dark mouth-cavity colour inside the mouth (marked);
-//   faces seen from behind (through the mouth)   → the mouth-cavity colour (marked).
+//   faces seen from behind (through the mouth)   → the mouth-cavity colour (marked), also for mouth faces whose
+//                                                 reference texels (the closed lip seam) would be stretched;
+// The cavity's edge pixels are then softened (3×3 mean) so the opening is not a hard, aliased cut-out.
 // The result is blended over the reference with the region weight of the surface point; every other pixel keeps
 // the reference (the crop-frame convention: hair, background and a face region the head moved away from stay put).
 
@@ -48,9 +50,15 @@ export class PreviewWarper {
   private readonly rv: Float32Array;
   private readonly area: Float32Array;
   private readonly col = new Float32Array(3);
+  /** Per pixel: 1 where this frame drew the mouth cavity (cleared after each frame); edge pixels found from it. */
+  private readonly cavity: Uint8Array;
+  private readonly edge: Int32Array;
+  private edgeRgb = new Float32Array(0);
 
   constructor(tables: WarpTables, readonly ref: ReferenceTexture) {
     this.raster = new Rasterizer(ref.width, ref.height);
+    this.cavity = new Uint8Array(ref.width * ref.height);
+    this.edge = new Int32Array(ref.width * ref.height);
     this.faces = tables.faces;
     this.weight = tables.weight;
     this.mirror = tables.mirror;
@@ -81,6 +89,7 @@ export class PreviewWarper {
     out.set(ref.rgb);
     mask?.fill(0);
     const face = R_.face, bary = R_.bary, col = this.col, front = ref.frontSign;
+    let cavityRows = false;
     for (let i = R_.rowMin; i <= R_.rowMax; i++) {
       for (let p = i * W, end = p + W; p < end; p++) {
         const fs = face[p]!;
@@ -91,9 +100,10 @@ export class PreviewWarper {
         const a = faces[3 * f]!, b = faces[3 * f + 1]!, c = faces[3 * f + 2]!;
         const alpha = w0 * weight[a]! + w1 * weight[b]! + w2 * weight[c]!;
         if (alpha < MIN_WEIGHT) continue;
-        let filled = true;
+        let filled = true, cavity = false;
         if (this.area[f]! * front <= 0) {
           col[0] = CAVITY[0]; col[1] = CAVITY[1]; col[2] = CAVITY[2];
+          cavity = true;
         } else {
           // the surface point in the reference view
           const x = w0 * R[3 * a]! + w1 * R[3 * b]! + w2 * R[3 * c]!;
@@ -105,13 +115,18 @@ export class PreviewWarper {
           // how much the reference texels of the face (and of its mirror) are stretched in this frame
           const cur = Math.abs(this.area[f]!);
           const stretch = cur / ref.faceArea[f]!, mirrorStretch = cur / ref.mirrorArea[f]!;
-          if (seen && (stretch <= MAX_STRETCH || !mirrorSeen || mirrorStretch >= stretch)) {
+          if (seen && this.mouth[f] && stretch > MAX_STRETCH) {
+            // the lip seam the reference shows, pulled open: the cavity, not a smear of lip texels
+            col[0] = CAVITY[0]; col[1] = CAVITY[1]; col[2] = CAVITY[2];
+            cavity = true;
+          } else if (seen && (stretch <= MAX_STRETCH || !mirrorSeen || mirrorStretch >= stretch)) {
             ref.sample(x, y, col, 0);
             filled = false;
           } else if (mirrorSeen) {
             ref.sample(w0 * R[3 * ma]! + w1 * R[3 * mb]! + w2 * R[3 * mc]!, w0 * R[3 * ma + 1]! + w1 * R[3 * mb + 1]! + w2 * R[3 * mc + 1]!, col, 0);
           } else if (this.mouth[f]) {
             col[0] = CAVITY[0]; col[1] = CAVITY[1]; col[2] = CAVITY[2];
+            cavity = true;
           } else {
             const F = ref.fill;
             for (let k = 0; k < 3; k++) col[k] = w0 * F[3 * a + k]! + w1 * F[3 * b + k]! + w2 * F[3 * c + k]!;
@@ -124,7 +139,42 @@ export class PreviewWarper {
           for (let k = 0; k < 3; k++) out[o + k] = alpha * col[k]! + (1 - alpha) * out[o + k]! + 0.5;
         }
         if (filled && mask) mask[p] = 255;
+        if (cavity) {
+          this.cavity[p] = 1;
+          cavityRows = true;
+        }
       }
     }
+    if (cavityRows) this.smoothCavityEdges(out, R_.rowMin, R_.rowMax);
+  }
+
+  /**
+   * The cavity is a flat colour with hard, aliased edges against the warped lips: each cavity pixel with a
+   * non-cavity neighbour becomes the mean of its 3×3 neighbourhood (and every flag is cleared for the next frame).
+   */
+  private smoothCavityEdges(out: Uint8Array, r0: number, r1: number): void {
+    const W = this.ref.width, H = this.ref.height, cav = this.cavity, edge = this.edge;
+    let n = 0;
+    for (let i = r0; i <= r1; i++)
+      for (let p = i * W, end = p + W; p < end; p++) {
+        if (!cav[p]) continue;
+        const x = p - i * W;
+        if ((x > 0 && !cav[p - 1]) || (x < W - 1 && !cav[p + 1]) || (i > 0 && !cav[p - W]) || (i < H - 1 && !cav[p + W])) edge[n++] = p;
+      }
+    const tmp = this.edgeRgb.length >= 3 * n ? this.edgeRgb : (this.edgeRgb = new Float32Array(3 * n));
+    for (let k = 0; k < n; k++) {
+      const p = edge[k]!, i = (p / W) | 0, x = p - i * W;
+      let r = 0, g = 0, b = 0, c = 0;
+      for (let di = -1; di <= 1; di++)
+        for (let dj = -1; dj <= 1; dj++) {
+          const yy = i + di, xx = x + dj;
+          if (yy < 0 || xx < 0 || yy >= H || xx >= W) continue;
+          const q = 3 * (yy * W + xx);
+          r += out[q]!; g += out[q + 1]!; b += out[q + 2]!; c++;
+        }
+      tmp[3 * k] = r / c; tmp[3 * k + 1] = g / c; tmp[3 * k + 2] = b / c;
+    }
+    for (let k = 0; k < n; k++) for (let c = 0; c < 3; c++) out[3 * edge[k]! + c] = tmp[3 * k + c]! + 0.5;
+    for (let i = r0; i <= r1; i++) cav.fill(0, i * W, (i + 1) * W);
   }
 }
