@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDemoHead } from '../../src/kernel/flame';
 import { DEFAULT_LIGHT, demoPortrait, framingCamera, renderGuidanceSequence, type FlameSequence } from '../../src/kernel/pipeline/guidance';
+import { mp } from '../../src/kernel/mp';
 import { preview, renderPreviewFrames, renderPreviewFramesParallel, resolvePreview } from '../../src/kernel/preview';
 import { detachedContext, setCurrentRun } from '../../src/kernel/runtime/context';
 import { DISPLAY } from '../../src/kernel/runtime/display';
@@ -197,7 +198,7 @@ test('aligned sequence + fit: an identity alignment reproduces the reference; MP
   setCurrentRun(detachedContext(store, store));
   try {
     const driving: RgbImage[] = [image, image];
-    const res = await preview({ image, fit }, alignedOf(fit, 2), { model, driving, region: 'head' });
+    const res = await mp.preview({ image, fit }, alignedOf(fit, 2), { model, driving, region: 'head' });
     assert.equal(res.length, 2);
     assert.equal(res.timings.mode, 'workers');
     // the fit's own pose and camera both ways: every frame is the reference (the fit's mesh covers the face)
