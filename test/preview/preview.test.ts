@@ -127,7 +127,7 @@ test('mask: an opening jaw shows a dark, marked mouth cavity; a turn reveals the
   const nose = landmarkPixels(model, neutral(), cam, refImg);
   const cx = nose[2 * 30]!;
   let left = 0, right = 0;
-  for (let q = 0; q < S * S; q++) if (m[q]) (q % S < cx ? left++ : right++);
+  for (let q = 0; q < S * S; q++) if (m[q] === 255) (q % S < cx ? left++ : right++);
   // +yaw turns the head to its left (image right for a viewer): the image-left cheek was hidden
   assert.ok(Math.max(left, right) > 1500, `filled pixels: left ${left}, right ${right}`);
   assert.ok(Math.min(left, right) < 0.1 * Math.max(left, right), `filled on one side only: left ${left}, right ${right}`);
@@ -204,6 +204,11 @@ test('aligned sequence + fit: an identity alignment reproduces the reference; MP
     // the fit's own pose and camera both ways: every frame is the reference (the fit's mesh covers the face)
     for (const f of res.frames) assert.ok(maskedPsnr(f, image, () => true).psnr >= 35);
     assert.ok(res.video && existsSync(res.video.path) && res.video.path.startsWith(store));
+    // a FlameSequence drives the fitted head in the fit's own frame: its own parameters reproduce the reference too
+    const still: FlameSequence = { ...sequence([{ expression: Float32Array.from(fit.expression), pose: Float32Array.from(fit.pose) }]), cam: [0.5, 0, 0] };
+    const seqRes = await mp.preview({ image, fit }, still, { video: false, region: 'head' });
+    assert.ok(maskedPsnr(seqRes.frames[0]!, image, () => true).psnr >= 35);
+    assert.equal(seqRes.video, null);
     const bundle = await res[DISPLAY]({ artifacts: detachedContext(store, store).artifacts });
     const out = bundle[MIME.frames] as { tracks: { name: string; frames: unknown[] }[] };
     assert.deepEqual(out.tracks.map((t) => t.name), ['driving', 'preview', 'filled (not seen in the reference)']);

@@ -8,7 +8,11 @@ import type { AlignedSequence, FlameFit } from '../fit';
 import type { FlameSequence } from '../pipeline/guidance';
 import type { PreviewFrameParams, PreviewRig } from './pose';
 
-/** The reference of a preview: the portrait, and its fit (absent: the driving FlameSequence's own neutral head). */
+/**
+ * The reference of a preview: the portrait, and its fit. With a FlameSequence the fit is optional: without it the
+ * reference is the sequence's own head (shape, camera, crop) in `frame`'s pose (default neutral, as
+ * `mp.demo.portrait` renders it); with it the fit's head and placement are driven by the sequence's expression and pose.
+ */
 export interface PreviewReference {
   image: Image;
   /** `mp.fit.portrait(image)`; required with an aligned sequence. Without it the reference is the sequence's head
@@ -80,10 +84,14 @@ export function resolvePreview(reference: PreviewReference, driving: PreviewDriv
   if (!seq.frames.length) bad('the sequence has no frames.', 'bad-input');
   if (fit && fit.modelName !== m.name) bad(`the reference was fitted with '${fit.modelName}' but the sequence's model is '${m.name}'.`);
   const tform = seq.tform ?? null;
-  if (!tform && W !== H) bad(`a sequence without a crop transform fills a square image; the reference image is ${W}×${H}.`);
+  if (!fit && !tform && W !== H) bad(`a sequence without a crop transform fills a square image; the reference image is ${W}×${H}.`);
   const zeros = { expression: new Float32Array(m.numExpression), pose: new Float32Array(3 * m.numJoints) };
+  // With a fit, identity and placement are the fit's (Eq. 1's reference sources) and only the articulation comes
+  // from the sequence, so any motion (e.g. the demo motion) drives a fitted photo in its own frame.
   return {
-    rig: { model: m, shape: seq.shape, cam: seq.cam, tform: tform ? Array.from(tform) : null, width: W, height: H },
+    rig: fit
+      ? { model: m, shape: fit.shape, cam: Array.from(fit.cam), tform: Array.from(fit.decaTform), width: W, height: H }
+      : { model: m, shape: seq.shape, cam: seq.cam, tform: tform ? Array.from(tform) : null, width: W, height: H },
     reference: fit ? { expression: fit.expression, pose: fit.pose } : reference.frame ?? zeros,
     frames: seq.frames,
     albedo: fit?.albedo ?? seq.albedoCode ?? null,

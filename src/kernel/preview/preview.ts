@@ -17,7 +17,7 @@ import { MeshPoser } from './pose';
 import { ReferenceTexture } from './reference';
 import { PreviewWarper, warpTables, type WarpTables } from './warp';
 import { renderPreviewFramesParallel } from './parallel';
-import { mirrorVertices, type PreviewRegion } from './model-maps';
+import type { PreviewRegion } from './model-maps';
 import { resolvePreview, type PreviewDriving, type PreviewReference, type ResolvedPreview } from './inputs';
 
 export interface PreviewRenderOptions {
@@ -43,11 +43,12 @@ export function prepareReference(r: ResolvedPreview, image: Image, region: Previ
   const { model } = r.rig;
   const poser = new MeshPoser(r.rig);
   const refMesh = poser.posed(r.reference);
+  const tables = warpTables(model, region);
   const texture = new ReferenceTexture({
     model, image, world: Float32Array.from(refMesh.world), ndc: Float32Array.from(refMesh.ndc), depthPerPx: poser.scale().depthPerPx,
-    mirror: mirrorVertices(model), albedo: r.albedo,
+    mirror: tables.mirror, weight: tables.weight, albedo: r.albedo,
   });
-  return { poser, texture, tables: warpTables(model, region) };
+  return { poser, texture, tables };
 }
 
 /** The warp itself on the calling thread, with no runtime around it (scripts, tests): every frame of a resolved preview. */

@@ -27,6 +27,8 @@ const MIN_FACING = 0.2;
 export const RASTER_Z_SHIFT = 10;
 /** Harmonic fill: Gauss–Seidel sweeps over the unseen vertices. */
 const FILL_SWEEPS = 120;
+/** Smoothing sweeps of the skin shown where the face moved away (wide enough to erase eyes and lips). */
+const SKIN_SWEEPS = 150;
 
 export interface ReferenceInput {
   model: FlameModelData;
@@ -36,6 +38,8 @@ export interface ReferenceInput {
   ndc: Float32Array;
   /** Crop-NDC depth per image pixel (MeshPoser.scale). */
   depthPerPx: number;
+  /** Region weight of every vertex (model-maps.ts regionWeights). */
+  weight: Float32Array;
   /** Mirror vertex of every vertex (model-maps.ts mirrorVertices). */
   mirror: Int32Array;
   /** Albedo coefficients of the fit, when the model has a texture space. */
@@ -43,7 +47,8 @@ export interface ReferenceInput {
 }
 
 export type ReferenceData = Pick<ReferenceTexture,
-  'width' | 'height' | 'rgb' | 'ndc' | 'depth' | 'face' | 'faceUsable' | 'faceArea' | 'mirrorArea' | 'faceTol' | 'vertexSeen' | 'fill' | 'frontSign'>;
+  'width' | 'height' | 'rgb' | 'ndc' | 'depth' | 'face' | 'faceUsable' | 'faceArea' | 'mirrorArea' | 'faceTol' | 'vertexSeen' | 'fill' | 'frontSign' |
+  'regionPixels' | 'regionWeight' | 'regionSkin' | 'skin'>;
 
 export class ReferenceTexture {
   readonly width: number;
@@ -67,6 +72,17 @@ export class ReferenceTexture {
   readonly vertexSeen: Uint8Array;
   /** Per vertex: the fill colour (0–255, RGB). */
   readonly fill: Float32Array;
+  /**
+   * The reference's face region, for when the face moves away from it: its pixels (indices), their region weight,
+   * and a smooth skin colour there (the fill colours smoothed over the mesh: no eyes, brows or lips) to show instead
+   * of a ghost of the reference's features.
+   */
+  readonly regionPixels: Int32Array;
+  readonly regionWeight: Float32Array;
+  /** How much of the vacated share gets the skin: the inner, frontal face only (eyes, nose, mouth); the region's
+   * soft edge and the sides of the face often hold hair, which is better kept than painted over. */
+  readonly regionSkin: Float32Array;
+  readonly skin: Uint8Array;
   /** +1 or −1: the sign of a face's signed NDC area when it faces the camera (the mesh's winding). */
   readonly frontSign: number;
 
@@ -105,6 +121,7 @@ export class ReferenceTexture {
     // per face: facing and depth tolerance
     this.faceUsable = new Uint8Array(nf);
     const faceSquare = new Uint8Array(nf);
+    const faceFacing = new Float32Array(nf);
     this.faceTol = new Float32Array(nf);
     const sx = W / 2, sy = H / 2;
     for (let f = 0; f < nf; f++) {
@@ -113,6 +130,7 @@ export class ReferenceTexture {
       const e2x = world[c]! - world[a]!, e2y = world[c + 1]! - world[a + 1]!, e2z = world[c + 2]! - world[a + 2]!;
       const nx = e1y * e2z - e1z * e2y, ny = e1z * e2x - e1x * e2z, nz = e1x * e2y - e1y * e2x;
       const facing = Math.abs(nz) / (Math.hypot(nx, ny, nz) || 1);
+      faceFacing[f] = facing;
       this.faceUsable[f] = area[f]! * this.frontSign > 0 ? 1 : 0;
       // vertices count as seen (for mirror lookups and the fill) only on faces seen squarely enough
       faceSquare[f] = facing >= MIN_FACING ? 1 : 0;
@@ -138,12 +156,34 @@ export class ReferenceTexture {
     for (let v = 0; v < V; v++) if (vUsable[v] && this.seenAt(ndc[3 * v]!, ndc[3 * v + 1]!, ndc[3 * v + 2]!, vTol[v]!)) this.vertexSeen[v] = 1;
 
     this.fill = this.fillColours(model, input.albedo ?? null);
+
+    // the face region of the reference and its smooth skin
+    const weight = input.weight, smoothV = smoothColours(model, this.fill, SKIN_SWEEPS);
+    const px: number[] = [], pw: number[] = [], ps: number[] = [], skin: number[] = [];
+    const ramp = (e0: number, e1: number, x: number) => Math.min(1, Math.max(0, (x - e0) / (e1 - e0)));
+    for (let p = 0; p < W * H; p++) {
+      const f = R.face[p]!;
+      if (f < 0) continue;
+      const s = R.bary[3 * p]! + R.bary[3 * p + 1]! + R.bary[3 * p + 2]!;
+      const w = [R.bary[3 * p]! / s, R.bary[3 * p + 1]! / s, R.bary[3 * p + 2]! / s];
+      const vs = [faces[3 * f]!, faces[3 * f + 1]!, faces[3 * f + 2]!];
+      const a = w[0]! * weight[vs[0]!]! + w[1]! * weight[vs[1]!]! + w[2]! * weight[vs[2]!]!;
+      if (!(a > 0)) continue;
+      px.push(p);
+      pw.push(a);
+      ps.push(ramp(0.5, 0.95, a) * ramp(0.6, 0.85, faceFacing[f]!));
+      for (let c = 0; c < 3; c++) skin.push(Math.round(w[0]! * smoothV[3 * vs[0]! + c]! + w[1]! * smoothV[3 * vs[1]! + c]! + w[2]! * smoothV[3 * vs[2]! + c]!));
+    }
+    this.regionPixels = Int32Array.from(px);
+    this.regionWeight = Float32Array.from(pw);
+    this.regionSkin = Float32Array.from(ps);
+    this.skin = Uint8Array.from(skin);
   }
 
   /** The precomputed fields as plain data (typed arrays), e.g. for a worker. */
   toData(): ReferenceData {
-    const { width, height, rgb, ndc, depth, face, faceUsable, faceArea, mirrorArea, faceTol, vertexSeen, fill, frontSign } = this;
-    return { width, height, rgb, ndc, depth, face, faceUsable, faceArea, mirrorArea, faceTol, vertexSeen, fill, frontSign };
+    const { width, height, rgb, ndc, depth, face, faceUsable, faceArea, mirrorArea, faceTol, vertexSeen, fill, frontSign, regionPixels, regionWeight, regionSkin, skin } = this;
+    return { width, height, rgb, ndc, depth, face, faceUsable, faceArea, mirrorArea, faceTol, vertexSeen, fill, frontSign, regionPixels, regionWeight, regionSkin, skin };
   }
 
   static fromData(d: ReferenceData): ReferenceTexture {
@@ -212,6 +252,22 @@ export class ReferenceTexture {
     for (let i = 0; i < 3 * V; i++) fill[i] = Math.min(255, Math.max(0, base[i]! + res[i]!));
     return fill;
   }
+}
+
+/** Per-vertex colours averaged with their neighbours `sweeps` times (Gauss–Seidel on the mesh graph). */
+function smoothColours(model: FlameModelData, colours: Float32Array, sweeps: number): Float32Array {
+  const { start, nbr } = adjacency(model);
+  const c = Float32Array.from(colours);
+  for (let it = 0; it < sweeps; it++)
+    for (let v = 0; v < model.numVertices; v++) {
+      const a = start[v]!, b = start[v + 1]!;
+      if (a === b) continue;
+      let r = 0, g = 0, bl = 0;
+      for (let k = a; k < b; k++) { const u = 3 * nbr[k]!; r += c[u]!; g += c[u + 1]!; bl += c[u + 2]!; }
+      const n = b - a;
+      c[3 * v] = r / n; c[3 * v + 1] = g / n; c[3 * v + 2] = bl / n;
+    }
+  return c;
 }
 
 /** z shifted by RASTER_Z_SHIFT for the rasteriser (a copy). */

@@ -54,10 +54,13 @@ export class PreviewWarper {
   private readonly cavity: Uint8Array;
   private readonly edge: Int32Array;
   private edgeRgb = new Float32Array(0);
+  /** Per pixel: the region weight this frame drew with (0 where it drew nothing); reset after each frame. */
+  private readonly drawn: Float32Array;
 
   constructor(tables: WarpTables, readonly ref: ReferenceTexture) {
     this.raster = new Rasterizer(ref.width, ref.height);
     this.cavity = new Uint8Array(ref.width * ref.height);
+    this.drawn = new Float32Array(ref.width * ref.height);
     this.edge = new Int32Array(ref.width * ref.height);
     this.faces = tables.faces;
     this.weight = tables.weight;
@@ -123,7 +126,14 @@ export class PreviewWarper {
             ref.sample(x, y, col, 0);
             filled = false;
           } else if (mirrorSeen) {
+            // the mirror's detail on this side's own colour: its sample minus its vertex colours plus ours (lighting
+            // and hair over the other cheek differ; only the texture's fine structure is borrowed)
             ref.sample(w0 * R[3 * ma]! + w1 * R[3 * mb]! + w2 * R[3 * mc]!, w0 * R[3 * ma + 1]! + w1 * R[3 * mb + 1]! + w2 * R[3 * mc + 1]!, col, 0);
+            const F = ref.fill;
+            for (let k = 0; k < 3; k++) {
+              const v = col[k]! + w0 * (F[3 * a + k]! - F[3 * ma + k]!) + w1 * (F[3 * b + k]! - F[3 * mb + k]!) + w2 * (F[3 * c + k]! - F[3 * mc + k]!);
+              col[k] = v < 0 ? 0 : v > 255 ? 255 : v;
+            }
           } else if (this.mouth[f]) {
             col[0] = CAVITY[0]; col[1] = CAVITY[1]; col[2] = CAVITY[2];
             cavity = true;
@@ -139,6 +149,7 @@ export class PreviewWarper {
           for (let k = 0; k < 3; k++) out[o + k] = alpha * col[k]! + (1 - alpha) * out[o + k]! + 0.5;
         }
         if (filled && mask) mask[p] = 255;
+        this.drawn[p] = alpha;
         if (cavity) {
           this.cavity[p] = 1;
           cavityRows = true;
@@ -146,6 +157,29 @@ export class PreviewWarper {
       }
     }
     if (cavityRows) this.smoothCavityEdges(out, R_.rowMin, R_.rowMax);
+    this.fillVacated(out, mask);
+  }
+
+  /**
+   * Where the inner, frontal face of the reference is no longer (fully) covered by the moved face, the reference's
+   * features would show as a ghost; that share of the pixel gets the smooth skin instead (marked 128 in the mask when
+   * it is the larger part). Elsewhere the reference pixel stays (the crop-frame convention). With the reference pose
+   * nothing moved away and nothing changes.
+   */
+  private fillVacated(out: Uint8Array, mask?: Uint8Array): void {
+    const ref = this.ref, px = ref.regionPixels, wr = ref.regionWeight, skin = ref.skin, rgb = ref.rgb, drawn = this.drawn;
+    for (let k = 0; k < px.length; k++) {
+      const p = px[k]!;
+      const left = ref.regionSkin[k]! * (wr[k]! - drawn[p]!);
+      if (left > MIN_WEIGHT) {
+        for (let c = 0; c < 3; c++) {
+          const v = out[3 * p + c]! + left * (skin[3 * k + c]! - rgb[3 * p + c]!) + 0.5;
+          out[3 * p + c] = v < 0 ? 0 : v > 255 ? 255 : v;
+        }
+        if (mask && left >= 0.5 && mask[p] === 0) mask[p] = 128;
+      }
+    }
+    drawn.fill(0);
   }
 
   /**
