@@ -143,6 +143,18 @@ test('mask: an opening jaw shows a dark, marked mouth cavity; a turn reveals the
   const seen = mean((q) => m[q] === 0 && cover[q]! > 127 && Math.abs((q % S) - cx) < 60 && Math.abs(((q / S) | 0) - nose[2 * 30 + 1]!) < 60);
   const dist = Math.hypot(filled[0]! - seen[0]!, filled[1]! - seen[1]!, filled[2]! - seen[2]!);
   assert.ok(dist < 60, `filled mean ${filled.map((v) => v.toFixed(0))} vs seen skin ${seen.map((v) => v.toFixed(0))}`);
+
+  // a large turn moves the face off part of where it was: that part shows smooth skin (marked 128), not a ghost
+  const away = renderPreviewFrames(resolvePreview({ image }, sequence([frame({ yaw: 0.6 })])), image);
+  const am = away.masks![0]!.data, ad = away.frames[0]!.data;
+  let n128 = 0, dark = 0;
+  for (let q = 0; q < S * S; q++) {
+    if (am[q] !== 128) continue;
+    n128++;
+    if (ad[3 * q]! + ad[3 * q + 1]! + ad[3 * q + 2]! < 3 * 90) dark++;
+  }
+  assert.ok(n128 > 300, `${n128} pixels vacated by the face`);
+  assert.ok(dark < 0.02 * n128, `${dark} of the ${n128} vacated pixels are dark (ghost features)`);
 });
 
 test('bad input: clear errors, nothing computed', async () => {
