@@ -1,5 +1,5 @@
 // Instant preview: the reference portrait re-enacted on the CPU by warping it through the fitted 3D face.
-export { renderPreviewFramesParallel, type ParallelPreviewOptions } from './parallel';
+export { renderPreviewFramesParallel, closePreviewWorkers, type ParallelPreviewOptions } from './parallel';
 export { preview, renderPreviewFrames, prepareReference, PreviewResult, type PreviewOptions, type PreviewRenderOptions, type PreviewFrames } from './preview';
 export { resolvePreview, type PreviewReference, type PreviewDriving, type ResolvedPreview } from './inputs';
 export { MeshPoser, type PreviewRig, type PreviewFrameParams } from './pose';

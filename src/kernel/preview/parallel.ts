@@ -8,7 +8,8 @@
 //   * compiled per file: `worker.js` beside `parallel.js`;
 //   * source under tsx: `worker.ts` beside `parallel.ts`, through a stub that registers tsx's CJS hook first;
 //   * `MAGICPORTRAIT_PREVIEW_WORKER=/path/to/worker.js` overrides the search.
-// Without worker code, or when a worker fails to start, the frames are rendered on the calling thread.
+// Without worker code, or when a worker fails to start, the frames are rendered on the calling thread. The workers
+// are kept (unref'd) for the next preview, so only the first one pays their start-up.
 
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -60,24 +61,80 @@ export interface ParallelPreviewOptions extends PreviewRenderOptions {
   workers?: number;
 }
 
-/** `renderPreviewFrames` on worker threads (same frames); `mode` says whether workers were used, `reason` why not. */
+/** A started worker: kept between previews (unref'd, so it never holds the process open). */
+interface PooledWorker {
+  worker: Worker;
+  ready: Promise<void>;
+}
+
+let pool: PooledWorker[] = [];
+
+function spawn(entry: { entry: string; eval: boolean }): PooledWorker {
+  const worker = new Worker(entry.entry, { eval: entry.eval, execArgv: [] });
+  worker.unref();
+  const ready = new Promise<void>((resolve, reject) => {
+    const onMsg = (m: FromPreviewWorker) => {
+      if (m.type !== 'ready') return;
+      worker.off('message', onMsg);
+      worker.off('error', reject);
+      resolve();
+    };
+    worker.on('message', onMsg);
+    worker.once('error', reject);
+  });
+  ready.catch(() => undefined);
+  const pw = { worker, ready };
+  // a worker that dies leaves the pool
+  worker.once('exit', () => { pool = pool.filter((x) => x !== pw); });
+  return pw;
+}
+
+/** Ends the kept preview workers (they are unref'd, so this is only needed to free their memory early). */
+export async function closePreviewWorkers(): Promise<void> {
+  const p = pool;
+  pool = [];
+  await Promise.all(p.map((x) => x.worker.terminate()));
+}
+
+let running = false;
+
+/**
+ * `renderPreviewFrames` on worker threads (same frames); `mode` says whether workers were used, `reason` why not.
+ * The workers are kept for the next preview (the first one pays their start-up); a failed or cancelled run ends them.
+ */
 export async function renderPreviewFramesParallel(
   r: ResolvedPreview, image: Image, options: ParallelPreviewOptions = {},
 ): Promise<PreviewFrames & { mode: 'workers' | 'inline'; reason?: string }> {
   const n = r.frames.length;
   const want = Math.min(options.workers ?? 2, n);
   const entry = want > 0 ? findEntry() : null;
-  if (!entry) return { ...renderPreviewFrames(r, image, options), mode: 'inline', ...(want > 0 ? { reason: 'no preview worker code found next to the kernel' } : {}) };
+  const inline = (reason?: string) => ({ ...renderPreviewFrames(r, image, options), mode: 'inline' as const, ...(reason ? { reason } : {}) });
+  if (!entry) return inline(want > 0 ? 'no preview worker code found next to the kernel' : undefined);
+  if (running) return inline('another preview holds the workers');
+  running = true;
+  try {
+    return await runOnWorkers(r, image, options, entry, want);
+  } finally {
+    running = false;
+  }
+}
+
+async function runOnWorkers(
+  r: ResolvedPreview, image: Image, options: ParallelPreviewOptions, entry: { entry: string; eval: boolean }, want: number,
+): Promise<PreviewFrames & { mode: 'workers' | 'inline'; reason?: string }> {
+  const n = r.frames.length;
   const t0 = performance.now();
   const { poser, texture, tables } = prepareReference(r, image, options.region ?? 'face');
   const keepMask = options.mask ?? true;
   const t1 = performance.now();
   const W = image.width, H = image.height, V3 = r.rig.model.numVertices * 3;
   const frames: RgbImage[] = new Array(n), masks: RgbImage[] = keepMask ? new Array(n) : [];
-  const workers: Worker[] = [];
+  while (pool.length < want) pool.push(spawn(entry));
+  const slots = pool.slice(0, want);
+  const cleanups: (() => void)[] = [];
   let done = 0;
   try {
-    for (let k = 0; k < want; k++) workers.push(new Worker(entry.entry, { eval: entry.eval, execArgv: [] }));
+    await Promise.all(slots.map((s) => s.ready));
     const reference = texture.toData();
     await new Promise<void>((resolve, reject) => {
       const batch = Math.max(1, Math.min(8, Math.ceil(n / (want * 4))));
@@ -94,21 +151,22 @@ export async function renderPreviewFramesParallel(
           const start = next, count = Math.min(batch, n - start);
           next += count;
           const ndc = new Float32Array(count * V3);
-          for (let k = 0; k < count; k++) poser.posed(r.frames[start + k]!, ndc.subarray(k * V3, (k + 1) * V3));
+          try {
+            for (let k = 0; k < count; k++) poser.posed(r.frames[start + k]!, ndc.subarray(k * V3, (k + 1) * V3));
+          } catch (e) {
+            return fail(e);
+          }
           inFlight.set(w, (inFlight.get(w) ?? 0) + count);
           w.postMessage({ type: 'batch', start, count, ndc } satisfies ToPreviewWorker, [ndc.buffer]);
         }
       };
-      for (const w of workers) {
-        w.on('error', fail);
-        w.on('exit', (code) => { if (done < n) fail(new MagicPortraitError(`a preview worker stopped (exit code ${code})`, 'worker')); });
-        w.on('message', (m: FromPreviewWorker) => {
+      for (const { worker: w } of slots) {
+        const onError = (e: Error) => fail(e);
+        const onExit = (code: number) => fail(new MagicPortraitError(`a preview worker stopped (exit code ${code})`, 'worker'));
+        const onMessage = (m: FromPreviewWorker) => {
           if (failed) return;
           if (m.type === 'error') return fail(new MagicPortraitError(`preview worker: ${m.message}`, 'worker'));
-          if (m.type === 'ready') {
-            w.postMessage({ type: 'init', tables, reference, mask: keepMask } satisfies ToPreviewWorker);
-            return send(w);
-          }
+          if (m.type !== 'frame') return;
           frames[m.index] = { width: W, height: H, channels: 3, data: m.rgb };
           if (keepMask && m.mask) masks[m.index] = { width: W, height: H, channels: 1, data: m.mask };
           inFlight.set(w, inFlight.get(w)! - 1);
@@ -120,16 +178,24 @@ export async function renderPreviewFramesParallel(
           }
           if (done === n) resolve();
           else send(w);
-        });
+        };
+        w.on('error', onError);
+        w.on('exit', onExit);
+        w.on('message', onMessage);
+        cleanups.push(() => { w.off('error', onError); w.off('exit', onExit); w.off('message', onMessage); });
+        w.postMessage({ type: 'init', tables, reference, mask: keepMask } satisfies ToPreviewWorker);
+        send(w);
       }
     });
   } catch (e) {
+    // stop the batches still queued in the workers: end them (the next preview starts fresh ones)
+    for (const c of cleanups.splice(0)) c();
+    await closePreviewWorkers();
     // workers that cannot start (or die before the first frame) leave the work to this thread
     if (done > 0 || e instanceof CancelledError) throw e;
-    await Promise.all(workers.map((w) => w.terminate()));
     return { ...renderPreviewFrames(r, image, options), mode: 'inline', reason: (e as Error).message };
   } finally {
-    await Promise.all(workers.map((w) => w.terminate()));
+    for (const c of cleanups) c();
   }
   return { frames, masks: keepMask ? masks : null, setupMs: t1 - t0, framesMs: performance.now() - t1, mode: 'workers' };
 }
