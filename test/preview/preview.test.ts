@@ -144,8 +144,8 @@ test('mask: an opening jaw shows a dark, marked mouth cavity; a turn reveals the
   const dist = Math.hypot(filled[0]! - seen[0]!, filled[1]! - seen[1]!, filled[2]! - seen[2]!);
   assert.ok(dist < 60, `filled mean ${filled.map((v) => v.toFixed(0))} vs seen skin ${seen.map((v) => v.toFixed(0))}`);
 
-  // a large turn moves the face off part of where it was: that part shows smooth skin (marked 128), not a ghost
-  const away = renderPreviewFrames(resolvePreview({ image }, sequence([frame({ yaw: 0.6 })])), image);
+  // a large nod moves the inner face off part of where it was: that part shows smooth skin (marked 128), not a ghost
+  const away = renderPreviewFrames(resolvePreview({ image }, sequence([frame({ pitch: 0.5 })])), image);
   const am = away.masks![0]!.data, ad = away.frames[0]!.data;
   let n128 = 0, dark = 0;
   for (let q = 0; q < S * S; q++) {

@@ -5,4 +5,4 @@ export { resolvePreview, type PreviewReference, type PreviewDriving, type Resolv
 export { MeshPoser, type PreviewRig, type PreviewFrameParams } from './pose';
 export { ReferenceTexture } from './reference';
 export { PreviewWarper } from './warp';
-export { mirrorVertices, regionWeights, mouthFaces, type PreviewRegion } from './model-maps';
+export { mirrorVertices, regionWeights, featureWeights, mouthFaces, type PreviewRegion } from './model-maps';

@@ -102,6 +102,33 @@ export function regionWeights(model: FlameModelData, region: PreviewRegion): Flo
   return w;
 }
 
+const featureCache = new WeakMap<FlameModelData, Float32Array>();
+
+/**
+ * Per vertex in [0, 1]: the inner face that holds the features (between the chin and just above the brows, inside
+ * the jaw contour), where a face that moved away would leave a ghost of eyes, nose or mouth. Hairline, temples and
+ * cheek sides get 0 (they often hold hair in a portrait). Without a landmark embedding: 0 everywhere.
+ */
+export function featureWeights(model: FlameModelData): Float32Array {
+  let w = featureCache.get(model);
+  if (w) return w;
+  const V = model.numVertices, t = model.vTemplate;
+  w = new Float32Array(V);
+  if (model.landmarks) {
+    const L = templateLandmarks(model);
+    let minX = Infinity, maxX = -Infinity, chinY = Infinity, browY = -Infinity;
+    for (let l = 0; l < 17; l++) { minX = Math.min(minX, L[3 * l]!); maxX = Math.max(maxX, L[3 * l]!); chinY = Math.min(chinY, L[3 * l + 1]!); }
+    for (let l = 17; l < 27; l++) browY = Math.max(browY, L[3 * l + 1]!);
+    const faceH = browY - chinY, cx = (minX + maxX) / 2, ax = (maxX - minX) / 2;
+    for (let v = 0; v < V; v++) {
+      const x = t[3 * v]!, y = t[3 * v + 1]!;
+      w[v] = (1 - smooth(browY, browY + 0.12 * faceH, y)) * smooth(chinY - 0.05 * faceH, chinY + 0.05 * faceH, y) * (1 - smooth(0.6, 0.85, Math.abs(x - cx) / ax));
+    }
+  }
+  featureCache.set(model, w);
+  return w;
+}
+
 let faceKinds: Uint8Array | undefined;
 
 /** 1 for faces inside the mouth (the demo head models the mouth cavity; FLAME has none: all 0). */

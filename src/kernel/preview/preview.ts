@@ -17,7 +17,7 @@ import { MeshPoser } from './pose';
 import { ReferenceTexture } from './reference';
 import { PreviewWarper, warpTables, type WarpTables } from './warp';
 import { renderPreviewFramesParallel } from './parallel';
-import type { PreviewRegion } from './model-maps';
+import { featureWeights, type PreviewRegion } from './model-maps';
 import { resolvePreview, type PreviewDriving, type PreviewReference, type ResolvedPreview } from './inputs';
 
 export interface PreviewRenderOptions {
@@ -46,7 +46,7 @@ export function prepareReference(r: ResolvedPreview, image: Image, region: Previ
   const tables = warpTables(model, region);
   const texture = new ReferenceTexture({
     model, image, world: Float32Array.from(refMesh.world), ndc: Float32Array.from(refMesh.ndc), depthPerPx: poser.scale().depthPerPx,
-    mirror: tables.mirror, weight: tables.weight, albedo: r.albedo,
+    mirror: tables.mirror, weight: tables.weight, features: featureWeights(model), albedo: r.albedo,
   });
   return { poser, texture, tables };
 }

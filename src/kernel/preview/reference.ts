@@ -40,6 +40,8 @@ export interface ReferenceInput {
   depthPerPx: number;
   /** Region weight of every vertex (model-maps.ts regionWeights). */
   weight: Float32Array;
+  /** Inner-face (feature) weight of every vertex (model-maps.ts featureWeights). */
+  features: Float32Array;
   /** Mirror vertex of every vertex (model-maps.ts mirrorVertices). */
   mirror: Int32Array;
   /** Albedo coefficients of the fit, when the model has a texture space. */
@@ -47,7 +49,7 @@ export interface ReferenceInput {
 }
 
 export type ReferenceData = Pick<ReferenceTexture,
-  'width' | 'height' | 'rgb' | 'ndc' | 'depth' | 'face' | 'faceUsable' | 'faceArea' | 'mirrorArea' | 'faceTol' | 'vertexSeen' | 'fill' | 'frontSign' |
+  'width' | 'height' | 'rgb' | 'ndc' | 'depth' | 'face' | 'faceUsable' | 'faceSquare' | 'faceArea' | 'mirrorArea' | 'faceTol' | 'vertexSeen' | 'fill' | 'frontSign' |
   'regionPixels' | 'regionWeight' | 'regionSkin' | 'skin'>;
 
 export class ReferenceTexture {
@@ -63,6 +65,8 @@ export class ReferenceTexture {
   readonly face: Int32Array;
   /** Per face: 1 when it faces the reference view squarely enough to serve as texture. */
   readonly faceUsable: Uint8Array;
+  /** Per face: 1 when the reference sees it squarely (|n_z| ≥ MIN_FACING), not at a grazing angle. */
+  readonly faceSquare: Uint8Array;
   /** Per face: |NDC area| of the face, and of its left–right mirror, in the reference view (texel density). */
   readonly faceArea: Float32Array;
   readonly mirrorArea: Float32Array;
@@ -79,8 +83,8 @@ export class ReferenceTexture {
    */
   readonly regionPixels: Int32Array;
   readonly regionWeight: Float32Array;
-  /** How much of the vacated share gets the skin: the inner, frontal face only (eyes, nose, mouth); the region's
-   * soft edge and the sides of the face often hold hair, which is better kept than painted over. */
+  /** How much of the vacated share gets the skin: the inner, frontal face only (eyes, nose, mouth: featureWeights);
+   * the hairline, temples and the sides of the face often hold hair, which is better kept than painted over. */
   readonly regionSkin: Float32Array;
   readonly skin: Uint8Array;
   /** +1 or −1: the sign of a face's signed NDC area when it faces the camera (the mesh's winding). */
@@ -120,7 +124,7 @@ export class ReferenceTexture {
 
     // per face: facing and depth tolerance
     this.faceUsable = new Uint8Array(nf);
-    const faceSquare = new Uint8Array(nf);
+    const faceSquare = (this.faceSquare = new Uint8Array(nf));
     const faceFacing = new Float32Array(nf);
     this.faceTol = new Float32Array(nf);
     const sx = W / 2, sy = H / 2;
@@ -171,7 +175,8 @@ export class ReferenceTexture {
       if (!(a > 0)) continue;
       px.push(p);
       pw.push(a);
-      ps.push(ramp(0.5, 0.95, a) * ramp(0.6, 0.85, faceFacing[f]!));
+      const feat = input.features, fw = w[0]! * feat[vs[0]!]! + w[1]! * feat[vs[1]!]! + w[2]! * feat[vs[2]!]!;
+      ps.push(fw * ramp(0.6, 0.85, faceFacing[f]!));
       for (let c = 0; c < 3; c++) skin.push(Math.round(w[0]! * smoothV[3 * vs[0]! + c]! + w[1]! * smoothV[3 * vs[1]! + c]! + w[2]! * smoothV[3 * vs[2]! + c]!));
     }
     this.regionPixels = Int32Array.from(px);
@@ -182,8 +187,8 @@ export class ReferenceTexture {
 
   /** The precomputed fields as plain data (typed arrays), e.g. for a worker. */
   toData(): ReferenceData {
-    const { width, height, rgb, ndc, depth, face, faceUsable, faceArea, mirrorArea, faceTol, vertexSeen, fill, frontSign, regionPixels, regionWeight, regionSkin, skin } = this;
-    return { width, height, rgb, ndc, depth, face, faceUsable, faceArea, mirrorArea, faceTol, vertexSeen, fill, frontSign, regionPixels, regionWeight, regionSkin, skin };
+    const { width, height, rgb, ndc, depth, face, faceUsable, faceSquare, faceArea, mirrorArea, faceTol, vertexSeen, fill, frontSign, regionPixels, regionWeight, regionSkin, skin } = this;
+    return { width, height, rgb, ndc, depth, face, faceUsable, faceSquare, faceArea, mirrorArea, faceTol, vertexSeen, fill, frontSign, regionPixels, regionWeight, regionSkin, skin };
   }
 
   static fromData(d: ReferenceData): ReferenceTexture {

@@ -22,6 +22,8 @@ import { ReferenceTexture, shifted, signedAreas } from './reference';
 const CAVITY: readonly [number, number, number] = [46, 22, 24];
 /** Reference texels stretched over more than this many times their area are replaced by a less stretched mirror. */
 const MAX_STRETCH = 4;
+/** Grazing reference faces are used as texture only up to this stretch (identity and small turns). */
+const GRAZING_STRETCH = 1.5;
 /** Region weights below this leave the reference pixel untouched (and unmarked). */
 const MIN_WEIGHT = 1 / 512;
 
@@ -112,12 +114,14 @@ export class PreviewWarper {
           const x = w0 * R[3 * a]! + w1 * R[3 * b]! + w2 * R[3 * c]!;
           const y = w0 * R[3 * a + 1]! + w1 * R[3 * b + 1]! + w2 * R[3 * c + 1]!;
           const z = w0 * R[3 * a + 2]! + w1 * R[3 * b + 2]! + w2 * R[3 * c + 2]!;
-          const seen = ref.faceUsable[f] === 1 && ref.seenAt(x, y, z, ref.faceTol[f]!);
-          const ma = mirror[a]!, mb = mirror[b]!, mc = mirror[c]!;
-          const mirrorSeen = !this.mouth[f] && ref.vertexSeen[ma] === 1 && ref.vertexSeen[mb] === 1 && ref.vertexSeen[mc] === 1;
-          // how much the reference texels of the face (and of its mirror) are stretched in this frame
           const cur = Math.abs(this.area[f]!);
           const stretch = cur / ref.faceArea[f]!, mirrorStretch = cur / ref.mirrorArea[f]!;
+          // grazing faces of the reference serve only while they stay about as small as they were: turned to the
+          // front their few texels (often hair over the cheek's edge) would smear, and their depth test flickers
+          // from face to face; they are filled like unseen ones instead
+          const seen = ref.faceUsable[f] === 1 && (ref.faceSquare[f] === 1 || stretch <= GRAZING_STRETCH) && ref.seenAt(x, y, z, ref.faceTol[f]!);
+          const ma = mirror[a]!, mb = mirror[b]!, mc = mirror[c]!;
+          const mirrorSeen = !this.mouth[f] && ref.vertexSeen[ma] === 1 && ref.vertexSeen[mb] === 1 && ref.vertexSeen[mc] === 1;
           if (seen && this.mouth[f] && stretch > MAX_STRETCH) {
             // the lip seam the reference shows, pulled open: the cavity, not a smear of lip texels
             col[0] = CAVITY[0]; col[1] = CAVITY[1]; col[2] = CAVITY[2];
