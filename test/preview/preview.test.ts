@@ -13,6 +13,7 @@ import { MIME } from '../../src/kernel/runtime/protocol';
 import { CancelledError, MagicPortraitError } from '../../src/kernel/errors';
 import type { RgbImage } from '../../src/kernel/runtime/frames';
 import type { Image } from '../../src/kernel/io/image';
+import { fitFlame, align, type FlameFit, type AlignedSequence } from '../../src/kernel/fit';
 import { greenBlobs, landmarkPixels, landmarkVisible, maskedPsnr, paintDot, privateStageCache } from './helpers';
 
 privateStageCache();
@@ -168,7 +169,7 @@ test('bad input: clear errors, nothing computed', async () => {
   code(() => resolvePreview({ image: { width: 8, height: 4, channels: 3, data: new Uint8Array(96) } }, seq), 'bad-argument', /square/);
   code(() => resolvePreview({ image }, null as never), 'bad-argument', /driving motion/);
   // a fit of another model, and of another image size
-  const fit = fitOf(image);
+  const fit = fitCache!;
   code(() => resolvePreview({ image, fit: { ...fit, modelName: 'FLAME 2020 (generic_model.pkl)' } }, seq), 'bad-argument', /fitted with 'FLAME 2020/);
   code(() => resolvePreview({ image, fit: { ...fit, imageSize: { width: 256, height: 256 } } }, seq), 'bad-argument', /256×256 image/);
   // an aligned sequence needs the fit, the same model and the same image size
@@ -180,10 +181,8 @@ test('bad input: clear errors, nothing computed', async () => {
   await assert.rejects(preview({ image }, { ...seq, frames: [] }), MagicPortraitError);
 });
 
-import { fitFlame, align, type FlameFit, type AlignedSequence } from '../../src/kernel/fit';
 /** A real FlameFit of the demo portrait (landmarks-only: the head's own projected landmarks), made once. */
 let fitCache: FlameFit | null = null;
-const fitOf = (_image: Image): FlameFit => fitCache!;
 
 /** An aligned sequence of n frames that all repeat the fit's own parameters (a track that holds still). */
 function alignedOf(fit: FlameFit, n: number): AlignedSequence {
