@@ -18,6 +18,7 @@ const areas: Record<string, () => Promise<Bench>> = {
   fit: async () => (require('./fit') as typeof import('./fit')).benchFit,
   encoders: async () => (require('./encoders') as typeof import('./encoders')).benchEncoders,
   'unet-fullsize': async () => (require('./unet-fullsize') as typeof import('./unet-fullsize')).benchUnetFullsize,
+  preview: async () => (require('./preview') as typeof import('./preview')).benchPreview,
 };
 const HEAVY = new Set(['unet-fullsize']);
 

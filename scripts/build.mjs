@@ -23,8 +23,13 @@ const node = {
 
 const builds = [
   { ...node, entryPoints: { extension: 'src/extension/extension.ts' }, outdir: 'dist' },
-  // render-worker.js must sit beside kernel.js / cli.js: src/kernel/render/sequence.ts looks for it there
-  { ...node, entryPoints: { kernel: 'src/kernel/runtime/kernel-main.ts', cli: 'src/kernel/cli/main.ts', 'render-worker': 'src/kernel/render/worker.ts' }, outdir: 'dist' },
+  // render-worker.js and preview-worker.js must sit beside kernel.js / cli.js: src/kernel/render/sequence.ts and
+  // src/kernel/preview/parallel.ts look for them there
+  {
+    ...node,
+    entryPoints: { kernel: 'src/kernel/runtime/kernel-main.ts', cli: 'src/kernel/cli/main.ts', 'render-worker': 'src/kernel/render/worker.ts', 'preview-worker': 'src/kernel/preview/worker.ts' },
+    outdir: 'dist',
+  },
   {
     bundle: true,
     platform: 'browser',

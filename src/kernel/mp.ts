@@ -19,6 +19,7 @@ import { demoDrivingVideo } from './pipeline/demo-video';
 import { join } from 'node:path';
 import { homedir } from 'node:os';
 import * as fit from './fit';
+import { preview } from './preview';
 
 export const VERSION = '0.1.0';
 
@@ -171,6 +172,13 @@ export const mp = {
    * attention explorer.
    */
   gge: ggeStage,
+  /**
+   * Instant preview on the CPU: the reference portrait warped through its fitted 3D face, frame by frame, following
+   * `mp.fit.align(...)` (reference `{ image, fit }`) or a FlameSequence (reference `{ image }`: its neutral head).
+   * Frames, fill masks (regions the reference never saw) and an H.264 MP4 (`preview.video`); `display(preview)` shows
+   * the scrubber, beside `{ driving, guidance }` when given.
+   */
+  preview,
   /** Built-in demo inputs that need no files. */
   demo: {
     /** Synthetic driving motion of the demo head (jaw, smile, blink, head turns). */
