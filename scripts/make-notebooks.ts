@@ -50,7 +50,17 @@ Depth, normal and shaded render for every frame, rendered with the reference's c
 rasterisation, depth normalised over all vertices, world-space normals, SH shading). Scrub or play them together.`),
   code(`const guidance = await mp.renderGuidance(sequence, drivingVideo ? { driving: drivingVideo.frames } : {});
 await display(guidance);`),
-  md(`## 4. Sampling
+  md(`## 4. Instant preview
+Before spending minutes on diffusion: the portrait warped through its 3D head along the driving motion, on the CPU in
+seconds. The *filled* track marks what the portrait never showed (white: the mouth interior, a cheek turned to the
+front; grey: where the face moved away). With a photo, the head model is fitted to it first so the warp follows its
+own face.`),
+  code(`const referenceFit = reference ? await mp.fit.portrait(referenceImage) : null;
+const instant = await mp.preview({ image: referenceImage, fit: referenceFit }, sequence, { guidance });
+await display(instant);
+await display(instant.video);
+\`\${instant.length} frames in \${(instant.timings.setupMs + instant.timings.framesMs).toFixed(0)} ms\``),
+  md(`## 5. Sampling
 The reference UNet fills the attention bank from the portrait once; the denoising UNet with motion modules runs over
 12-frame windows with DDIM (v-prediction, zero-terminal-SNR, trailing spacing) and classifier-free guidance; the VAE
 decodes; the result is an H.264 MP4. The grid shows reference | result | depth | normal | render.`),
@@ -58,17 +68,23 @@ decodes; the result is an H.264 MP4. The grid shows reference | result | depth |
 const result = await mp.sample({ reference: referenceImage, guidance: { maps: guidance.maps() }, bundle, steps, guidanceScale, seed });
 await display(result.grid);
 \`\${result.frameCount} frames at \${result.width}×\${result.height}, \${result.timings.unetCalls} UNet calls\``),
-  md(`## 5. Metrics
+  md(`## 6. Metrics
 The output scored as the paper scores it: PSNR and SSIM against the driving frames, CSIM (identity cosine) against the
 reference, per frame and in total, beside the paper's Table I. Without files this is a self-reenactment of the demo
 head, so the rendered driving video is the ground truth; with your own driving video (usually another person) it is a
 cross-reenactment and only identity is scored. The tiny bundle's weights are untrained, so expect low scores: this
-shows the protocol, not the method's quality. LPIPS, FID and APD / AED take your weights (see the metrics notebook).`),
+shows the protocol, not the method's quality; the instant preview, scored the same way, shows what following the
+motion faithfully looks like. LPIPS, FID, FVD and APD / AED take your weights (see the metrics notebook).`),
   code(`const scores = drivingVideo
   ? await mp.metrics(result.video, drivingVideo, { reference: referenceImage, title: 'Quickstart output vs its driving video' })
   : await mp.metrics(result.video, null, { mode: 'cross', reference: referenceImage, title: 'Quickstart output: identity (cross-reenactment)' });
 await display(scores);
 String(scores)`),
+  code(`const previewScores = drivingVideo
+  ? await mp.metrics(instant.video, drivingVideo, { reference: referenceImage, title: 'Instant preview vs the driving video' })
+  : await mp.metrics(instant.video, null, { mode: 'cross', reference: referenceImage, title: 'Instant preview: identity (cross-reenactment)' });
+await display(previewScores);
+String(previewScores)`),
 ];
 
 const facePerception: CellData[] = [

@@ -24,7 +24,7 @@ before(() => {
 function quickstartLayout() {
   const nb = parseNotebook(readFileSync(join(REPO, 'notebooks', 'quickstart.mpnb'), 'utf8'));
   const index = (needle: string) => nb.cells.findIndex((c) => c.kind === 'code' && c.source.includes(needle));
-  return { codeCells: nb.cells.filter((c) => c.kind === 'code').length, version: index('mp.version'), head: index('mp.flame.view'), guidance: index('mp.renderGuidance'), sample: index('mp.sample'), metrics: index('mp.metrics') };
+  return { codeCells: nb.cells.filter((c) => c.kind === 'code').length, version: index('mp.version'), head: index('mp.flame.view'), guidance: index('mp.renderGuidance'), preview: index('mp.preview'), sample: index('mp.sample'), metrics: index('mp.metrics') };
 }
 
 test('quickstart runs end to end in real VS Code with the packaged extension', { timeout: 900_000 }, async () => {
@@ -102,22 +102,32 @@ test('quickstart runs end to end in real VS Code with the packaged extension', {
       if (fbox) await scrollNotebookBy(page, fbox.y - 120);
       await screenshot(page, 'quickstart-guidance');
 
+      /** Finds the video titled `title` (scrolling down until it is rendered), plays it, brings it into view. */
+      const playVideo = async (cell: number, title: string) => {
+        await revealCell(page, cell);
+        const video = out.locator('.mp-video', { hasText: title }).locator('video');
+        for (let i = 0; i < 30 && !(await video.count()); i++) await scrollNotebookBy(page, 400);
+        await video.waitFor({ timeout: 60_000 });
+        const state = await video.evaluate(async (v: any) => {
+          for (let i = 0; i < 100 && v.readyState < 2; i++) await new Promise((r) => setTimeout(r, 100));
+          await v.play().catch(() => {});
+          await new Promise((r) => setTimeout(r, 500));
+          return { readyState: v.readyState, duration: v.duration, time: v.currentTime, error: v.error?.code ?? null };
+        });
+        assert.equal(state.error, null, title);
+        assert.ok(state.readyState >= 2 && state.duration > 0, `${title}: ${JSON.stringify(state)}`);
+        assert.ok(state.time > 0, `${title} plays (currentTime ${state.time})`);
+        const vbox = await video.boundingBox();
+        if (vbox) await scrollNotebookBy(page, Math.max(0, vbox.y + vbox.height - 900));
+      };
+
+      // The instant preview (the portrait warped through the 3D head) plays before the sampling cell.
+      assert.ok(L.preview > 0 && L.preview < L.sample, 'the preview comes before sampling');
+      await playVideo(L.preview, 'Instant preview');
+      await screenshot(page, 'quickstart-preview');
+
       // The sampled video plays.
-      await revealCell(page, L.sample);
-      const video = out.locator('.mp-video', { hasText: 'Reference | result' }).locator('video');
-      await video.waitFor({ timeout: 60_000 });
-      const state = await video.evaluate(async (v: any) => {
-        for (let i = 0; i < 100 && v.readyState < 2; i++) await new Promise((r) => setTimeout(r, 100));
-        await v.play().catch(() => {});
-        await new Promise((r) => setTimeout(r, 500));
-        return { readyState: v.readyState, duration: v.duration, time: v.currentTime, error: v.error?.code ?? null };
-      });
-      assert.equal(state.error, null);
-      assert.ok(state.readyState >= 2 && state.duration > 0, JSON.stringify(state));
-      assert.ok(state.time > 0, `the video plays (currentTime ${state.time})`);
-      // Bring the playing video itself into view for the screenshot.
-      const vbox = await video.boundingBox();
-      if (vbox) await scrollNotebookBy(page, Math.max(0, vbox.y + vbox.height - 900));
+      await playVideo(L.sample, 'Reference | result');
       await screenshot(page, 'quickstart-video');
 
       // Metrics of the output against its driving video: per-frame curves, the summary and the paper's table.
