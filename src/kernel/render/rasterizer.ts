@@ -129,6 +129,8 @@ export class Rasterizer implements RasterResult {
   private firstWinding = 1;
   private readonly pxCol: Float64Array;
   private readonly pyRow: Float64Array;
+  /** per face, from the first pass: its winding (±1), or 0 if the reference skips it (so the second pass tests nothing else) */
+  private winding = new Int8Array(0);
   private v = new Float64Array(0);
   private resolved = true;
   /** spans written by the last call (colLo/colHi of rows rowMin..rowMax); everything else is still clear */
@@ -183,6 +185,8 @@ export class Rasterizer implements RasterResult {
     let covered = 0;
     const tileMax = this.tileMax, tileAltMax = this.tileAltMax, tilesX = this.tilesX;
     let wins0 = 0, wins1 = 0;
+    if (this.winding.length < nf) this.winding = new Int8Array(nf);
+    const wind = this.winding;
 
     // Two passes: the faces of one winding (normally those facing the camera), then the others, which are mostly
     // hidden behind the first and skipped whole when every occlusion tile under their box already holds nearer z
@@ -193,18 +197,23 @@ export class Rasterizer implements RasterResult {
       if (pass === 1) this.tileMaxima(rowLo, rowHi, alt);
       let wins = 0;
       for (let f = 0; f < nf; f++) {
+        if (pass === 1 && wind[f] !== winding) continue;
         const a = 3 * faces[3 * f], b = 3 * faces[3 * f + 1], c = 3 * faces[3 * f + 2];
         const z0 = v[a + 2], z1 = v[b + 2], z2 = v[c + 2];
-        if (z0 < EPS32 || z1 < EPS32 || z2 < EPS32) continue;
         const x0 = v[a], y0 = v[a + 1], x1 = v[b], y1 = v[b + 1], x2 = v[c], y2 = v[c + 1];
-        // the skip and sign decisions in float32, exactly as the reference makes them
-        const faceArea32 = edge32(x0, y0, x1, y1, x2, y2);
-        if (faceArea32 <= EPS32 && faceArea32 >= -EPS32) continue;
         const area32 = f32(edge32(x2, y2, x0, y0, x1, y1) + EPS32);
-        if (area32 === 0) continue;
         const areaB = (x2 - x0) * (y1 - y0) - (y2 - y0) * (x1 - x0) + EPS;
-        if (areaB === 0 || (areaB > 0) !== (area32 > 0)) continue; // (only for areas of ~1e-8, already skipped)
-        if ((areaB > 0 ? 1 : -1) !== winding) continue;
+        if (pass === 0) {
+          wind[f] = 0;
+          if (z0 < EPS32 || z1 < EPS32 || z2 < EPS32) continue;
+          // the skip and sign decisions in float32, exactly as the reference makes them
+          const faceArea32 = edge32(x0, y0, x1, y1, x2, y2);
+          if (faceArea32 <= EPS32 && faceArea32 >= -EPS32) continue;
+          if (area32 === 0) continue;
+          if (areaB === 0 || (areaB > 0) !== (area32 > 0)) continue; // (only for areas of ~1e-8, already skipped)
+          wind[f] = areaB > 0 ? 1 : -1;
+          if (wind[f] !== winding) continue;
+        }
 
         // bounding box → inclusive pixel ranges, decided with the exact pixel-centre coordinates
         const xmin = x0 < x1 ? (x0 < x2 ? x0 : x2) : x1 < x2 ? x1 : x2;
