@@ -365,9 +365,13 @@ export class Rasterizer implements RasterResult {
           continue;
         }
         let m = tileMax[t], ma = tileAltMax[t];
-        for (let p = i * W + j0, pe = i * W + j1; p <= pe; p++) {
-          if (zz[2 * p] > m) m = zz[2 * p];
-          if (alt && zz[2 * p + 1] > ma) ma = zz[2 * p + 1];
+        if (alt) {
+          for (let p = i * W + j0, pe = i * W + j1; p <= pe; p++) {
+            if (zz[2 * p] > m) m = zz[2 * p];
+            if (zz[2 * p + 1] > ma) ma = zz[2 * p + 1];
+          }
+        } else {
+          for (let p = i * W + j0, pe = i * W + j1; p <= pe; p++) if (zz[2 * p] > m) m = zz[2 * p];
         }
         tileMax[t] = m;
         tileAltMax[t] = ma;
