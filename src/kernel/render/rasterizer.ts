@@ -353,28 +353,37 @@ export class Rasterizer implements RasterResult {
   private tileMaxima(rowLo: number, rowHi: number, alt: boolean): void {
     const W = this.width, H = this.height, zz = this.zz, colLo = this.colLo, colHi = this.colHi;
     const tileMax = this.tileMax, tileAltMax = this.tileAltMax, tilesX = this.tilesX, T = 1 << TILE_SHIFT;
-    tileMax.fill(-Infinity);
-    tileAltMax.fill(alt ? -Infinity : Infinity);
-    for (let i = 0; i < H; i++) {
-      const row = (i >> TILE_SHIFT) * tilesX, lo = colLo[i], hi = colHi[i];
-      for (let tj = 0; tj < tilesX; tj++) {
-        const t = row + tj, j0 = tj << TILE_SHIFT, j1 = Math.min(j0 + T, W) - 1;
-        if (i < rowLo || i > rowHi || j0 < lo || j1 > hi) {
-          tileMax[t] = Infinity; // a pixel of this tile row lies outside the spans: empty
-          tileAltMax[t] = Infinity;
-          continue;
-        }
-        let m = tileMax[t], ma = tileAltMax[t];
-        if (alt) {
+    // a tile with any pixel outside the row spans (or the rows drawn) holds an empty pixel: Infinity
+    tileMax.fill(Infinity);
+    tileAltMax.fill(Infinity);
+    if (rowLo > rowHi) return;
+    for (let ti = rowLo >> TILE_SHIFT, tEnd = rowHi >> TILE_SHIFT; ti <= tEnd; ti++) {
+      const i0 = ti << TILE_SHIFT, i1 = Math.min(i0 + T, H) - 1;
+      if (i0 < rowLo || i1 > rowHi) continue;
+      // the columns inside every span of the tile's rows
+      let lo = 0, hi = W - 1;
+      for (let i = i0; i <= i1; i++) {
+        if (colLo[i] > lo) lo = colLo[i];
+        if (colHi[i] < hi) hi = colHi[i];
+      }
+      for (let tj = lo >> TILE_SHIFT, tjEnd = hi >> TILE_SHIFT; tj <= tjEnd; tj++) {
+        const j0 = tj << TILE_SHIFT, j1 = Math.min(j0 + T, W) - 1;
+        if (j0 < lo || j1 > hi) continue;
+        let m = -Infinity, ma = alt ? -Infinity : Infinity;
+        // (an empty pixel holds Infinity in both: the tile's maxima are Infinity, stop there)
+        scan: for (let i = i0; i <= i1; i++) {
           for (let p = i * W + j0, pe = i * W + j1; p <= pe; p++) {
-            if (zz[2 * p] > m) m = zz[2 * p];
-            if (zz[2 * p + 1] > ma) ma = zz[2 * p + 1];
+            const z = zz[2 * p];
+            if (z === Infinity) {
+              m = ma = Infinity;
+              break scan;
+            }
+            if (z > m) m = z;
+            if (alt && zz[2 * p + 1] > ma) ma = zz[2 * p + 1];
           }
-        } else {
-          for (let p = i * W + j0, pe = i * W + j1; p <= pe; p++) if (zz[2 * p] > m) m = zz[2 * p];
         }
-        tileMax[t] = m;
-        tileAltMax[t] = ma;
+        tileMax[ti * tilesX + tj] = m;
+        tileAltMax[ti * tilesX + tj] = ma;
       }
     }
   }
