@@ -206,7 +206,7 @@ export class GuidanceRenderer {
   private readonly faces: Int32Array;
   private readonly uvFaces: Int32Array | null;
   private readonly uvGrid: Float64Array | null; // per uv vertex: (2u−1, −(2v−1)), float32 values
-  private readonly tex: Float32Array | null; // albedo HWC with a 1-texel zero border: (S+2)² × 3
+  private readonly tex: Float32Array | null; // albedo HWC, RGB padded to 4 floats (16-byte texels: a bilinear tap pair never straddles a cache line), with a 1-texel zero border: (S+2)² × 4
   private readonly texSize: number;
   private readonly shL: Float64Array; // light[k][c] · factor[k], 27
   private readonly nVerts: number;
@@ -260,10 +260,10 @@ export class GuidanceRenderer {
       }
       this.texSize = S;
       const P = S + 2;
-      const tex = new Float32Array(P * P * 3);
+      const tex = new Float32Array(P * P * 4);
       for (let c = 0; c < 3; c++) {
         for (let y = 0; y < S; y++) {
-          for (let x = 0; x < S; x++) tex[3 * ((y + 1) * P + x + 1) + c] = albedo![c * S * S + y * S + x];
+          for (let x = 0; x < S; x++) tex[4 * ((y + 1) * P + x + 1) + c] = albedo![c * S * S + y * S + x];
         }
       }
       this.tex = tex;
@@ -555,7 +555,7 @@ export class GuidanceRenderer {
           const fx = ix - tx, fy = iy - ty, gx0 = tx + 1 - ix, gy0 = ty + 1 - iy;
           let ar = 0, ag = 0, ab = 0;
           if (tx >= -1 && tx <= S - 1 && ty >= -1 && ty <= S - 1) {
-            const t00 = 3 * ((ty + 1) * TP + tx + 1), t10 = t00 + 3, t01 = t00 + 3 * TP, t11 = t01 + 3;
+            const t00 = 4 * ((ty + 1) * TP + tx + 1), t10 = t00 + 4, t01 = t00 + 4 * TP, t11 = t01 + 4;
             const wnw = gx0 * gy0, wne = fx * gy0, wsw = gx0 * fy, wse = fx * fy;
             ar = tex[t00] * wnw + tex[t10] * wne + tex[t01] * wsw + tex[t11] * wse;
             ag = tex[t00 + 1] * wnw + tex[t10 + 1] * wne + tex[t01 + 1] * wsw + tex[t11 + 1] * wse;
@@ -566,7 +566,7 @@ export class GuidanceRenderer {
               const sx = tx + (t & 1), sy = ty + (t >> 1);
               if (sx < 0 || sx > S - 1 || sy < 0 || sy > S - 1) continue;
               const wgt = (t & 1 ? fx : gx0) * (t >> 1 ? fy : gy0);
-              const o = 3 * ((sy + 1) * TP + sx + 1);
+              const o = 4 * ((sy + 1) * TP + sx + 1);
               ar += tex[o] * wgt;
               ag += tex[o + 1] * wgt;
               ab += tex[o + 2] * wgt;
