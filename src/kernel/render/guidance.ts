@@ -206,7 +206,7 @@ export class GuidanceRenderer {
   private readonly faces: Int32Array;
   private readonly uvFaces: Int32Array | null;
   private readonly uvGrid: Float64Array | null; // per uv vertex: (2u−1, −(2v−1)), float32 values
-  private readonly tex: Float32Array | null; // albedo HWC, RGB padded to 4 floats (16-byte texels: a bilinear tap pair never straddles a cache line), with a 1-texel zero border: (S+2)² × 4
+  private readonly tex: Float32Array | null; // albedo HWC, 1-texel zero border, RGB padded to 16-byte texels: (S+2)² × 4
   private readonly texSize: number;
   private readonly shL: Float64Array; // light[k][c] · factor[k], 27
   private readonly nVerts: number;
