@@ -24,6 +24,8 @@ import { drawLandmarkMap, type LandmarkStyle } from './landmarkMap';
 import { Rasterizer, type IndexArray } from './rasterizer';
 
 const fr = Math.fround;
+/** numbers per face in `planes` (see facePlanes) */
+const PLANE_STRIDE = 38;
 
 /** SH `constant_factor` (§5.1) in double precision (the fitting code's least squares use these). */
 export const SH_FACTORS_F64: readonly number[] = Object.freeze([
@@ -204,7 +206,7 @@ export class GuidanceRenderer {
   private readonly faces: Int32Array;
   private readonly uvFaces: Int32Array | null;
   private readonly uvGrid: Float64Array | null; // per uv vertex: (2u−1, −(2v−1)), float32 values
-  private readonly tex: Float32Array | null; // albedo HWC with a 1-texel zero border: (S+2)² × 3
+  private readonly tex: Float32Array | null; // albedo HWC, 1-texel zero border, RGB padded to 16-byte texels: (S+2)² × 4
   private readonly texSize: number;
   private readonly shL: Float64Array; // light[k][c] · factor[k], 27
   private readonly nVerts: number;
@@ -258,10 +260,10 @@ export class GuidanceRenderer {
       }
       this.texSize = S;
       const P = S + 2;
-      const tex = new Float32Array(P * P * 3);
+      const tex = new Float32Array(P * P * 4);
       for (let c = 0; c < 3; c++) {
         for (let y = 0; y < S; y++) {
-          for (let x = 0; x < S; x++) tex[3 * ((y + 1) * P + x + 1) + c] = albedo![c * S * S + y * S + x];
+          for (let x = 0; x < S; x++) tex[4 * ((y + 1) * P + x + 1) + c] = albedo![c * S * S + y * S + x];
         }
       }
       this.tex = tex;
@@ -281,7 +283,7 @@ export class GuidanceRenderer {
     }
     const nv3 = this.nVerts * 3;
     const nf = this.faces.length / 3;
-    this.planes = new Float64Array(20 * nf);
+    this.planes = new Float64Array(PLANE_STRIDE * nf);
     this.slotOf = new Int32Array(nf);
     this.slotFrame = new Int32Array(nf);
     this.pxCol = new Float64Array(this.width);
@@ -384,12 +386,13 @@ export class GuidanceRenderer {
   /**
    * The attribute planes of face `f` for this frame, computed on the face's first pixel: every interpolated
    * attribute is affine in the pixel position within a face, `Σ w_k t_k = A + Bx·(px − x0) + By·(py − y0)` with the
-   * rasteriser's barycentric coefficients. 20 numbers: x0, y0, then (A, Bx, By) for depth, nx, ny, nz, u, v.
+   * rasteriser's barycentric coefficients. 38 numbers: x0, y0, then (A, Bx, By) for depth, nx, ny, nz, u, v, then
+   * per colour channel the SH shading as a quadratic in (dx, dy) = (px − x0, py − y0) (see `shPlanes`).
    * Planes go to consecutive slots in first-use order, so the shading pass reads them warm from cache (a table
    * indexed by face is read in scattered order and misses). Returns the slot's offset in `planes`.
    */
   private facePlanes(f: number): number {
-    const q = 20 * this.nextSlot++;
+    const q = PLANE_STRIDE * this.nextSlot++;
     this.slotOf[f] = q;
     this.slotFrame[f] = this.frameNo;
     const c = this.coef, P = this.planes, faces = this.faces;
@@ -423,14 +426,49 @@ export class GuidanceRenderer {
         P[q + 15 + 3 * k] = a0 * t0 + a1 * t1 + a2 * t2;
         P[q + 16 + 3 * k] = b0 * t0 + b1 * t1 + b2 * t2;
       }
+      this.shPlanes(q);
     }
     return q;
   }
 
   /**
+   * SH shading as a per-face quadratic: with the normal affine in (dx, dy), `n = a + b·dx + c·dy` (the planes at
+   * q+5..q+13), each of the 9 basis functions is a quadratic in (dx, dy), and so is their light-weighted sum per
+   * channel. Writes (1, dx, dy, dx², dx·dy, dy²) coefficients for r, g, b at q+20, q+26, q+32. (Same value as
+   * evaluating the basis on the interpolated normal, up to float64 rounding.)
+   */
+  private shPlanes(q: number): void {
+    const P = this.planes, L = this.shL;
+    const ax = P[q + 5], bx = P[q + 6], cx = P[q + 7];
+    const ay = P[q + 8], by = P[q + 9], cy = P[q + 10];
+    const az = P[q + 11], bz = P[q + 12], cz = P[q + 13];
+    // quadratic products (1, dx, dy, dx², dxdy, dy²) of the basis terms
+    const xy0 = ax * ay, xy1 = ax * by + bx * ay, xy2 = ax * cy + cx * ay, xy3 = bx * by, xy4 = bx * cy + cx * by, xy5 = cx * cy;
+    const xz0 = ax * az, xz1 = ax * bz + bx * az, xz2 = ax * cz + cx * az, xz3 = bx * bz, xz4 = bx * cz + cx * bz, xz5 = cx * cz;
+    const yz0 = ay * az, yz1 = ay * bz + by * az, yz2 = ay * cz + cy * az, yz3 = by * bz, yz4 = by * cz + cy * bz, yz5 = cy * cz;
+    const d0 = ax * ax - ay * ay, d1 = 2 * (ax * bx - ay * by), d2 = 2 * (ax * cx - ay * cy);
+    const d3 = bx * bx - by * by, d4 = 2 * (bx * cx - by * cy), d5 = cx * cx - cy * cy;
+    const z0 = 3 * az * az - 1, z1 = 6 * az * bz, z2 = 6 * az * cz, z3 = 3 * bz * bz, z4 = 6 * bz * cz, z5 = 3 * cz * cz;
+    for (let ch = 0; ch < 3; ch++) {
+      const l0 = L[ch], l1 = L[3 + ch], l2 = L[6 + ch], l3 = L[9 + ch], l4 = L[12 + ch];
+      const l5 = L[15 + ch], l6 = L[18 + ch], l7 = L[21 + ch], l8 = L[24 + ch];
+      const o = q + 20 + 6 * ch;
+      P[o] = l0 + l1 * ax + l2 * ay + l3 * az + l4 * xy0 + l5 * xz0 + l6 * yz0 + l7 * d0 + l8 * z0;
+      P[o + 1] = l1 * bx + l2 * by + l3 * bz + l4 * xy1 + l5 * xz1 + l6 * yz1 + l7 * d1 + l8 * z1;
+      P[o + 2] = l1 * cx + l2 * cy + l3 * cz + l4 * xy2 + l5 * xz2 + l6 * yz2 + l7 * d2 + l8 * z2;
+      P[o + 3] = l4 * xy3 + l5 * xz3 + l6 * yz3 + l7 * d3 + l8 * z3;
+      P[o + 4] = l4 * xy4 + l5 * xz4 + l6 * yz4 + l7 * d4 + l8 * z4;
+      P[o + 5] = l4 * xy5 + l5 * xz5 + l6 * yz5 + l7 * d5 + l8 * z5;
+    }
+  }
+
+  /**
    * Interpolate, sample, shade and quantise every covered pixel in one pass over the raster's row spans (fused:
    * the face index, the pixel offset and the shared normal are read or computed once per pixel for all maps).
-   * A run of pixels of one face (typically 3–4 in a row) reuses that face's planes from locals.
+   * Pixels are taken in runs of one face along a row (typically 3–4): the face's planes are loaded into locals and
+   * everything that depends only on the row (the `By·dy` products, the SH quadratic's dy terms) is computed once
+   * per run. (Hoisting `By·dy` keeps every map bit for bit: `A + Bx·dx + By·dy` adds the same two products in the
+   * same order.)
    */
   private shade(
     rowMin: number, rowMax: number, depthA: Float32Array,
@@ -440,106 +478,115 @@ export class GuidanceRenderer {
     const withD = dOut !== null || fD !== null, withN = nOut !== null || fN !== null || rOut !== null;
     this.withD = withD;
     this.withN = withN;
-    this.withUV = rOut !== null;
+    this.withUV = rOut !== null && this.tex !== null;
+    const withR = this.withUV;
     this.frameNo++;
     this.nextSlot = 0;
     const slotOf = this.slotOf, slotFrame = this.slotFrame, frameNo = this.frameNo;
     const W = this.width, H = this.height, raster = this.raster;
     const face = raster.face, altFace = raster.altFace, colLo = raster.colLo, colHi = raster.colHi;
     const P = this.planes, pxCol = this.pxCol;
-    const tex = this.tex, S = this.texSize, TP = S + 2, L = this.shL;
-    // SH light times constant factors, per channel (r, g, b) and basis function
-    const r0 = L[0], r1 = L[3], r2 = L[6], r3 = L[9], r4 = L[12], r5 = L[15], r6 = L[18], r7 = L[21], r8 = L[24];
-    const g0 = L[1], g1 = L[4], g2 = L[7], g3 = L[10], g4 = L[13], g5 = L[16], g6 = L[19], g7 = L[22], g8 = L[25];
-    const b0 = L[2], b1 = L[5], b2 = L[8], b3 = L[11], b4 = L[14], b5 = L[17], b6 = L[20], b7 = L[23], b8 = L[26];
+    const tex = this.tex ?? new Float32Array(0), S = this.texSize, TP = S + 2;
     for (let i = rowMin; i <= rowMax; i++) {
       const py = (2 * i + 1) / H - 1;
       // the current face's planes (see facePlanes), reloaded when the face changes along the row
-      let cf = -1, x0 = 0, y0 = 0, dA = 0, dX = 0, dY = 0;
-      let nxA = 0, nxX = 0, nxY = 0, nyA = 0, nyX = 0, nyY = 0, nzA = 0, nzX = 0, nzY = 0;
-      let uA = 0, uX = 0, uY = 0, vA = 0, vX = 0, vY = 0;
+      let cf = -1, x0 = 0, dA = 0, dX = 0, dYy = 0;
+      let nxA = 0, nxX = 0, nxYy = 0, nyA = 0, nyX = 0, nyYy = 0, nzA = 0, nzX = 0, nzYy = 0;
+      let uA = 0, uX = 0, uYy = 0, vA = 0, vX = 0, vYy = 0;
+      let sr0 = 0, sr1 = 0, sr2 = 0, sg0 = 0, sg1 = 0, sg2 = 0, sb0 = 0, sb1 = 0, sb2 = 0;
       for (let j = colLo[i], p = i * W + j, end = colHi[i]; j <= end; j++, p++) {
         const f = face[p];
         if (f < 0) continue;
         if (f !== cf) {
           cf = f;
           const q = slotFrame[f] === frameNo ? slotOf[f] : this.facePlanes(f);
-          x0 = P[q]; y0 = P[q + 1];
-          dA = P[q + 2]; dX = P[q + 3]; dY = P[q + 4];
-          nxA = P[q + 5]; nxX = P[q + 6]; nxY = P[q + 7];
-          nyA = P[q + 8]; nyX = P[q + 9]; nyY = P[q + 10];
-          nzA = P[q + 11]; nzX = P[q + 12]; nzY = P[q + 13];
-          uA = P[q + 14]; uX = P[q + 15]; uY = P[q + 16];
-          vA = P[q + 17]; vX = P[q + 18]; vY = P[q + 19];
-        }
-        const dx = pxCol[j] - x0, dy = py - y0;
-        if (mOut) mOut[p] = 255;
-        if (withD) {
-          const fd = altFace[p];
-          // where the depth pass (z + 10) picked another face (see the file header), interpolate that face
-          const d = fd === f ? dA + dX * dx + dY * dy : this.depthOfFace(fd, p, depthA);
-          if (fD) fD[p] = d;
-          if (dOut) {
-            const v = quantize(d);
-            dOut[3 * p] = v;
-            dOut[3 * p + 1] = v;
-            dOut[3 * p + 2] = v;
+          const dy = py - P[q + 1];
+          x0 = P[q];
+          dA = P[q + 2]; dX = P[q + 3]; dYy = P[q + 4] * dy;
+          nxA = P[q + 5]; nxX = P[q + 6]; nxYy = P[q + 7] * dy;
+          nyA = P[q + 8]; nyX = P[q + 9]; nyYy = P[q + 10] * dy;
+          nzA = P[q + 11]; nzX = P[q + 12]; nzYy = P[q + 13] * dy;
+          uA = P[q + 14]; uX = P[q + 15]; uYy = P[q + 16] * dy;
+          vA = P[q + 17]; vX = P[q + 18]; vYy = P[q + 19] * dy;
+          if (withR) {
+            // SH quadratic per channel at this row: s = s0 + dx·(s1 + dx·s2)
+            sr0 = P[q + 20] + dy * (P[q + 22] + dy * P[q + 25]); sr1 = P[q + 21] + dy * P[q + 24]; sr2 = P[q + 23];
+            sg0 = P[q + 26] + dy * (P[q + 28] + dy * P[q + 31]); sg1 = P[q + 27] + dy * P[q + 30]; sg2 = P[q + 29];
+            sb0 = P[q + 32] + dy * (P[q + 34] + dy * P[q + 37]); sb1 = P[q + 33] + dy * P[q + 36]; sb2 = P[q + 35];
           }
         }
-        if (!withN) continue;
-        const nx = nxA + nxX * dx + nxY * dy;
-        const ny = nyA + nyX * dx + nyY * dy;
-        const nz = nzA + nzX * dx + nzY * dy;
-        if (fN) {
-          fN[3 * p] = nx;
-          fN[3 * p + 1] = ny;
-          fN[3 * p + 2] = nz;
-        }
-        if (nOut) {
-          nOut[3 * p] = quantize(nx);
-          nOut[3 * p + 1] = quantize(ny);
-          nOut[3 * p + 2] = quantize(nz);
-        }
-        if (!rOut || !tex) continue;
-        // albedo: grid_sample bilinear, zeros padding, align_corners=False, on the texture with a zero border
-        const gx = uA + uX * dx + uY * dy;
-        const gy = vA + vX * dx + vY * dy;
-        const ix = ((gx + 1) * S - 1) / 2, iy = ((gy + 1) * S - 1) / 2;
-        const tx = Math.floor(ix), ty = Math.floor(iy);
-        const fx = ix - tx, fy = iy - ty, gx0 = tx + 1 - ix, gy0 = ty + 1 - iy;
-        let ar = 0, ag = 0, ab = 0;
-        if (tx >= -1 && tx <= S - 1 && ty >= -1 && ty <= S - 1) {
-          const t00 = 3 * ((ty + 1) * TP + tx + 1), t10 = t00 + 3, t01 = t00 + 3 * TP, t11 = t01 + 3;
-          const wnw = gx0 * gy0, wne = fx * gy0, wsw = gx0 * fy, wse = fx * fy;
-          ar = tex[t00] * wnw + tex[t10] * wne + tex[t01] * wsw + tex[t11] * wse;
-          ag = tex[t00 + 1] * wnw + tex[t10 + 1] * wne + tex[t01 + 1] * wsw + tex[t11 + 1] * wse;
-          ab = tex[t00 + 2] * wnw + tex[t10 + 2] * wne + tex[t01 + 2] * wsw + tex[t11 + 2] * wse;
-        } else if (Number.isFinite(ix) && Number.isFinite(iy)) {
-          // outside the padded texture: each tap is either inside or zero
-          for (let t = 0; t < 4; t++) {
-            const sx = tx + (t & 1), sy = ty + (t >> 1);
-            if (sx < 0 || sx > S - 1 || sy < 0 || sy > S - 1) continue;
-            const wgt = (t & 1 ? fx : gx0) * (t >> 1 ? fy : gy0);
-            const o = 3 * ((sy + 1) * TP + sx + 1);
-            ar += tex[o] * wgt;
-            ag += tex[o + 1] * wgt;
-            ab += tex[o + 2] * wgt;
+        {
+          const dx = pxCol[j] - x0;
+          if (mOut) mOut[p] = 255;
+          if (withD) {
+            const fd = altFace[p];
+            // where the depth pass (z + 10) picked another face (see the file header), interpolate that face
+            const d = fd === f ? dA + dX * dx + dYy : this.depthOfFace(fd, p, depthA);
+            if (fD) fD[p] = d;
+            if (dOut) {
+              const v = quantize(d);
+              dOut[3 * p] = v;
+              dOut[3 * p + 1] = v;
+              dOut[3 * p + 2] = v;
+            }
+          }
+          if (!withN) continue;
+          if (fN || nOut) {
+            const nx = nxA + nxX * dx + nxYy;
+            const ny = nyA + nyX * dx + nyYy;
+            const nz = nzA + nzX * dx + nzYy;
+            if (fN) {
+              fN[3 * p] = nx;
+              fN[3 * p + 1] = ny;
+              fN[3 * p + 2] = nz;
+            }
+            if (nOut) {
+              nOut[3 * p] = quantize(nx);
+              nOut[3 * p + 1] = quantize(ny);
+              nOut[3 * p + 2] = quantize(nz);
+            }
+          }
+          if (!withR) continue;
+          // albedo: grid_sample bilinear, zeros padding, align_corners=False, on the texture with a zero border
+          const gx = uA + uX * dx + uYy;
+          const gy = vA + vX * dx + vYy;
+          const ix = ((gx + 1) * S - 1) / 2, iy = ((gy + 1) * S - 1) / 2;
+          const tx = Math.floor(ix), ty = Math.floor(iy);
+          const fx = ix - tx, fy = iy - ty, gx0 = tx + 1 - ix, gy0 = ty + 1 - iy;
+          let ar = 0, ag = 0, ab = 0;
+          if (tx >= -1 && tx <= S - 1 && ty >= -1 && ty <= S - 1) {
+            const t00 = 4 * ((ty + 1) * TP + tx + 1), t10 = t00 + 4, t01 = t00 + 4 * TP, t11 = t01 + 4;
+            const wnw = gx0 * gy0, wne = fx * gy0, wsw = gx0 * fy, wse = fx * fy;
+            ar = tex[t00] * wnw + tex[t10] * wne + tex[t01] * wsw + tex[t11] * wse;
+            ag = tex[t00 + 1] * wnw + tex[t10 + 1] * wne + tex[t01 + 1] * wsw + tex[t11 + 1] * wse;
+            ab = tex[t00 + 2] * wnw + tex[t10 + 2] * wne + tex[t01 + 2] * wsw + tex[t11 + 2] * wse;
+          } else if (Number.isFinite(ix) && Number.isFinite(iy)) {
+            // outside the padded texture: each tap is either inside or zero
+            for (let t = 0; t < 4; t++) {
+              const sx = tx + (t & 1), sy = ty + (t >> 1);
+              if (sx < 0 || sx > S - 1 || sy < 0 || sy > S - 1) continue;
+              const wgt = (t & 1 ? fx : gx0) * (t >> 1 ? fy : gy0);
+              const o = 4 * ((sy + 1) * TP + sx + 1);
+              ar += tex[o] * wgt;
+              ag += tex[o + 1] * wgt;
+              ab += tex[o + 2] * wgt;
+            }
+          }
+          // SH shading of the unnormalised interpolated normal (the per-face quadratic, see shPlanes)
+          const r = ar * (sr0 + dx * (sr1 + dx * sr2));
+          const g = ag * (sg0 + dx * (sg1 + dx * sg2));
+          const bl = ab * (sb0 + dx * (sb1 + dx * sb2));
+          if (fR) {
+            fR[3 * p] = r;
+            fR[3 * p + 1] = g;
+            fR[3 * p + 2] = bl;
+          }
+          if (rOut) {
+            rOut[3 * p] = quantize(r);
+            rOut[3 * p + 1] = quantize(g);
+            rOut[3 * p + 2] = quantize(bl);
           }
         }
-        // SH shading of the unnormalised interpolated normal
-        const nxy = nx * ny, nxz = nx * nz, nyz = ny * nz, nxx = nx * nx - ny * ny, nzz = 3 * nz * nz - 1;
-        const sr = r0 + r1 * nx + r2 * ny + r3 * nz + r4 * nxy + r5 * nxz + r6 * nyz + r7 * nxx + r8 * nzz;
-        const sg = g0 + g1 * nx + g2 * ny + g3 * nz + g4 * nxy + g5 * nxz + g6 * nyz + g7 * nxx + g8 * nzz;
-        const sb = b0 + b1 * nx + b2 * ny + b3 * nz + b4 * nxy + b5 * nxz + b6 * nyz + b7 * nxx + b8 * nzz;
-        const r = ar * sr, g = ag * sg, bl = ab * sb;
-        if (fR) {
-          fR[3 * p] = r;
-          fR[3 * p + 1] = g;
-          fR[3 * p + 2] = bl;
-        }
-        rOut[3 * p] = quantize(r);
-        rOut[3 * p + 1] = quantize(g);
-        rOut[3 * p + 2] = quantize(bl);
       }
     }
   }

@@ -129,6 +129,8 @@ export class Rasterizer implements RasterResult {
   private firstWinding = 1;
   private readonly pxCol: Float64Array;
   private readonly pyRow: Float64Array;
+  /** per face, from the first pass: its winding (±1), or 0 if the reference skips it (so the second pass tests nothing else) */
+  private winding = new Int8Array(0);
   private v = new Float64Array(0);
   private resolved = true;
   /** spans written by the last call (colLo/colHi of rows rowMin..rowMax); everything else is still clear */
@@ -183,6 +185,8 @@ export class Rasterizer implements RasterResult {
     let covered = 0;
     const tileMax = this.tileMax, tileAltMax = this.tileAltMax, tilesX = this.tilesX;
     let wins0 = 0, wins1 = 0;
+    if (this.winding.length < nf) this.winding = new Int8Array(nf);
+    const wind = this.winding;
 
     // Two passes: the faces of one winding (normally those facing the camera), then the others, which are mostly
     // hidden behind the first and skipped whole when every occlusion tile under their box already holds nearer z
@@ -193,18 +197,23 @@ export class Rasterizer implements RasterResult {
       if (pass === 1) this.tileMaxima(rowLo, rowHi, alt);
       let wins = 0;
       for (let f = 0; f < nf; f++) {
+        if (pass === 1 && wind[f] !== winding) continue;
         const a = 3 * faces[3 * f], b = 3 * faces[3 * f + 1], c = 3 * faces[3 * f + 2];
         const z0 = v[a + 2], z1 = v[b + 2], z2 = v[c + 2];
-        if (z0 < EPS32 || z1 < EPS32 || z2 < EPS32) continue;
         const x0 = v[a], y0 = v[a + 1], x1 = v[b], y1 = v[b + 1], x2 = v[c], y2 = v[c + 1];
-        // the skip and sign decisions in float32, exactly as the reference makes them
-        const faceArea32 = edge32(x0, y0, x1, y1, x2, y2);
-        if (faceArea32 <= EPS32 && faceArea32 >= -EPS32) continue;
         const area32 = f32(edge32(x2, y2, x0, y0, x1, y1) + EPS32);
-        if (area32 === 0) continue;
         const areaB = (x2 - x0) * (y1 - y0) - (y2 - y0) * (x1 - x0) + EPS;
-        if (areaB === 0 || (areaB > 0) !== (area32 > 0)) continue; // (only for areas of ~1e-8, already skipped)
-        if ((areaB > 0 ? 1 : -1) !== winding) continue;
+        if (pass === 0) {
+          wind[f] = 0;
+          if (z0 < EPS32 || z1 < EPS32 || z2 < EPS32) continue;
+          // the skip and sign decisions in float32, exactly as the reference makes them
+          const faceArea32 = edge32(x0, y0, x1, y1, x2, y2);
+          if (faceArea32 <= EPS32 && faceArea32 >= -EPS32) continue;
+          if (area32 === 0) continue;
+          if (areaB === 0 || (areaB > 0) !== (area32 > 0)) continue; // (only for areas of ~1e-8, already skipped)
+          wind[f] = areaB > 0 ? 1 : -1;
+          if (wind[f] !== winding) continue;
+        }
 
         // bounding box → inclusive pixel ranges, decided with the exact pixel-centre coordinates
         const xmin = x0 < x1 ? (x0 < x2 ? x0 : x2) : x1 < x2 ? x1 : x2;
@@ -344,24 +353,37 @@ export class Rasterizer implements RasterResult {
   private tileMaxima(rowLo: number, rowHi: number, alt: boolean): void {
     const W = this.width, H = this.height, zz = this.zz, colLo = this.colLo, colHi = this.colHi;
     const tileMax = this.tileMax, tileAltMax = this.tileAltMax, tilesX = this.tilesX, T = 1 << TILE_SHIFT;
-    tileMax.fill(-Infinity);
-    tileAltMax.fill(alt ? -Infinity : Infinity);
-    for (let i = 0; i < H; i++) {
-      const row = (i >> TILE_SHIFT) * tilesX, lo = colLo[i], hi = colHi[i];
-      for (let tj = 0; tj < tilesX; tj++) {
-        const t = row + tj, j0 = tj << TILE_SHIFT, j1 = Math.min(j0 + T, W) - 1;
-        if (i < rowLo || i > rowHi || j0 < lo || j1 > hi) {
-          tileMax[t] = Infinity; // a pixel of this tile row lies outside the spans: empty
-          tileAltMax[t] = Infinity;
-          continue;
+    // a tile with any pixel outside the row spans (or the rows drawn) holds an empty pixel: Infinity
+    tileMax.fill(Infinity);
+    tileAltMax.fill(Infinity);
+    if (rowLo > rowHi) return;
+    for (let ti = rowLo >> TILE_SHIFT, tEnd = rowHi >> TILE_SHIFT; ti <= tEnd; ti++) {
+      const i0 = ti << TILE_SHIFT, i1 = Math.min(i0 + T, H) - 1;
+      if (i0 < rowLo || i1 > rowHi) continue;
+      // the columns inside every span of the tile's rows
+      let lo = 0, hi = W - 1;
+      for (let i = i0; i <= i1; i++) {
+        if (colLo[i] > lo) lo = colLo[i];
+        if (colHi[i] < hi) hi = colHi[i];
+      }
+      for (let tj = lo >> TILE_SHIFT, tjEnd = hi >> TILE_SHIFT; tj <= tjEnd; tj++) {
+        const j0 = tj << TILE_SHIFT, j1 = Math.min(j0 + T, W) - 1;
+        if (j0 < lo || j1 > hi) continue;
+        let m = -Infinity, ma = alt ? -Infinity : Infinity;
+        // (an empty pixel holds Infinity in both: the tile's maxima are Infinity, stop there)
+        scan: for (let i = i0; i <= i1; i++) {
+          for (let p = i * W + j0, pe = i * W + j1; p <= pe; p++) {
+            const z = zz[2 * p];
+            if (z === Infinity) {
+              m = ma = Infinity;
+              break scan;
+            }
+            if (z > m) m = z;
+            if (alt && zz[2 * p + 1] > ma) ma = zz[2 * p + 1];
+          }
         }
-        let m = tileMax[t], ma = tileAltMax[t];
-        for (let p = i * W + j0, pe = i * W + j1; p <= pe; p++) {
-          if (zz[2 * p] > m) m = zz[2 * p];
-          if (alt && zz[2 * p + 1] > ma) ma = zz[2 * p + 1];
-        }
-        tileMax[t] = m;
-        tileAltMax[t] = ma;
+        tileMax[ti * tilesX + tj] = m;
+        tileAltMax[ti * tilesX + tj] = ma;
       }
     }
   }
