@@ -4,26 +4,11 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../../src/kernel/cli/main';
+import { runCli as capture } from './capture';
 
 const FIX = join(__dirname, '..', 'perception', 'fixtures');
 const root = mkdtempSync(join(tmpdir(), 'mp-cli-smirk-'));
 after(() => rmSync(root, { recursive: true, force: true }));
-
-async function capture(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const log = console.log;
-  const error = console.error;
-  let out = '';
-  let err = '';
-  console.log = (...a: unknown[]) => void (out += a.join(' ') + '\n');
-  console.error = (...a: unknown[]) => void (err += a.join(' ') + '\n');
-  try {
-    return { code: await main(argv), out, err };
-  } finally {
-    console.log = log;
-    console.error = error;
-  }
-}
 
 test('magicportrait import-smirk writes DIR/smirk_encoder.onnx and prints the coverage', async () => {
   const dir = join(root, 'encoders');

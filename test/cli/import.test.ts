@@ -4,28 +4,13 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../../src/kernel/cli/main';
+import { runCli as capture } from './capture';
 import { IMPORT_TEST_ARCH, unpackSynthetic } from '../diffusion/import-helpers';
 import type { ImportPaths } from '../../src/kernel/diffusion/import';
 
 let root: string;
 let p: ImportPaths;
 let archFile: string;
-
-async function capture(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const log = console.log;
-  const error = console.error;
-  let out = '';
-  let err = '';
-  console.log = (...a: unknown[]) => void (out += a.join(' ') + '\n');
-  console.error = (...a: unknown[]) => void (err += a.join(' ') + '\n');
-  try {
-    return { code: await main(argv), out, err };
-  } finally {
-    console.log = log;
-    console.error = error;
-  }
-}
 
 before(() => {
   root = mkdtempSync(join(tmpdir(), 'mp-cli-import-'));

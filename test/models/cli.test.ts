@@ -6,28 +6,13 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { main } from '../../src/kernel/cli/main';
+import { runCli as capture } from '../cli/capture';
 import type { ManagerEvent } from '../../src/kernel/models/types';
 import { syntheticDownloads, type SyntheticDownloads } from './helpers';
 
 let root: string;
 let dl: SyntheticDownloads;
 let cfg: string;
-
-async function capture(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const log = console.log;
-  const error = console.error;
-  let out = '';
-  let err = '';
-  console.log = (...a: unknown[]) => void (out += a.join(' ') + '\n');
-  console.error = (...a: unknown[]) => void (err += a.join(' ') + '\n');
-  try {
-    return { code: await main(argv), out, err };
-  } finally {
-    console.log = log;
-    console.error = error;
-  }
-}
 
 before(() => {
   root = mkdtempSync(join(tmpdir(), 'mp-models-cli-'));
