@@ -47,7 +47,12 @@ test('quickstart runs end to end in real VS Code with the packaged extension', {
     const L = quickstartLayout();
     // Fresh stage caches for the editor's kernel and the CLI run, so both compute every stage (same outputs).
     const cacheDir = (name: string) => join(ws, '..', `${name}-${Date.now()}`);
-    const settings = { 'magicportrait.cacheDir': cacheDir('mp-e2e-cache') };
+    // The setting can be read after the kernel starts (code-server loads user settings asynchronously), so the same
+    // folder also reaches the kernel through the environment it inherits; a warm ~/.cache would otherwise hide stages.
+    const editorCache = cacheDir('mp-e2e-cache');
+    const settings = { 'magicportrait.cacheDir': editorCache };
+    const envBefore = process.env.MAGICPORTRAIT_CACHE;
+    process.env.MAGICPORTRAIT_CACHE = editorCache;
     await withVSCode({ name: 'quickstart', workspace: ws, extensions: vsix, viewport: { width: 1500, height: 1000 }, settings }, async (vs) => {
       const { page } = vs;
       await openNotebook(page, 'quickstart.mpnb', { kernel: 'MagicPortrait' });
@@ -213,6 +218,9 @@ test('quickstart runs end to end in real VS Code with the packaged extension', {
       assert.equal(await aligned.locator('img.mp-frame').count(), 4, 'driving | depth | normal | render');
       await screenshot(page, 'reenact-aligned-guidance');
     });
+    if (envBefore === undefined) delete process.env.MAGICPORTRAIT_CACHE;
+    else process.env.MAGICPORTRAIT_CACHE = envBefore;
+    assert.ok(existsSync(join(editorCache, 'stages')), `the editor's kernel used its own stage cache ${editorCache}`);
     // The notebook saved by VS Code keeps its outputs small: artifacts live beside it.
     assert.ok(existsSync(join(ws, 'quickstart.mpnb.artifacts')));
     // The same notebook run headless by the CLI gives outputs of identical structure (kinds and MIME types per cell).
