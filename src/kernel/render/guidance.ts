@@ -24,8 +24,8 @@ import { drawLandmarkMap, type LandmarkStyle } from './landmarkMap';
 import { Rasterizer, type IndexArray } from './rasterizer';
 
 const fr = Math.fround;
-/** numbers per face in `planes` (see facePlanes) */
-const PLANE_STRIDE = 38;
+/** bytes per face in the kernel's attribute-plane table (assembly/shade.ts `PLANE_F64` float64s) */
+const PLANE_BYTES = 44 * 8;
 
 /** SH `constant_factor` (§5.1) in double precision (the fitting code's least squares use these). */
 export const SH_FACTORS_F64: readonly number[] = Object.freeze([
@@ -194,9 +194,34 @@ function checkIndices(name: string, idx: IndexArray, limit: number): void {
   }
 }
 
+/** Byte offsets of a renderer's buffers in its rasteriser's kernel arena (see kernel.ts). */
+interface ArenaLayout {
+  faces: number;
+  uvFaces: number;
+  uvGrid: number;
+  tex: number;
+  shL: number;
+  planes: number;
+  slotOf: number;
+  slotFrame: number;
+  pxCol: number;
+  depthAttr: number;
+  normals: number;
+  /** 8-bit outputs (0: not drawn); the RGB ones have 4 bytes of slack (the kernel stores 4 bytes per pixel) */
+  depth: number;
+  normal: number;
+  render: number;
+  mask: number;
+  fDepth: number;
+  fNormal: number;
+  fRender: number;
+}
+
 /**
  * Renders the guidance maps of one frame at a time, reusing every buffer between frames. Not thread-safe; use
- * one per worker (see sequence.ts).
+ * one per worker (see sequence.ts). The rasterisation runs here; the per-pixel pass (interpolation, texture,
+ * shading, quantisation) runs in the WebAssembly render kernel (assembly/shade.ts), on buffers in the
+ * rasteriser's arena, and the finished maps are copied out.
  */
 export class GuidanceRenderer {
   readonly width: number;
@@ -204,30 +229,17 @@ export class GuidanceRenderer {
   readonly maps: readonly GuidanceMapKind[];
   readonly raster: Rasterizer;
   private readonly faces: Int32Array;
-  private readonly uvFaces: Int32Array | null;
-  private readonly uvGrid: Float64Array | null; // per uv vertex: (2u−1, −(2v−1)), float32 values
-  private readonly tex: Float32Array | null; // albedo HWC, 1-texel zero border, RGB padded to 16-byte texels: (S+2)² × 4
-  private readonly texSize: number;
-  private readonly shL: Float64Array; // light[k][c] · factor[k], 27
   private readonly nVerts: number;
+  private readonly at: ArenaLayout;
   private tvCrop: Float32Array;
   private tvImage: Float32Array;
   private rasterVerts: Float32Array;
-  private depthAttr: Float32Array;
-  private normals: Float32Array;
   private normalAcc: Float64Array;
-  private readonly altBary = new Float32Array(3);
-  private readonly pxCol: Float64Array;
-  /** per-face attribute planes of this frame, in first-use slots (see facePlanes) */
-  private readonly planes: Float64Array;
-  private readonly slotOf: Int32Array;
-  private readonly slotFrame: Int32Array;
-  private frameNo = 0;
-  private nextSlot = 0;
-  private withD = false;
-  private withN = false;
-  private withUV = false;
-  private readonly coef = new Float64Array(11);
+  /** row spans the kernel wrote in the last frame (cleared before the next one) */
+  private readonly prevLo: Int32Array;
+  private readonly prevHi: Int32Array;
+  private prevRowMin = 0;
+  private prevRowMax = -1;
   private lmkCrop = new Float32Array(68 * 3);
   private lmkImage = new Float32Array(68 * 3);
 
@@ -243,8 +255,29 @@ export class GuidanceRenderer {
     let maxIdx = 0;
     for (let k = 0; k < this.faces.length; k++) if (this.faces[k] > maxIdx) maxIdx = this.faces[k];
     this.nVerts = maxIdx + 1;
-    this.shL = new Float64Array(27);
-    const wantRender = this.maps.includes('render');
+    const nf = this.faces.length / 3, n = this.width * this.height, nv3 = this.nVerts * 3;
+    const A = this.raster.arena;
+    const wants = (k: GuidanceMapKind) => this.maps.includes(k);
+    const wantRender = wants('render');
+    let texSize = 0;
+    let prepareRender: (() => void) | null = null;
+    const at: ArenaLayout = {
+      faces: A.alloc(4 * this.faces.length),
+      uvFaces: 0, uvGrid: 0, tex: 0, shL: 0,
+      planes: A.alloc(PLANE_BYTES * nf),
+      slotOf: A.alloc(4 * nf),
+      slotFrame: A.alloc(4 * nf),
+      pxCol: A.alloc(8 * this.width),
+      depthAttr: A.alloc(4 * this.nVerts),
+      normals: A.alloc(4 * nv3),
+      depth: wants('depth') ? A.alloc(3 * n + 4) : 0,
+      normal: wants('normal') ? A.alloc(3 * n + 4) : 0,
+      render: wantRender ? A.alloc(3 * n + 4) : 0,
+      mask: wants('mask') ? A.alloc(n) : 0,
+      fDepth: options.floats && wants('depth') ? A.alloc(4 * n) : 0,
+      fNormal: options.floats && (wants('normal') || wantRender) ? A.alloc(12 * n) : 0,
+      fRender: options.floats && wantRender ? A.alloc(12 * n) : 0,
+    };
     if (wantRender) {
       const { uvCoords, uvFaces, albedo, light } = assets;
       const missing = [!uvCoords && 'uvCoords', !uvFaces && 'uvFaces', !albedo && 'albedo', !light && 'light'].filter(Boolean);
@@ -258,41 +291,44 @@ export class GuidanceRenderer {
       if (3 * S * S !== albedo!.length) {
         throw new MagicPortraitError(`albedo must be (3, S, S) planar, got ${albedo!.length} numbers`, 'bad-input');
       }
-      this.texSize = S;
-      const P = S + 2;
-      const tex = new Float32Array(P * P * 4);
-      for (let c = 0; c < 3; c++) {
-        for (let y = 0; y < S; y++) {
-          for (let x = 0; x < S; x++) tex[4 * ((y + 1) * P + x + 1) + c] = albedo![c * S * S + y * S + x];
+      texSize = S;
+      const P = S + 2, nuv = uvCoords!.length / 2;
+      at.uvFaces = A.alloc(4 * uvFaces!.length);
+      at.uvGrid = A.alloc(16 * nuv);
+      at.tex = A.alloc(16 * P * P);
+      at.shL = A.alloc(8 * 27);
+      prepareRender = () => {
+        // albedo HWC with a 1-texel zero border, RGB padded to 16-byte texels (one SIMD load per tap)
+        const tex = A.f32(at.tex, 4 * P * P);
+        for (let c = 0; c < 3; c++) {
+          for (let y = 0; y < S; y++) {
+            for (let x = 0; x < S; x++) tex[4 * ((y + 1) * P + x + 1) + c] = albedo![c * S * S + y * S + x];
+          }
         }
-      }
-      this.tex = tex;
-      this.uvFaces = Int32Array.from(uvFaces!);
-      const nuv = uvCoords!.length / 2;
-      this.uvGrid = new Float64Array(2 * nuv);
-      for (let t = 0; t < nuv; t++) {
-        this.uvGrid[2 * t] = fr(fr(uvCoords![2 * t] * 2) - 1);
-        this.uvGrid[2 * t + 1] = -fr(fr(uvCoords![2 * t + 1] * 2) - 1);
-      }
-      for (let k = 0; k < 9; k++) for (let c = 0; c < 3; c++) this.shL[3 * k + c] = fr(light![3 * k + c]) * SH_FACTORS[k];
-    } else {
-      this.tex = null;
-      this.texSize = 0;
-      this.uvFaces = null;
-      this.uvGrid = null;
+        A.i32(at.uvFaces, uvFaces!.length).set(uvFaces!);
+        // per uv vertex: grid_sample's (2u−1, −(2v−1)), float32 values
+        const g = A.f64(at.uvGrid, 2 * nuv);
+        for (let t = 0; t < nuv; t++) {
+          g[2 * t] = fr(fr(uvCoords![2 * t] * 2) - 1);
+          g[2 * t + 1] = -fr(fr(uvCoords![2 * t + 1] * 2) - 1);
+        }
+        // light[k][c] · factor[k]
+        const shL = A.f64(at.shL, 27);
+        for (let k = 0; k < 9; k++) for (let c = 0; c < 3; c++) shL[3 * k + c] = fr(light![3 * k + c]) * SH_FACTORS[k];
+      };
     }
-    const nv3 = this.nVerts * 3;
-    const nf = this.faces.length / 3;
-    this.planes = new Float64Array(PLANE_STRIDE * nf);
-    this.slotOf = new Int32Array(nf);
-    this.slotFrame = new Int32Array(nf);
-    this.pxCol = new Float64Array(this.width);
-    for (let j = 0; j < this.width; j++) this.pxCol[j] = (2 * j + 1) / this.width - 1;
+    // every region is allocated: views taken from here on stay valid until the rasteriser grows its vertex copy
+    prepareRender?.();
+    A.i32(at.faces, this.faces.length).set(this.faces);
+    const pxCol = A.f64(at.pxCol, this.width);
+    for (let j = 0; j < this.width; j++) pxCol[j] = (2 * j + 1) / this.width - 1;
+    this.at = at;
+    A.exports.configure(this.width, this.height, at.pxCol, at.faces, at.uvFaces, at.uvGrid, at.tex, texSize, at.shL, at.planes, at.slotOf, at.slotFrame);
+    this.prevLo = new Int32Array(this.height);
+    this.prevHi = new Int32Array(this.height);
     this.tvCrop = new Float32Array(nv3);
     this.tvImage = new Float32Array(nv3);
     this.rasterVerts = new Float32Array(nv3);
-    this.depthAttr = new Float32Array(this.nVerts);
-    this.normals = new Float32Array(nv3);
     this.normalAcc = new Float64Array(nv3);
   }
 
@@ -323,42 +359,55 @@ export class GuidanceRenderer {
       tv = orthProject(frame.verts, opts.cam, this.tvCrop);
     }
     if (opts.tform) tv = placeInImage(tv, opts.tform, W, H, this.tvImage, opts.cropSize ?? DECA_CROP_SIZE);
-    // 2. per-vertex attributes; the rasteriser z is (z - min z) + 10 + 10 as in DECA
+    const maps = this.maps;
+    const wantDepth = maps.includes('depth'), wantNormal = maps.includes('normal'), wantRender = maps.includes('render');
+    const wantMask = maps.includes('mask'), wantLmk = maps.includes('landmarks');
+    // 2. rasterise; the rasteriser z is (z - min z) + 10 + 10 as in DECA
     const rv = this.rasterVerts;
     for (let k = 0; k < tv.length; k += 3) {
       rv[k] = tv[k];
       rv[k + 1] = tv[k + 1];
     }
-    const maps = this.maps;
-    const wantDepth = maps.includes('depth'), wantNormal = maps.includes('normal'), wantRender = maps.includes('render');
-    const wantMask = maps.includes('mask'), wantLmk = maps.includes('landmarks');
-    const depthA = depthAttribute(tv, this.depthAttr, rv);
-    // 3. rasterise
+    const depthTmp = this.depthScratch(tv.length / 3);
+    depthAttribute(tv, depthTmp, rv);
     const R = this.raster.rasterize(rv, this.faces, { altZOffset: wantDepth ? -10 : 0, resolve: false });
-    // 4. outputs
+    // 3. per-vertex attributes into the arena (no allocation happens from here to the kernel call)
+    const A = this.raster.arena, at = this.at;
+    A.f32(at.depthAttr, depthTmp.length).set(depthTmp);
+    if (wantNormal || wantRender) vertexNormals(frame.verts, this.faces, A.f32(at.normals, frame.verts.length), this.normalAcc);
+    // 4. the kernel's pass over the covered pixels, after clearing what it wrote last frame
+    this.clearLastFrame();
     const n = W * H;
+    if (opts.floats) for (const [ptr, len] of [[at.fDepth, n], [at.fNormal, 3 * n], [at.fRender, 3 * n]]) if (ptr) A.f32(ptr, len).fill(0);
+    const fN = wantNormal || wantRender ? at.fNormal : 0;
+    A.exports.shade(
+      R.rowMin, R.rowMax, this.raster.facePtr, wantDepth ? this.raster.altFacePtr : this.raster.facePtr,
+      this.raster.colLoPtr, this.raster.colHiPtr, this.raster.vertsPtr, at.depthAttr, at.normals,
+      at.depth, at.normal, at.render, at.mask, at.fDepth, fN, at.fRender,
+    );
+    this.prevRowMin = R.rowMin;
+    this.prevRowMax = R.rowMax;
+    this.prevLo.set(R.colLo);
+    this.prevHi.set(R.colHi);
+    // 5. outputs
     const res: GuidanceMaps = { width: W, height: H, covered: R.covered };
     const take = (buf: Uint8Array | undefined, len: number): Uint8Array => {
       if (buf) {
         if (buf.length !== len) throw new RangeError(`output buffer has ${buf.length} bytes, expected ${len}`);
-        buf.fill(0);
         return buf;
       }
       return new Uint8Array(len);
     };
-    const dOut = wantDepth ? (res.depth = take(out?.depth, 3 * n)) : null;
-    const nOut = wantNormal ? (res.normal = take(out?.normal, 3 * n)) : null;
-    const rOut = wantRender ? (res.render = take(out?.render, 3 * n)) : null;
-    const mOut = wantMask ? (res.mask = take(out?.mask, n)) : null;
-    let fD: Float32Array | null = null, fN: Float32Array | null = null, fR: Float32Array | null = null;
+    if (wantDepth) (res.depth = take(out?.depth, 3 * n)).set(A.u8(at.depth, 3 * n));
+    if (wantNormal) (res.normal = take(out?.normal, 3 * n)).set(A.u8(at.normal, 3 * n));
+    if (wantRender) (res.render = take(out?.render, 3 * n)).set(A.u8(at.render, 3 * n));
+    if (wantMask) (res.mask = take(out?.mask, n)).set(A.u8(at.mask, n));
     if (opts.floats) {
       res.floats = {};
-      if (wantDepth) fD = res.floats.depth = new Float32Array(n);
-      if (wantNormal || wantRender) fN = res.floats.normal = new Float32Array(3 * n);
-      if (wantRender) fR = res.floats.render = new Float32Array(3 * n);
+      if (wantDepth) res.floats.depth = A.f32(at.fDepth, n).slice();
+      if (wantNormal || wantRender) res.floats.normal = A.f32(at.fNormal, 3 * n).slice();
+      if (wantRender) res.floats.render = A.f32(at.fRender, 3 * n).slice();
     }
-    if (wantNormal || wantRender) vertexNormals(frame.verts, this.faces, this.normals, this.normalAcc);
-    this.shade(R.rowMin, R.rowMax, depthA, dOut, nOut, rOut, mOut, fD, fN, fR);
     if (wantLmk) {
       if (!frame.landmarks) throw new MagicPortraitError(`${label}: the landmarks map needs the frame's 68 landmarks`, 'missing-key');
       if (!opts.cam) throw new MagicPortraitError(`${label}: the landmarks map needs cam to project the landmarks`, 'missing-key');
@@ -369,233 +418,42 @@ export class GuidanceRenderer {
       }
       let l = orthProject(frame.landmarks, opts.cam, this.lmkCrop);
       if (opts.tform) l = placeInImage(l, opts.tform, W, H, this.lmkImage, opts.cropSize ?? DECA_CROP_SIZE);
-      res.landmarks = drawLandmarkMap(l, W, H, take(out?.landmarks, 3 * n), opts.landmarkStyle);
+      res.landmarks = drawLandmarkMap(l, W, H, take(out?.landmarks, 3 * n).fill(0), opts.landmarkStyle);
     }
     return res;
   }
 
+  private depthTmp = new Float32Array(0);
+  private depthScratch(nv: number): Float32Array {
+    if (this.depthTmp.length !== nv) this.depthTmp = new Float32Array(nv);
+    return this.depthTmp;
+  }
+
+  /** Zero the output spans the kernel wrote in the previous frame (everything else is still zero). */
+  private clearLastFrame(): void {
+    const A = this.raster.arena, at = this.at, W = this.width, n = W * this.height;
+    const rgb = [at.depth, at.normal, at.render].filter((p) => p !== 0).map((p) => A.u8(p, 3 * n + 4));
+    const mask = at.mask ? A.u8(at.mask, n) : null;
+    for (let i = this.prevRowMin; i <= this.prevRowMax; i++) {
+      const lo = this.prevLo[i], hi = this.prevHi[i];
+      if (lo > hi) continue;
+      const p0 = i * W + lo, p1 = i * W + hi + 1;
+      for (const b of rgb) b.fill(0, 3 * p0, 3 * p1 + 1);
+      mask?.fill(0, p0, p1);
+    }
+  }
+
   private resize(len: number): void {
+    const A = this.raster.arena;
     this.tvCrop = new Float32Array(len);
     this.tvImage = new Float32Array(len);
     this.rasterVerts = new Float32Array(len);
-    this.depthAttr = new Float32Array(len / 3);
-    this.normals = new Float32Array(len);
     this.normalAcc = new Float64Array(len);
-  }
-
-  /**
-   * The attribute planes of face `f` for this frame, computed on the face's first pixel: every interpolated
-   * attribute is affine in the pixel position within a face, `Σ w_k t_k = A + Bx·(px − x0) + By·(py − y0)` with the
-   * rasteriser's barycentric coefficients. 38 numbers: x0, y0, then (A, Bx, By) for depth, nx, ny, nz, u, v, then
-   * per colour channel the SH shading as a quadratic in (dx, dy) = (px − x0, py − y0) (see `shPlanes`).
-   * Planes go to consecutive slots in first-use order, so the shading pass reads them warm from cache (a table
-   * indexed by face is read in scattered order and misses). Returns the slot's offset in `planes`.
-   */
-  private facePlanes(f: number): number {
-    const q = PLANE_STRIDE * this.nextSlot++;
-    this.slotOf[f] = q;
-    this.slotFrame[f] = this.frameNo;
-    const c = this.coef, P = this.planes, faces = this.faces;
-    this.raster.coefficients(f, c, 0);
-    const c0 = c[2], a0 = c[3], b0 = c[4], a1 = c[6], b1 = c[7], a2 = c[9], b2 = c[10];
-    P[q] = c[0];
-    P[q + 1] = c[1];
-    const va = faces[3 * f], vb = faces[3 * f + 1], vc = faces[3 * f + 2];
-    if (this.withD) {
-      const depthA = this.depthAttr;
-      const t0 = depthA[va], t1 = depthA[vb], t2 = depthA[vc];
-      P[q + 2] = c0 * t0;
-      P[q + 3] = a0 * t0 + a1 * t1 + a2 * t2;
-      P[q + 4] = b0 * t0 + b1 * t1 + b2 * t2;
+    // more vertices than the faces use: the kernel's per-vertex arrays must hold them all
+    if (len > 3 * this.nVerts) {
+      this.at.depthAttr = A.alloc(4 * (len / 3));
+      this.at.normals = A.alloc(4 * len);
     }
-    if (this.withN) {
-      const normals = this.normals;
-      for (let k = 0; k < 3; k++) {
-        const t0 = normals[3 * va + k], t1 = normals[3 * vb + k], t2 = normals[3 * vc + k];
-        P[q + 5 + 3 * k] = c0 * t0;
-        P[q + 6 + 3 * k] = a0 * t0 + a1 * t1 + a2 * t2;
-        P[q + 7 + 3 * k] = b0 * t0 + b1 * t1 + b2 * t2;
-      }
-    }
-    if (this.withUV) {
-      const g = this.uvGrid!, uvf = this.uvFaces!;
-      const ta = 2 * uvf[3 * f], tb = 2 * uvf[3 * f + 1], tc = 2 * uvf[3 * f + 2];
-      for (let k = 0; k < 2; k++) {
-        const t0 = g[ta + k], t1 = g[tb + k], t2 = g[tc + k];
-        P[q + 14 + 3 * k] = c0 * t0;
-        P[q + 15 + 3 * k] = a0 * t0 + a1 * t1 + a2 * t2;
-        P[q + 16 + 3 * k] = b0 * t0 + b1 * t1 + b2 * t2;
-      }
-      this.shPlanes(q);
-    }
-    return q;
-  }
-
-  /**
-   * SH shading as a per-face quadratic: with the normal affine in (dx, dy), `n = a + b·dx + c·dy` (the planes at
-   * q+5..q+13), each of the 9 basis functions is a quadratic in (dx, dy), and so is their light-weighted sum per
-   * channel. Writes (1, dx, dy, dx², dx·dy, dy²) coefficients for r, g, b at q+20, q+26, q+32. (Same value as
-   * evaluating the basis on the interpolated normal, up to float64 rounding.)
-   */
-  private shPlanes(q: number): void {
-    const P = this.planes, L = this.shL;
-    const ax = P[q + 5], bx = P[q + 6], cx = P[q + 7];
-    const ay = P[q + 8], by = P[q + 9], cy = P[q + 10];
-    const az = P[q + 11], bz = P[q + 12], cz = P[q + 13];
-    // quadratic products (1, dx, dy, dx², dxdy, dy²) of the basis terms
-    const xy0 = ax * ay, xy1 = ax * by + bx * ay, xy2 = ax * cy + cx * ay, xy3 = bx * by, xy4 = bx * cy + cx * by, xy5 = cx * cy;
-    const xz0 = ax * az, xz1 = ax * bz + bx * az, xz2 = ax * cz + cx * az, xz3 = bx * bz, xz4 = bx * cz + cx * bz, xz5 = cx * cz;
-    const yz0 = ay * az, yz1 = ay * bz + by * az, yz2 = ay * cz + cy * az, yz3 = by * bz, yz4 = by * cz + cy * bz, yz5 = cy * cz;
-    const d0 = ax * ax - ay * ay, d1 = 2 * (ax * bx - ay * by), d2 = 2 * (ax * cx - ay * cy);
-    const d3 = bx * bx - by * by, d4 = 2 * (bx * cx - by * cy), d5 = cx * cx - cy * cy;
-    const z0 = 3 * az * az - 1, z1 = 6 * az * bz, z2 = 6 * az * cz, z3 = 3 * bz * bz, z4 = 6 * bz * cz, z5 = 3 * cz * cz;
-    for (let ch = 0; ch < 3; ch++) {
-      const l0 = L[ch], l1 = L[3 + ch], l2 = L[6 + ch], l3 = L[9 + ch], l4 = L[12 + ch];
-      const l5 = L[15 + ch], l6 = L[18 + ch], l7 = L[21 + ch], l8 = L[24 + ch];
-      const o = q + 20 + 6 * ch;
-      P[o] = l0 + l1 * ax + l2 * ay + l3 * az + l4 * xy0 + l5 * xz0 + l6 * yz0 + l7 * d0 + l8 * z0;
-      P[o + 1] = l1 * bx + l2 * by + l3 * bz + l4 * xy1 + l5 * xz1 + l6 * yz1 + l7 * d1 + l8 * z1;
-      P[o + 2] = l1 * cx + l2 * cy + l3 * cz + l4 * xy2 + l5 * xz2 + l6 * yz2 + l7 * d2 + l8 * z2;
-      P[o + 3] = l4 * xy3 + l5 * xz3 + l6 * yz3 + l7 * d3 + l8 * z3;
-      P[o + 4] = l4 * xy4 + l5 * xz4 + l6 * yz4 + l7 * d4 + l8 * z4;
-      P[o + 5] = l4 * xy5 + l5 * xz5 + l6 * yz5 + l7 * d5 + l8 * z5;
-    }
-  }
-
-  /**
-   * Interpolate, sample, shade and quantise every covered pixel in one pass over the raster's row spans (fused:
-   * the face index, the pixel offset and the shared normal are read or computed once per pixel for all maps).
-   * Pixels are taken in runs of one face along a row (typically 3–4): the face's planes are loaded into locals and
-   * everything that depends only on the row (the `By·dy` products, the SH quadratic's dy terms) is computed once
-   * per run. (Hoisting `By·dy` keeps every map bit for bit: `A + Bx·dx + By·dy` adds the same two products in the
-   * same order.)
-   */
-  private shade(
-    rowMin: number, rowMax: number, depthA: Float32Array,
-    dOut: Uint8Array | null, nOut: Uint8Array | null, rOut: Uint8Array | null, mOut: Uint8Array | null,
-    fD: Float32Array | null, fN: Float32Array | null, fR: Float32Array | null,
-  ): void {
-    const withD = dOut !== null || fD !== null, withN = nOut !== null || fN !== null || rOut !== null;
-    this.withD = withD;
-    this.withN = withN;
-    this.withUV = rOut !== null && this.tex !== null;
-    const withR = this.withUV;
-    this.frameNo++;
-    this.nextSlot = 0;
-    const slotOf = this.slotOf, slotFrame = this.slotFrame, frameNo = this.frameNo;
-    const W = this.width, H = this.height, raster = this.raster;
-    const face = raster.face, altFace = raster.altFace, colLo = raster.colLo, colHi = raster.colHi;
-    const P = this.planes, pxCol = this.pxCol;
-    const tex = this.tex ?? new Float32Array(0), S = this.texSize, TP = S + 2;
-    for (let i = rowMin; i <= rowMax; i++) {
-      const py = (2 * i + 1) / H - 1;
-      // the current face's planes (see facePlanes), reloaded when the face changes along the row
-      let cf = -1, x0 = 0, dA = 0, dX = 0, dYy = 0;
-      let nxA = 0, nxX = 0, nxYy = 0, nyA = 0, nyX = 0, nyYy = 0, nzA = 0, nzX = 0, nzYy = 0;
-      let uA = 0, uX = 0, uYy = 0, vA = 0, vX = 0, vYy = 0;
-      let sr0 = 0, sr1 = 0, sr2 = 0, sg0 = 0, sg1 = 0, sg2 = 0, sb0 = 0, sb1 = 0, sb2 = 0;
-      for (let j = colLo[i], p = i * W + j, end = colHi[i]; j <= end; j++, p++) {
-        const f = face[p];
-        if (f < 0) continue;
-        if (f !== cf) {
-          cf = f;
-          const q = slotFrame[f] === frameNo ? slotOf[f] : this.facePlanes(f);
-          const dy = py - P[q + 1];
-          x0 = P[q];
-          dA = P[q + 2]; dX = P[q + 3]; dYy = P[q + 4] * dy;
-          nxA = P[q + 5]; nxX = P[q + 6]; nxYy = P[q + 7] * dy;
-          nyA = P[q + 8]; nyX = P[q + 9]; nyYy = P[q + 10] * dy;
-          nzA = P[q + 11]; nzX = P[q + 12]; nzYy = P[q + 13] * dy;
-          uA = P[q + 14]; uX = P[q + 15]; uYy = P[q + 16] * dy;
-          vA = P[q + 17]; vX = P[q + 18]; vYy = P[q + 19] * dy;
-          if (withR) {
-            // SH quadratic per channel at this row: s = s0 + dx·(s1 + dx·s2)
-            sr0 = P[q + 20] + dy * (P[q + 22] + dy * P[q + 25]); sr1 = P[q + 21] + dy * P[q + 24]; sr2 = P[q + 23];
-            sg0 = P[q + 26] + dy * (P[q + 28] + dy * P[q + 31]); sg1 = P[q + 27] + dy * P[q + 30]; sg2 = P[q + 29];
-            sb0 = P[q + 32] + dy * (P[q + 34] + dy * P[q + 37]); sb1 = P[q + 33] + dy * P[q + 36]; sb2 = P[q + 35];
-          }
-        }
-        {
-          const dx = pxCol[j] - x0;
-          if (mOut) mOut[p] = 255;
-          if (withD) {
-            const fd = altFace[p];
-            // where the depth pass (z + 10) picked another face (see the file header), interpolate that face
-            const d = fd === f ? dA + dX * dx + dYy : this.depthOfFace(fd, p, depthA);
-            if (fD) fD[p] = d;
-            if (dOut) {
-              const v = quantize(d);
-              dOut[3 * p] = v;
-              dOut[3 * p + 1] = v;
-              dOut[3 * p + 2] = v;
-            }
-          }
-          if (!withN) continue;
-          if (fN || nOut) {
-            const nx = nxA + nxX * dx + nxYy;
-            const ny = nyA + nyX * dx + nyYy;
-            const nz = nzA + nzX * dx + nzYy;
-            if (fN) {
-              fN[3 * p] = nx;
-              fN[3 * p + 1] = ny;
-              fN[3 * p + 2] = nz;
-            }
-            if (nOut) {
-              nOut[3 * p] = quantize(nx);
-              nOut[3 * p + 1] = quantize(ny);
-              nOut[3 * p + 2] = quantize(nz);
-            }
-          }
-          if (!withR) continue;
-          // albedo: grid_sample bilinear, zeros padding, align_corners=False, on the texture with a zero border
-          const gx = uA + uX * dx + uYy;
-          const gy = vA + vX * dx + vYy;
-          const ix = ((gx + 1) * S - 1) / 2, iy = ((gy + 1) * S - 1) / 2;
-          const tx = Math.floor(ix), ty = Math.floor(iy);
-          const fx = ix - tx, fy = iy - ty, gx0 = tx + 1 - ix, gy0 = ty + 1 - iy;
-          let ar = 0, ag = 0, ab = 0;
-          if (tx >= -1 && tx <= S - 1 && ty >= -1 && ty <= S - 1) {
-            const t00 = 4 * ((ty + 1) * TP + tx + 1), t10 = t00 + 4, t01 = t00 + 4 * TP, t11 = t01 + 4;
-            const wnw = gx0 * gy0, wne = fx * gy0, wsw = gx0 * fy, wse = fx * fy;
-            ar = tex[t00] * wnw + tex[t10] * wne + tex[t01] * wsw + tex[t11] * wse;
-            ag = tex[t00 + 1] * wnw + tex[t10 + 1] * wne + tex[t01 + 1] * wsw + tex[t11 + 1] * wse;
-            ab = tex[t00 + 2] * wnw + tex[t10 + 2] * wne + tex[t01 + 2] * wsw + tex[t11 + 2] * wse;
-          } else if (Number.isFinite(ix) && Number.isFinite(iy)) {
-            // outside the padded texture: each tap is either inside or zero
-            for (let t = 0; t < 4; t++) {
-              const sx = tx + (t & 1), sy = ty + (t >> 1);
-              if (sx < 0 || sx > S - 1 || sy < 0 || sy > S - 1) continue;
-              const wgt = (t & 1 ? fx : gx0) * (t >> 1 ? fy : gy0);
-              const o = 4 * ((sy + 1) * TP + sx + 1);
-              ar += tex[o] * wgt;
-              ag += tex[o + 1] * wgt;
-              ab += tex[o + 2] * wgt;
-            }
-          }
-          // SH shading of the unnormalised interpolated normal (the per-face quadratic, see shPlanes)
-          const r = ar * (sr0 + dx * (sr1 + dx * sr2));
-          const g = ag * (sg0 + dx * (sg1 + dx * sg2));
-          const bl = ab * (sb0 + dx * (sb1 + dx * sb2));
-          if (fR) {
-            fR[3 * p] = r;
-            fR[3 * p + 1] = g;
-            fR[3 * p + 2] = bl;
-          }
-          if (rOut) {
-            rOut[3 * p] = quantize(r);
-            rOut[3 * p + 1] = quantize(g);
-            rOut[3 * p + 2] = quantize(bl);
-          }
-        }
-      }
-    }
-  }
-
-  /** Interpolated depth attribute of face `f` at pixel `p` (for the rare pixels where altFace ≠ face). */
-  private depthOfFace(f: number, p: number, depthA: Float32Array): number {
-    const wb = this.altBary, faces = this.faces;
-    this.raster.baryAt(f, p, wb);
-    return wb[0] * depthA[faces[3 * f]] + wb[1] * depthA[faces[3 * f + 1]] + wb[2] * depthA[faces[3 * f + 2]];
   }
 }
 

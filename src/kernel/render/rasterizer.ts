@@ -40,6 +40,8 @@
 // reference's are float32): the two can then differ only in near-ties of z and in the last bits of attributes
 // (test/render/golden.test.ts).
 
+import { KernelArena } from './kernel';
+
 /** Vertex indices, 3 per face. */
 export type IndexArray = Int32Array | Uint32Array | Uint16Array;
 
@@ -106,18 +108,32 @@ export interface RasterOptions {
 }
 
 export class Rasterizer implements RasterResult {
-  readonly face: Int32Array;
+  /**
+   * The WebAssembly memory that `face`, `altFace`, `colLo`, `colHi` and the vertices live in, so that the render
+   * kernel (kernel.ts) reads them in place; a GuidanceRenderer allocates its own buffers in the same arena.
+   */
+  readonly arena: KernelArena;
+  readonly facePtr: number;
+  readonly altFacePtr: number;
+  readonly colLoPtr: number;
+  readonly colHiPtr: number;
+  /** byte offset of the float64 copy of the last call's vertices */
+  vertsPtr = 0;
+  private vertsCap = 0;
   readonly bary: Float32Array;
   readonly zbuf: Float32Array;
-  readonly colLo: Int32Array;
-  readonly colHi: Int32Array;
-  altFace: Int32Array;
+  private viewGen = -1;
+  private faceView!: Int32Array;
+  private altFaceView!: Int32Array;
+  private colLoView!: Int32Array;
+  private colHiView!: Int32Array;
+  private vView: Float64Array = new Float64Array(0);
+  private altIsFace = true;
   covered = 0;
   rowMin = 1;
   rowMax = 0;
   /** float64 z of the current winner, then the alt z of the alt winner: `(z, za)` per pixel, in one cache line */
   private readonly zz: Float64Array;
-  private readonly altFaceBuf: Int32Array;
   /** the faces of the last call (for `coefficients`) */
   private faces: IndexArray = new Int32Array(0);
   private readonly coefScratch = new Float64Array(11);
@@ -131,7 +147,6 @@ export class Rasterizer implements RasterResult {
   private readonly pyRow: Float64Array;
   /** per face, from the first pass: its winding (±1), or 0 if the reference skips it (so the second pass tests nothing else) */
   private winding = new Int8Array(0);
-  private v = new Float64Array(0);
   private resolved = true;
   /** spans written by the last call (colLo/colHi of rows rowMin..rowMax); everything else is still clear */
   private dirtyMin = 0;
@@ -142,14 +157,16 @@ export class Rasterizer implements RasterResult {
       throw new RangeError(`raster size must be positive integers, got ${width}×${height}`);
     }
     const n = width * height;
-    this.face = new Int32Array(n);
+    this.arena = new KernelArena(8 * n + 8 * height + (4 << 20));
+    this.facePtr = this.arena.alloc(4 * n);
+    this.altFacePtr = this.arena.alloc(4 * n);
+    this.colLoPtr = this.arena.alloc(4 * height);
+    this.colHiPtr = this.arena.alloc(4 * height);
     this.bary = new Float32Array(3 * n);
     this.zbuf = new Float32Array(n);
     this.zz = new Float64Array(2 * n);
-    this.altFaceBuf = new Int32Array(n);
-    this.altFace = this.face;
-    this.colLo = new Int32Array(height).fill(0);
-    this.colHi = new Int32Array(height).fill(width - 1);
+    this.colLo.fill(0);
+    this.colHi.fill(width - 1);
     this.tilesX = ((width - 1) >> TILE_SHIFT) + 1;
     this.tileMax = new Float64Array(this.tilesX * (((height - 1) >> TILE_SHIFT) + 1));
     this.tileAltMax = new Float64Array(this.tileMax.length);
@@ -160,6 +177,40 @@ export class Rasterizer implements RasterResult {
     this.dirtyMax = height - 1; // first call clears everything (whole-row spans)
   }
 
+  /** Typed-array views of the arena buffers, re-taken after the arena's memory grew. */
+  private views(): void {
+    const k = this.arena;
+    if (this.viewGen === k.generation) return;
+    const n = this.width * this.height;
+    this.faceView = k.i32(this.facePtr, n);
+    this.altFaceView = k.i32(this.altFacePtr, n);
+    this.colLoView = k.i32(this.colLoPtr, this.height);
+    this.colHiView = k.i32(this.colHiPtr, this.height);
+    this.vView = k.f64(this.vertsPtr, this.vertsCap);
+    this.viewGen = k.generation;
+  }
+  get face(): Int32Array {
+    this.views();
+    return this.faceView;
+  }
+  get altFace(): Int32Array {
+    this.views();
+    return this.altIsFace ? this.faceView : this.altFaceView;
+  }
+  get colLo(): Int32Array {
+    this.views();
+    return this.colLoView;
+  }
+  get colHi(): Int32Array {
+    this.views();
+    return this.colHiView;
+  }
+  /** float64 copy of the last call's vertices (in the arena) */
+  private get v(): Float64Array {
+    this.views();
+    return this.vView;
+  }
+
   /**
    * Rasterise one mesh. The buffers of this object are overwritten (and returned as `this`).
    * @param verts `V*3` vertices in DECA NDC (see the file header)
@@ -167,15 +218,21 @@ export class Rasterizer implements RasterResult {
    */
   rasterize(verts: Float32Array | Float64Array, faces: IndexArray, options: RasterOptions = {}): RasterResult {
     const W = this.width, H = this.height;
-    const face = this.face, zz = this.zz, pxCol = this.pxCol, pyRow = this.pyRow;
-    const colLo = this.colLo, colHi = this.colHi;
+    if (this.vertsCap < verts.length) {
+      // (may grow the memory: before any view is taken)
+      this.vertsPtr = this.arena.alloc(8 * verts.length);
+      this.vertsCap = verts.length;
+      this.viewGen = -1;
+    }
+    this.views();
+    const face = this.faceView, zz = this.zz, pxCol = this.pxCol, pyRow = this.pyRow;
+    const colLo = this.colLoView, colHi = this.colHiView;
     const altOff = options.altZOffset ?? 0;
     const alt = altOff !== 0;
-    const altFace = this.altFaceBuf;
+    const altFace = this.altFaceView;
     this.clearSpans();
-    this.altFace = alt ? altFace : face;
-    if (this.v.length < verts.length) this.v = new Float64Array(verts.length);
-    const v = this.v;
+    this.altIsFace = !alt;
+    const v = this.vView;
     for (let k = 0; k < verts.length; k++) v[k] = verts[k];
     const nf = (faces.length / 3) | 0;
     this.faces = faces;
@@ -449,13 +506,14 @@ export class Rasterizer implements RasterResult {
 
   /** Reset what the last call wrote (its row spans) and mark every span empty. */
   private clearSpans(): void {
-    const W = this.width, colLo = this.colLo, colHi = this.colHi;
+    this.views();
+    const W = this.width, colLo = this.colLoView, colHi = this.colHiView;
     for (let i = this.dirtyMin; i <= this.dirtyMax; i++) {
       if (colLo[i] > colHi[i]) continue;
       const lo = i * W + colLo[i], hi = i * W + colHi[i] + 1;
-      this.face.fill(-1, lo, hi);
+      this.faceView.fill(-1, lo, hi);
       this.zz.fill(Infinity, 2 * lo, 2 * hi);
-      this.altFaceBuf.fill(-1, lo, hi);
+      this.altFaceView.fill(-1, lo, hi);
       if (!this.resolved) continue; // bary and zbuf were not written
       this.zbuf.fill(-1, lo, hi);
       this.bary.fill(0, 3 * lo, 3 * hi);

@@ -1,0 +1,2 @@
+// Entry point of the render kernel module (see ../kernel.ts).
+export { configure, shade } from './shade';
