@@ -206,12 +206,25 @@ export function shade(
   withD = dOut != 0 || fD != 0;
   withN = nOut != 0 || fN != 0 || rOut != 0;
   withUV = rOut != 0 && texP != 0;
-  const wantN = nOut != 0 || fN != 0;
-  const withR = withUV;
   frameNo++;
   nextSlot = 0;
+  // the usual call (all three 8-bit maps, no float maps) gets a copy of the loop with those tests folded away
+  if (dOut != 0 && nOut != 0 && withUV && fD == 0 && fN == 0 && fR == 0) {
+    shadeRows(rowMin, rowMax, faceP, altFaceP, colLoP, colHiP, dOut, nOut, rOut, mOut, 0, 0, 0, true, true, true, true);
+  } else {
+    shadeRows(rowMin, rowMax, faceP, altFaceP, colLoP, colHiP, dOut, nOut, rOut, mOut, fD, fN, fR, withD, nOut != 0 || fN != 0, withUV, false);
+  }
+}
+
+@inline function shadeRows(
+  rowMin: i32, rowMax: i32, faceP: usize, altFaceP: usize, colLoP: usize, colHiP: usize,
+  dOut: usize, nOut: usize, rOut: usize, mOut: usize, fD: usize, fN: usize, fR: usize,
+  withD: bool, wantN: bool, withR: bool, noFloats: bool,
+): void {
   const S = <f64>texS, TP = texS + 2, Sm1 = <f64>(texS - 1);
-  const one = f64x2.splat(1), two = f64x2.splat(2), Sv = f64x2.splat(S);
+  // (x / 2 and x · 0.5 round identically: halving is exact unless it underflows, and then both round the same)
+  const one = f64x2.splat(1), half = f64x2.splat(0.5), Sv = f64x2.splat(S);
+  const lowT = f64x2.splat(-1), highT = f64x2.splat(Sm1), magic = f64x2.splat(6755399441055744.0);
   for (let i = rowMin; i <= rowMax; i++) {
     const py = <f64>(2 * i + 1) / <f64>H - 1;
     let cf = -1;
@@ -258,10 +271,10 @@ export function shade(
       }
       if (withD || wantN) {
         const q4 = quantize4(dn, nn);
-        if (dOut) store<u32>(dOut + p * 3, <u32>(q4 & 0xff) * 0x010101);
-        if (nOut) store<u32>(nOut + p * 3, <u32>q4 >>> 8);
-        if (fD) store<f32>(fD + (p << 2), <f32>f64x2.extract_lane(dn, 0));
-        if (fN) {
+        if (noFloats || dOut) store<u32>(dOut + p * 3, <u32>(q4 & 0xff) * 0x010101);
+        if (noFloats || nOut) store<u32>(nOut + p * 3, <u32>q4 >>> 8);
+        if (!noFloats && fD) store<f32>(fD + (p << 2), <f32>f64x2.extract_lane(dn, 0));
+        if (!noFloats && fN) {
           store<f32>(fN + p * 12, <f32>f64x2.extract_lane(dn, 1));
           store<f32>(fN + p * 12 + 4, <f32>f64x2.extract_lane(nn, 0));
           store<f32>(fN + p * 12 + 8, <f32>f64x2.extract_lane(nn, 1));
@@ -270,19 +283,22 @@ export function shade(
       if (!withR) continue;
       // albedo: grid_sample bilinear, zeros padding, align_corners=False, on the texture with a zero border
       const uv = f64x2.add(f64x2.add(aUV, f64x2.mul(xUV, dxv)), yUV);
-      const ixy = f64x2.div(f64x2.sub(f64x2.mul(f64x2.add(uv, one), Sv), one), two);
+      const ixy = f64x2.mul(f64x2.sub(f64x2.mul(f64x2.add(uv, one), Sv), one), half);
       const txy = f64x2.floor(ixy);
       const fxy = f64x2.sub(ixy, txy); // (fx, fy)
       const gxy = f64x2.sub(f64x2.add(txy, one), ixy); // (gx0, gy0)
       const tx = f64x2.extract_lane(txy, 0), ty = f64x2.extract_lane(txy, 1);
       let accRG = f64x2.splat(0), accB = accRG;
-      if (tx >= -1 && tx <= Sm1 && ty >= -1 && ty <= Sm1) {
+      if (v128.all_true<i64>(v128.and(f64x2.ge(txy, lowT), f64x2.le(txy, highT)))) {
         const wx = v128.shuffle<f64>(gxy, fxy, 0, 2); // (gx0, fx)
         const wN = f64x2.mul(wx, v128.shuffle<f64>(gxy, gxy, 1, 1)); // (wnw, wne)
         const wS = f64x2.mul(wx, v128.shuffle<f64>(fxy, fxy, 1, 1)); // (wsw, wse)
         const wnw = v128.shuffle<f64>(wN, wN, 0, 0), wne = v128.shuffle<f64>(wN, wN, 1, 1);
         const wsw = v128.shuffle<f64>(wS, wS, 0, 0), wse = v128.shuffle<f64>(wS, wS, 1, 1);
-        const t00 = texP + (<usize>((<i32>ty + 1) * TP + <i32>tx + 1) << 4);
+        // the integer texel coordinates: txy holds small exact integers, so adding 2^52 + 2^51 leaves each one
+        // in the low 32 bits of its lane (two's complement), without a float → int conversion per lane
+        const ti = f64x2.add(txy, magic);
+        const t00 = texP + (<usize>((i32x4.extract_lane(ti, 2) + 1) * TP + i32x4.extract_lane(ti, 0) + 1) << 4);
         const t10 = t00 + 16, t01 = t00 + (<usize>TP << 4), t11 = t01 + 16;
         accRG = f64x2.add(f64x2.add(f64x2.add(
           f64x2.mul(f64x2.promote_low_f32x4(v128.load64_zero(t00)), wnw),
@@ -317,8 +333,8 @@ export function shade(
       // SH shading of the unnormalised interpolated normal (the per-face quadratic)
       const rg = f64x2.mul(accRG, f64x2.add(s0RG, f64x2.mul(dxv, f64x2.add(s1RG, f64x2.mul(dxv, s2RG)))));
       const b0 = f64x2.mul(accB, f64x2.add(s0B, f64x2.mul(dxv, f64x2.add(s1B, f64x2.mul(dxv, s2B)))));
-      if (rOut) store<u32>(rOut + p * 3, <u32>quantize4(rg, b0));
-      if (fR) {
+      if (noFloats || rOut) store<u32>(rOut + p * 3, <u32>quantize4(rg, b0));
+      if (!noFloats && fR) {
         store<f32>(fR + p * 12, <f32>f64x2.extract_lane(rg, 0));
         store<f32>(fR + p * 12 + 4, <f32>f64x2.extract_lane(rg, 1));
         store<f32>(fR + p * 12 + 8, <f32>f64x2.extract_lane(b0, 0));
