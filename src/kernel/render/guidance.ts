@@ -21,6 +21,7 @@
 import { MagicPortraitError } from '../errors';
 import { orthProject, placeInImage, DECA_CROP_SIZE } from './camera';
 import { drawLandmarkMap, type LandmarkStyle } from './landmarkMap';
+import { KernelArena } from './kernel';
 import { Rasterizer, type IndexArray } from './rasterizer';
 
 const fr = Math.fround;
@@ -116,42 +117,29 @@ export function quantize(x: number): number {
   return t >= 255 ? 255 : t > 0 ? t | 0 : 0;
 }
 
+/** A kernel arena for `vertexNormals` calls outside a renderer (one per thread, grown as needed). */
+let normalsArena: { arena: KernelArena; verts: number; faces: number; acc: number; out: number; nv: number; nf: number } | null = null;
+
 /**
  * DECA `util.vertex_normals`: for each face (v0, v1, v2) add (v2−v1)×(v0−v1) to v1, (v0−v2)×(v1−v2) to v2 and
- * (v1−v0)×(v2−v0) to v0, then `n / max(|n|, 1e-6)`. Accumulated in float64, returned as float32.
+ * (v1−v0)×(v2−v0) to v0, then `n / max(|n|, 1e-6)`. Accumulated in float64 from the float32 vertices (float64
+ * input is rounded to the float32 the reference holds), returned as float32. Computed by the render kernel
+ * (assembly/normals.ts).
  */
-export function vertexNormals(verts: Float32Array | Float64Array, faces: IndexArray, out?: Float32Array, acc?: Float64Array): Float32Array {
-  const n = acc && acc.length >= verts.length ? acc : new Float64Array(verts.length);
-  n.fill(0, 0, verts.length);
-  const nf = (faces.length / 3) | 0;
-  for (let f = 0; f < nf; f++) {
-    const a = 3 * faces[3 * f], b = 3 * faces[3 * f + 1], c = 3 * faces[3 * f + 2];
-    // (fround: float64 input is used as the float32 the reference holds; a no-op for float32 input)
-    const ax = fr(verts[a]), ay = fr(verts[a + 1]), az = fr(verts[a + 2]);
-    const bx = fr(verts[b]), by = fr(verts[b + 1]), bz = fr(verts[b + 2]);
-    const cx = fr(verts[c]), cy = fr(verts[c + 1]), cz = fr(verts[c + 2]);
-    // all three corner terms are the same vector (twice the area times the face normal), up to rounding
-    let ux = cx - bx, uy = cy - by, uz = cz - bz, vx = ax - bx, vy = ay - by, vz = az - bz;
-    n[b] += uy * vz - uz * vy;
-    n[b + 1] += uz * vx - ux * vz;
-    n[b + 2] += ux * vy - uy * vx;
-    ux = ax - cx; uy = ay - cy; uz = az - cz; vx = bx - cx; vy = by - cy; vz = bz - cz;
-    n[c] += uy * vz - uz * vy;
-    n[c + 1] += uz * vx - ux * vz;
-    n[c + 2] += ux * vy - uy * vx;
-    ux = bx - ax; uy = by - ay; uz = bz - az; vx = cx - ax; vy = cy - ay; vz = cz - az;
-    n[a] += uy * vz - uz * vy;
-    n[a + 1] += uz * vx - ux * vz;
-    n[a + 2] += ux * vy - uy * vx;
+export function vertexNormals(verts: Float32Array | Float64Array, faces: IndexArray, out?: Float32Array): Float32Array {
+  const nv = Math.floor(verts.length / 3), nf = Math.floor(faces.length / 3);
+  checkIndices('faces', faces, nv);
+  let s = normalsArena;
+  if (!s || s.nv < nv || s.nf < nf) {
+    const arena = new KernelArena(28 * nv + 12 * nf);
+    s = normalsArena = { arena, verts: arena.alloc(12 * nv), faces: arena.alloc(12 * nf), acc: arena.alloc(24 * nv), out: arena.alloc(12 * nv), nv, nf };
   }
+  const A = s.arena;
+  A.f32(s.verts, 3 * nv).set(verts.length === 3 * nv ? verts : verts.subarray(0, 3 * nv));
+  A.i32(s.faces, 3 * nf).set(faces.length === 3 * nf ? faces : faces.subarray(0, 3 * nf));
+  A.exports.vertexNormals(s.verts, nv, s.faces, nf, s.acc, s.out);
   const o = out ?? new Float32Array(verts.length);
-  for (let k = 0; k < verts.length; k += 3) {
-    const x = n[k], y = n[k + 1], z = n[k + 2];
-    const len = Math.max(Math.sqrt(x * x + y * y + z * z), 1e-6);
-    o[k] = x / len;
-    o[k + 1] = y / len;
-    o[k + 2] = z / len;
-  }
+  o.set(A.f32(s.out, 3 * nv));
   return o;
 }
 
@@ -206,6 +194,9 @@ interface ArenaLayout {
   slotFrame: number;
   pxCol: number;
   depthAttr: number;
+  /** world vertices (f32), the normals' float64 accumulator, the unit normals (f32) */
+  world: number;
+  normalAcc: number;
   normals: number;
   /** 8-bit outputs (0: not drawn); the RGB ones have 4 bytes of slack (the kernel stores 4 bytes per pixel) */
   depth: number;
@@ -234,11 +225,12 @@ export class GuidanceRenderer {
   private tvCrop: Float32Array;
   private tvImage: Float32Array;
   private rasterVerts: Float32Array;
-  private normalAcc: Float64Array;
   /** row spans the kernel wrote in the last frame (cleared before the next one) */
   private readonly prevLo: Int32Array;
   private readonly prevHi: Int32Array;
   private prevRowMin = 0;
+  /** vertex numbers (3 per vertex) the per-vertex arena arrays hold */
+  private capacity: number;
   private prevRowMax = -1;
   private lmkCrop = new Float32Array(68 * 3);
   private lmkImage = new Float32Array(68 * 3);
@@ -269,6 +261,8 @@ export class GuidanceRenderer {
       slotFrame: A.alloc(4 * nf),
       pxCol: A.alloc(8 * this.width),
       depthAttr: A.alloc(4 * this.nVerts),
+      world: A.alloc(4 * nv3),
+      normalAcc: A.alloc(8 * nv3),
       normals: A.alloc(4 * nv3),
       depth: wants('depth') ? A.alloc(3 * n + 4) : 0,
       normal: wants('normal') ? A.alloc(3 * n + 4) : 0,
@@ -324,12 +318,12 @@ export class GuidanceRenderer {
     for (let j = 0; j < this.width; j++) pxCol[j] = (2 * j + 1) / this.width - 1;
     this.at = at;
     A.exports.configure(this.width, this.height, at.pxCol, at.faces, at.uvFaces, at.uvGrid, at.tex, texSize, at.shL, at.planes, at.slotOf, at.slotFrame);
+    this.capacity = nv3;
     this.prevLo = new Int32Array(this.height);
     this.prevHi = new Int32Array(this.height);
     this.tvCrop = new Float32Array(nv3);
     this.tvImage = new Float32Array(nv3);
     this.rasterVerts = new Float32Array(nv3);
-    this.normalAcc = new Float64Array(nv3);
   }
 
   /**
@@ -374,7 +368,10 @@ export class GuidanceRenderer {
     // 3. per-vertex attributes into the arena (no allocation happens from here to the kernel call)
     const A = this.raster.arena, at = this.at;
     A.f32(at.depthAttr, depthTmp.length).set(depthTmp);
-    if (wantNormal || wantRender) vertexNormals(frame.verts, this.faces, A.f32(at.normals, frame.verts.length), this.normalAcc);
+    if (wantNormal || wantRender) {
+      A.f32(at.world, frame.verts.length).set(frame.verts);
+      A.exports.vertexNormals(at.world, frame.verts.length / 3, at.faces, this.faces.length / 3, at.normalAcc, at.normals);
+    }
     // 4. the kernel's pass over the covered pixels, after clearing what it wrote last frame
     this.clearLastFrame();
     const n = W * H;
@@ -448,11 +445,13 @@ export class GuidanceRenderer {
     this.tvCrop = new Float32Array(len);
     this.tvImage = new Float32Array(len);
     this.rasterVerts = new Float32Array(len);
-    this.normalAcc = new Float64Array(len);
     // more vertices than the faces use: the kernel's per-vertex arrays must hold them all
-    if (len > 3 * this.nVerts) {
+    if (len > this.capacity) {
       this.at.depthAttr = A.alloc(4 * (len / 3));
+      this.at.world = A.alloc(4 * len);
+      this.at.normalAcc = A.alloc(8 * len);
       this.at.normals = A.alloc(4 * len);
+      this.capacity = len;
     }
   }
 }

@@ -22,6 +22,7 @@ export interface RenderKernelExports {
     verts: number, depthAttr: number, normals: number,
     dOut: number, nOut: number, rOut: number, mOut: number, fD: number, fN: number, fR: number,
   ): void;
+  vertexNormals(verts: number, nVerts: number, faces: number, nFaces: number, acc: number, out: number): void;
 }
 
 // The parts of the WebAssembly JS API used here (the project's `lib` has no DOM, and @types/node declares only
