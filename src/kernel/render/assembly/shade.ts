@@ -2,11 +2,15 @@
 //
 // The guidance maps' per-pixel pass (guidance.ts documents the conventions): for every covered pixel, interpolate
 // depth, normal and UV from the winning face's attribute planes, sample the albedo bilinearly, apply the per-face
-// SH quadratic, and quantise to 8 bits. Every value is computed with exactly the float64 operations, in the same
-// order, as the reference formulas written out in guidance.ts' comments; SIMD only runs two of them side by side
-// (lanes are independent IEEE operations, and WebAssembly never fuses a multiply into an add), so the result does
-// not depend on the lane grouping. Quantisation is torchvision's `floor(clamp(x·255 + 0.5, 0, 255))` in float32,
-// four values at a time.
+// SH quadratic, and quantise to 8 bits. Values are computed in float64 (the reference's float32 values are then
+// reproduced by rounding, as it stores them), two lanes at a time: lanes are independent IEEE operations and
+// WebAssembly never fuses a multiply into an add, so the result does not depend on the lane grouping. Within a run
+// of pixels of one face along a row the row's terms are added first (`(A + By·dy) + Bx·dx`), and the texel
+// coordinate is interpolated directly (its plane is the UV plane scaled by S/2 and shifted by (S−1)/2): this
+// shortens each pixel's dependency chain by a third and differs from the left-to-right formula only in the last
+// float64 bit, which the float32 rounding and 8-bit quantisation absorb (scripts/render-compare.ts against the
+// left-to-right JavaScript renderer: all 8-bit maps identical over 31.5 M covered pixels, 208 frames). Quantisation is
+// torchvision's `floor(clamp(x·255 + 0.5, 0, 255))` in float32, four values at a time.
 //
 // All pointers are byte offsets into the module's (imported) memory, laid out by ../kernel.ts.
 
@@ -124,10 +128,12 @@ function facePlanes(f: i32): usize {
     const ta = 2 * i32At(uvFacesP, 3 * f), tb = 2 * i32At(uvFacesP, 3 * f + 1), tc = 2 * i32At(uvFacesP, 3 * f + 2);
     for (let k = 0; k < 2; k++) {
       const t0 = f64At(uvGridP, ta + k), t1 = f64At(uvGridP, tb + k), t2 = f64At(uvGridP, tc + k);
+      // grid_sample's unnormalisation ((g + 1)·S − 1)/2 folded into the plane
       const o = q + 112 + <usize>k * 8;
-      store<f64>(o, c0 * t0);
-      store<f64>(o + 16, a0 * t0 + a1 * t1 + a2 * t2);
-      store<f64>(o + 32, b0 * t0 + b1 * t1 + b2 * t2);
+      const hs = <f64>texS * 0.5;
+      store<f64>(o, hs * (c0 * t0) + (hs - 0.5));
+      store<f64>(o + 16, hs * (a0 * t0 + a1 * t1 + a2 * t2));
+      store<f64>(o + 32, hs * (b0 * t0 + b1 * t1 + b2 * t2));
     }
     shPlanes(q);
   }
@@ -221,15 +227,15 @@ export function shade(
   dOut: usize, nOut: usize, rOut: usize, mOut: usize, fD: usize, fN: usize, fR: usize,
   withD: bool, wantN: bool, withR: bool, noFloats: bool,
 ): void {
-  const S = <f64>texS, TP = texS + 2, Sm1 = <f64>(texS - 1);
-  // (x / 2 and x · 0.5 round identically: halving is exact unless it underflows, and then both round the same)
-  const one = f64x2.splat(1), half = f64x2.splat(0.5), Sv = f64x2.splat(S);
+  const TP = texS + 2, Sm1 = <f64>(texS - 1);
+  const one = f64x2.splat(1);
   const lowT = f64x2.splat(-1), highT = f64x2.splat(Sm1), magic = f64x2.splat(6755399441055744.0);
   for (let i = rowMin; i <= rowMax; i++) {
     const py = <f64>(2 * i + 1) / <f64>H - 1;
     let cf = -1;
     let x0: f64 = 0;
-    let aDN = f64x2.splat(0), xDN = aDN, yDN = aDN, aNN = aDN, xNN = aDN, yNN = aDN, aUV = aDN, xUV = aDN, yUV = aDN;
+    // the run's face: row-adjusted constants (A + By·dy) and slopes Bx of (depth, nx), (ny, nz), (ix, iy)
+    let aDN = f64x2.splat(0), xDN = aDN, aNN = aDN, xNN = aDN, aIX = aDN, xIX = aDN;
     let s0RG = aDN, s1RG = aDN, s2RG = aDN, s0B = aDN, s1B = aDN, s2B = aDN;
     const row = <usize>i * <usize>W;
     const jEnd = load<i32>(colHiP + (<usize>i << 2));
@@ -245,9 +251,9 @@ export function shade(
         const dy = py - load<f64>(q + 8);
         const dyv = f64x2.splat(dy);
         x0 = load<f64>(q);
-        aDN = v128.load(q + 16); xDN = v128.load(q + 32); yDN = f64x2.mul(v128.load(q + 48), dyv);
-        aNN = v128.load(q + 64); xNN = v128.load(q + 80); yNN = f64x2.mul(v128.load(q + 96), dyv);
-        aUV = v128.load(q + 112); xUV = v128.load(q + 128); yUV = f64x2.mul(v128.load(q + 144), dyv);
+        aDN = f64x2.add(v128.load(q + 16), f64x2.mul(v128.load(q + 48), dyv)); xDN = v128.load(q + 32);
+        aNN = f64x2.add(v128.load(q + 64), f64x2.mul(v128.load(q + 96), dyv)); xNN = v128.load(q + 80);
+        aIX = f64x2.add(v128.load(q + 112), f64x2.mul(v128.load(q + 144), dyv)); xIX = v128.load(q + 128);
         if (withR) {
           // s = s0 + dx·(s1 + dx·s2) with s0 = c0 + dy·(c2 + dy·c5), s1 = c1 + dy·c4, s2 = c3
           s0RG = f64x2.add(v128.load(q + 160), f64x2.mul(dyv, f64x2.add(v128.load(q + 192), f64x2.mul(dyv, v128.load(q + 240)))));
@@ -261,9 +267,9 @@ export function shade(
       const dx = f64At(pxCol, j) - x0;
       const dxv = f64x2.splat(dx);
       if (mOut) store<u8>(mOut + p, 255);
-      // (depth, nx) and (ny, nz): A + Bx·dx + By·dy
-      let dn = f64x2.add(f64x2.add(aDN, f64x2.mul(xDN, dxv)), yDN);
-      const nn = f64x2.add(f64x2.add(aNN, f64x2.mul(xNN, dxv)), yNN);
+      // (depth, nx) and (ny, nz): (A + By·dy) + Bx·dx
+      let dn = f64x2.add(aDN, f64x2.mul(xDN, dxv));
+      const nn = f64x2.add(aNN, f64x2.mul(xNN, dxv));
       if (withD) {
         const fd = load<i32>(altFaceP + (p << 2));
         // where the depth pass (z + 10) picked another face, interpolate that face
@@ -282,8 +288,7 @@ export function shade(
       }
       if (!withR) continue;
       // albedo: grid_sample bilinear, zeros padding, align_corners=False, on the texture with a zero border
-      const uv = f64x2.add(f64x2.add(aUV, f64x2.mul(xUV, dxv)), yUV);
-      const ixy = f64x2.mul(f64x2.sub(f64x2.mul(f64x2.add(uv, one), Sv), one), half);
+      const ixy = f64x2.add(aIX, f64x2.mul(xIX, dxv));
       const txy = f64x2.floor(ixy);
       const fxy = f64x2.sub(ixy, txy); // (fx, fy)
       const gxy = f64x2.sub(f64x2.add(txy, one), ixy); // (gx0, gy0)
