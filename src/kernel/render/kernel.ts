@@ -22,6 +22,14 @@ export interface RenderKernelExports {
     verts: number, depthAttr: number, normals: number,
     dOut: number, nOut: number, rOut: number, mOut: number, fD: number, fN: number, fR: number,
   ): void;
+  // the rasteriser (assembly/raster.ts, wrapped by ../rasterizer.ts)
+  rasterSetup(
+    width: number, height: number, face: number, altFace: number, colLo: number, colHi: number, zz: number,
+    bary: number, zbuf: number, pxCol: number, pyRow: number, tileMax: number, tileAltMax: number,
+  ): void;
+  rasterize(faces: number, nf: number, verts: number, vertsLen: number, wind: number, altOff: number, resolve: number): number;
+  rasterRowMin(): number;
+  rasterRowMax(): number;
 }
 
 // The parts of the WebAssembly JS API used here (the project's `lib` has no DOM, and @types/node declares only

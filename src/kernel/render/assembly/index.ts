@@ -1,2 +1,3 @@
 // Entry point of the render kernel module (see ../kernel.ts).
 export { configure, shade } from './shade';
+export { rasterSetup, rasterize, rasterRowMin, rasterRowMax } from './raster';
