@@ -25,7 +25,7 @@ export interface RenderKernelExports {
   // the rasteriser (assembly/raster.ts, wrapped by ../rasterizer.ts)
   rasterSetup(
     width: number, height: number, face: number, altFace: number, colLo: number, colHi: number, zz: number,
-    bary: number, zbuf: number, pxCol: number, pyRow: number, tileMax: number, tileAltMax: number,
+    bary: number, zbuf: number, pxCol: number, pyRow: number, tiles: number,
   ): void;
   rasterize(faces: number, nf: number, verts: number, vertsLen: number, wind: number, altOff: number, resolve: number): number;
   rasterRowMin(): number;

@@ -149,10 +149,10 @@ export class Rasterizer implements RasterResult {
     this.zbufPtr = k.alloc(4 * n);
     this.pxColPtr = k.alloc(8 * width);
     this.pyRowPtr = k.alloc(8 * height);
-    const tileMaxPtr = k.alloc(8 * tiles), tileAltMaxPtr = k.alloc(8 * tiles);
+    const tilesPtr = k.alloc(16 * tiles);
     k.exports.rasterSetup(
       width, height, this.facePtr, this.altFacePtr, this.colLoPtr, this.colHiPtr, this.zzPtr, this.baryPtr,
-      this.zbufPtr, this.pxColPtr, this.pyRowPtr, tileMaxPtr, tileAltMaxPtr,
+      this.zbufPtr, this.pxColPtr, this.pyRowPtr, tilesPtr,
     );
   }
 

@@ -32,8 +32,7 @@ let baryP: usize = 0; // f32[3·W·H]
 let zbufP: usize = 0; // f32[W·H]
 let pxColP: usize = 0; // f64[W]: pixel-centre x
 let pyRowP: usize = 0; // f64[H]: pixel-centre y
-let tileMaxP: usize = 0; // f64[tiles]
-let tileAltMaxP: usize = 0; // f64[tiles]
+let tileP: usize = 0; // f64[2·tiles]: per occlusion tile (largest z, largest alt z)
 let tilesX: i32 = 0;
 
 // state carried between calls
@@ -58,7 +57,7 @@ let vCap: u64 = 0;
  */
 export function rasterSetup(
   width: i32, height: i32, face: usize, altFace: usize, colLo: usize, colHi: usize, zz: usize, bary: usize,
-  zbuf: usize, pxCol: usize, pyRow: usize, tileMax: usize, tileAltMax: usize,
+  zbuf: usize, pxCol: usize, pyRow: usize, tiles: usize,
 ): void {
   W = width;
   H = height;
@@ -71,8 +70,7 @@ export function rasterSetup(
   zbufP = zbuf;
   pxColP = pxCol;
   pyRowP = pyRow;
-  tileMaxP = tileMax;
-  tileAltMaxP = tileAltMax;
+  tileP = tiles;
   tilesX = ((width - 1) >> TILE_SHIFT) + 1;
   for (let j = 0; j < width; j++) store<f64>(pxCol + (<usize>j << 3), <f64>(2 * j + 1) / <f64>width - 1);
   for (let i = 0; i < height; i++) store<f64>(pyRow + (<usize>i << 3), <f64>(2 * i + 1) / <f64>height - 1);
@@ -154,7 +152,7 @@ export function rasterize(faces: usize, nf: i32, verts: usize, vertsLen: i32, wi
   // face-order result exactly (ties keep the lowest face index either way).
   for (let pass = 0; pass < 2; pass++) {
     const winding = pass == 0 ? firstWinding : -firstWinding;
-    if (pass == 1) tileMaxima(rowLo, rowHi, alt);
+    if (pass == 1) tileMaxima(rowLo, rowHi);
     let wins = 0;
     for (let f = 0; f < nf; f++) {
       if (pass == 1 && <i32>load<i8>(windP + <usize>f) != winding) continue;
@@ -245,39 +243,39 @@ export function rasterize(faces: usize, nf: i32, verts: usize, vertsLen: i32, wi
         const zmax = z0 > z1 ? (z0 > z2 ? z0 : z2) : z1 > z2 ? z1 : z2;
         const zLow = ((areaB - EPS) / areaB) * zmin - (d0 + d1 + d2) * inv * zmax - 1e-9 * (zmax + 1);
         const zaLow = zLow + sigOff - 1e-9 * (Math.abs(zLow) + Math.abs(sigOff) + 1);
-        let near = -Infinity, nearAlt = -Infinity;
+        // (the tiles hold no NaN, so max is the JavaScript's running `if (m > near) near = m`)
+        let near = f64x2.splat(-Infinity);
         for (let ti = iA >> TILE_SHIFT, tEnd = iB >> TILE_SHIFT; ti <= tEnd; ti++) {
           for (let t = ti * tilesX + (jA >> TILE_SHIFT), te = ti * tilesX + (jB >> TILE_SHIFT); t <= te; t++) {
-            const m = load<f64>(tileMaxP + (<usize>t << 3)), ma = load<f64>(tileAltMaxP + (<usize>t << 3));
-            if (m > near) near = m;
-            if (ma > nearAlt) nearAlt = ma;
+            near = f64x2.max(near, v128.load(tileP + (<usize>t << 4)));
           }
         }
-        if (zLow > near && (!alt || zaLow > nearAlt)) continue;
+        if (zLow > f64x2.extract_lane(near, 0) && (!alt || zaLow > f64x2.extract_lane(near, 1))) continue;
       }
       let hit = false;
+      // (e0, e1) run in the two lanes of a vector: the same IEEE operations, half the instructions
+      const sx01 = f64x2.replace_lane(f64x2.splat(sx0), 1, sx1);
+      const d01 = f64x2.replace_lane(f64x2.splat(d0), 1, d1), n01 = f64x2.replace_lane(f64x2.splat(n0), 1, n1);
       for (let i = iA; i <= iB; i++) {
         const py = pyRow(i);
-        let e0 = (pxA - x1) * A0 - (py - y1) * B0;
-        let e1 = (pxA - x2) * A1 - (py - y2) * B1;
+        let e01 = f64x2.replace_lane(f64x2.splat((pxA - x1) * A0 - (py - y1) * B0), 1, (pxA - x2) * A1 - (py - y2) * B1);
         let e2 = (pxA - x0) * A2 - (py - y0) * B2;
         const rowP = i * W;
         let p = rowP + jA;
         const end = rowP + jB;
         // the candidate pixels of a row are contiguous (each edge sequence is monotone): skip to the first ...
-        while (p <= end && !((e0 > n0) & (e1 > n1) & (e2 > n2))) {
-          e0 += sx0;
-          e1 += sx1;
+        while (p <= end && !(i64x2.all_true(f64x2.gt(e01, n01)) & (e2 > n2))) {
+          e01 = f64x2.add(e01, sx01);
           e2 += sx2;
           p++;
         }
         if (p > end) continue;
         // ... and stop after the last one
-        let z = (e0 * z0 + e1 * z1 + e2 * z2) * inv;
+        let z = (f64x2.extract_lane(e01, 0) * z0 + f64x2.extract_lane(e01, 1) * z1 + e2 * z2) * inv;
         hit = true;
         const first = p - rowP;
         do {
-          if (((e0 > d0) & (e1 > d1) & (e2 > d2)) || inside32(pxCol(p - rowP), py, x0, y0, x1, y1, x2, y2, area32)) {
+          if ((i64x2.all_true(f64x2.gt(e01, d01)) & (e2 > d2)) || inside32(pxCol(p - rowP), py, x0, y0, x1, y1, x2, y2, area32)) {
             const zp = zzP + (<usize>p << 4), fp = faceP + (<usize>p << 2);
             const zc = load<f64>(zp), fc = load<i32>(fp);
             if (z < zc || (z == zc && f < fc)) {
@@ -295,12 +293,11 @@ export function rasterize(faces: usize, nf: i32, verts: usize, vertsLen: i32, wi
               }
             }
           }
-          e0 += sx0;
-          e1 += sx1;
+          e01 = f64x2.add(e01, sx01);
           e2 += sx2;
           z += dzx;
           p++;
-        } while (p <= end && ((e0 > n0) & (e1 > n1) & (e2 > n2)));
+        } while (p <= end && (i64x2.all_true(f64x2.gt(e01, n01)) & (e2 > n2)));
         // the candidates first .. p−1 − i·W widen the row's span (a superset of its covered pixels)
         const last = p - 1 - rowP;
         if (first < colLo(i)) store<i32>(colLoP + (<usize>i << 2), first);
@@ -325,42 +322,23 @@ export function rasterize(faces: usize, nf: i32, verts: usize, vertsLen: i32, wi
   return covered;
 }
 
-/** The largest z (or alt z) of the tile's pixels; Infinity as soon as one is empty (holds Infinity in both). */
-let tileAlt: f64 = 0;
-function tileScan(i0: i32, i1: i32, j0: i32, j1: i32, alt: bool): f64 {
-  let m = -Infinity, ma = alt ? -Infinity : Infinity;
-  for (let i = i0; i <= i1; i++) {
-    for (let p = i * W + j0, pe = i * W + j1; p <= pe; p++) {
-      const zp = zzP + (<usize>p << 4);
-      const z = load<f64>(zp);
-      if (z == Infinity) {
-        tileAlt = Infinity;
-        return Infinity;
-      }
-      if (z > m) m = z;
-      if (alt) {
-        const za = load<f64>(zp, 8);
-        if (za > ma) ma = za;
-      }
-    }
-  }
-  tileAlt = ma;
-  return m;
-}
-
 /**
  * Occlusion tiles after the first pass: per tile the largest z (and alt z) of its pixels, Infinity where any
  * pixel is still empty. z only decreases afterwards, so these stay upper bounds for the second pass.
+ *
+ * zz holds no NaN (a NaN z never wins) and an empty pixel holds Infinity in both lanes, so the lane-wise max of
+ * a tile's (z, alt z) pairs is what the JavaScript computed with its early exit at the first empty pixel: (∞, ∞)
+ * when one is empty, else the maxima; without alt z every alt lane is still ∞ (the JavaScript's ∞ for it). (max
+ * may pick +0 where the JavaScript kept −0; the tiles are only compared with, where the two are equal.)
  */
-function tileMaxima(rowLo: i32, rowHi: i32, alt: bool): void {
+function tileMaxima(rowLo: i32, rowHi: i32): void {
   const T = 1 << TILE_SHIFT;
   const tiles = tilesX * (((H - 1) >> TILE_SHIFT) + 1);
+  const inf = f64x2.splat(Infinity);
   // a tile with any pixel outside the row spans (or the rows drawn) holds an empty pixel: Infinity
-  for (let t = 0; t < tiles; t++) {
-    store<f64>(tileMaxP + (<usize>t << 3), Infinity);
-    store<f64>(tileAltMaxP + (<usize>t << 3), Infinity);
-  }
+  for (let t = 0; t < tiles; t++) v128.store(tileP + (<usize>t << 4), inf);
   if (rowLo > rowHi) return;
+  const zz = zzP;
   for (let ti = rowLo >> TILE_SHIFT, tEnd = rowHi >> TILE_SHIFT; ti <= tEnd; ti++) {
     const i0 = ti << TILE_SHIFT, i1 = min(i0 + T, H) - 1;
     if (i0 < rowLo || i1 > rowHi) continue;
@@ -373,9 +351,20 @@ function tileMaxima(rowLo: i32, rowHi: i32, alt: bool): void {
     for (let tj = lo >> TILE_SHIFT, tjEnd = hi >> TILE_SHIFT; tj <= tjEnd; tj++) {
       const j0 = tj << TILE_SHIFT, j1 = min(j0 + T, W) - 1;
       if (j0 < lo || j1 > hi) continue;
-      const t = ti * tilesX + tj;
-      store<f64>(tileMaxP + (<usize>t << 3), tileScan(i0, i1, j0, j1, alt));
-      store<f64>(tileAltMaxP + (<usize>t << 3), tileAlt);
+      let m = f64x2.splat(-Infinity);
+      if (j1 - j0 == 7) {
+        for (let i = i0; i <= i1; i++) {
+          const q = zz + ((<usize>i * <usize>W + <usize>j0) << 4);
+          const a = f64x2.max(f64x2.max(v128.load(q), v128.load(q, 16)), f64x2.max(v128.load(q, 32), v128.load(q, 48)));
+          const b = f64x2.max(f64x2.max(v128.load(q, 64), v128.load(q, 80)), f64x2.max(v128.load(q, 96), v128.load(q, 112)));
+          m = f64x2.max(m, f64x2.max(a, b));
+        }
+      } else {
+        for (let i = i0; i <= i1; i++) {
+          for (let p = i * W + j0, pe = i * W + j1; p <= pe; p++) m = f64x2.max(m, v128.load(zz + (<usize>p << 4)));
+        }
+      }
+      v128.store(tileP + (<usize>(ti * tilesX + tj) << 4), m);
     }
   }
 }
@@ -417,21 +406,35 @@ function resolveBary(): void {
 
 /** Reset what the last call wrote (its row spans) and mark every span empty. */
 function clearSpans(): void {
+  const none = i32x4.splat(-1), inf = f64x2.splat(Infinity), zero = f32x4.splat(0), minus1 = f32x4.splat(-1);
   for (let i = dirtyMin; i <= dirtyMax; i++) {
     const lo = colLo(i), hi = colHi(i);
     if (lo > hi) continue;
-    for (let p = i * W + lo, pe = i * W + hi; p <= pe; p++) {
-      store<i32>(faceP + (<usize>p << 2), -1);
-      store<i32>(altFaceP + (<usize>p << 2), -1);
-      store<f64>(zzP + (<usize>p << 4), Infinity);
-      store<f64>(zzP + (<usize>p << 4), Infinity, 8);
+    const p0 = <usize>i * <usize>W + <usize>lo, n = <usize>(hi - lo + 1);
+    const n4 = n & ~3;
+    const fq = faceP + (p0 << 2), aq = altFaceP + (p0 << 2), zq = zzP + (p0 << 4);
+    for (let k: usize = 0; k < n4; k += 4) {
+      v128.store(fq + (k << 2), none);
+      v128.store(aq + (k << 2), none);
     }
+    for (let k = n4; k < n; k++) {
+      store<i32>(fq + (k << 2), -1);
+      store<i32>(aq + (k << 2), -1);
+    }
+    for (let k: usize = 0; k < n; k++) v128.store(zq + (k << 4), inf);
     if (!resolved) continue; // bary and zbuf were not written
-    for (let p = i * W + lo, pe = i * W + hi; p <= pe; p++) {
-      store<f32>(zbufP + (<usize>p << 2), -1);
-      store<f32>(baryP + <usize>p * 12, 0);
-      store<f32>(baryP + <usize>p * 12, 0, 4);
-      store<f32>(baryP + <usize>p * 12, 0, 8);
+    const zb = zbufP + (p0 << 2), bq = baryP + p0 * 12;
+    for (let k: usize = 0; k < n4; k += 4) {
+      v128.store(zb + (k << 2), minus1);
+      v128.store(bq + k * 12, zero);
+      v128.store(bq + k * 12, zero, 16);
+      v128.store(bq + k * 12, zero, 32);
+    }
+    for (let k = n4; k < n; k++) {
+      store<f32>(zb + (k << 2), -1);
+      store<f32>(bq + k * 12, 0);
+      store<f32>(bq + k * 12, 0, 4);
+      store<f32>(bq + k * 12, 0, 8);
     }
   }
   for (let i = 0; i < H; i++) {
