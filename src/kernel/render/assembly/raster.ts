@@ -243,11 +243,11 @@ export function rasterize(faces: usize, nf: i32, verts: usize, vertsLen: i32, wi
         const zmax = z0 > z1 ? (z0 > z2 ? z0 : z2) : z1 > z2 ? z1 : z2;
         const zLow = ((areaB - EPS) / areaB) * zmin - (d0 + d1 + d2) * inv * zmax - 1e-9 * (zmax + 1);
         const zaLow = zLow + sigOff - 1e-9 * (Math.abs(zLow) + Math.abs(sigOff) + 1);
-        // (the tiles hold no NaN, so max is the JavaScript's running `if (m > near) near = m`)
+        // (pmax(a, b) = a < b ? b : a: the JavaScript's running `if (m > near) near = m`, lane-wise)
         let near = f64x2.splat(-Infinity);
         for (let ti = iA >> TILE_SHIFT, tEnd = iB >> TILE_SHIFT; ti <= tEnd; ti++) {
           for (let t = ti * tilesX + (jA >> TILE_SHIFT), te = ti * tilesX + (jB >> TILE_SHIFT); t <= te; t++) {
-            near = f64x2.max(near, v128.load(tileP + (<usize>t << 4)));
+            near = f64x2.pmax(near, v128.load(tileP + (<usize>t << 4)));
           }
         }
         if (zLow > f64x2.extract_lane(near, 0) && (!alt || zaLow > f64x2.extract_lane(near, 1))) continue;
@@ -326,10 +326,11 @@ export function rasterize(faces: usize, nf: i32, verts: usize, vertsLen: i32, wi
  * Occlusion tiles after the first pass: per tile the largest z (and alt z) of its pixels, Infinity where any
  * pixel is still empty. z only decreases afterwards, so these stay upper bounds for the second pass.
  *
- * zz holds no NaN (a NaN z never wins) and an empty pixel holds Infinity in both lanes, so the lane-wise max of
- * a tile's (z, alt z) pairs is what the JavaScript computed with its early exit at the first empty pixel: (∞, ∞)
- * when one is empty, else the maxima; without alt z every alt lane is still ∞ (the JavaScript's ∞ for it). (max
- * may pick +0 where the JavaScript kept −0; the tiles are only compared with, where the two are equal.)
+ * zz holds no NaN (a NaN z never wins) and an empty pixel holds Infinity in both lanes, so the lane-wise maximum
+ * (pmax, a < b ? b : a) of a tile's (z, alt z) pairs is what the JavaScript computed with its early exit at the
+ * first empty pixel: (∞, ∞) when one is empty, else the maxima; without alt z every alt lane is still ∞ (the
+ * JavaScript's ∞ for it). (The order of the maxima may pick +0 where the JavaScript kept −0 or the reverse; the
+ * tiles are only compared with, where the two are equal.)
  */
 function tileMaxima(rowLo: i32, rowHi: i32): void {
   const T = 1 << TILE_SHIFT;
@@ -355,13 +356,13 @@ function tileMaxima(rowLo: i32, rowHi: i32): void {
       if (j1 - j0 == 7) {
         for (let i = i0; i <= i1; i++) {
           const q = zz + ((<usize>i * <usize>W + <usize>j0) << 4);
-          const a = f64x2.max(f64x2.max(v128.load(q), v128.load(q, 16)), f64x2.max(v128.load(q, 32), v128.load(q, 48)));
-          const b = f64x2.max(f64x2.max(v128.load(q, 64), v128.load(q, 80)), f64x2.max(v128.load(q, 96), v128.load(q, 112)));
-          m = f64x2.max(m, f64x2.max(a, b));
+          const a = f64x2.pmax(f64x2.pmax(v128.load(q), v128.load(q, 16)), f64x2.pmax(v128.load(q, 32), v128.load(q, 48)));
+          const b = f64x2.pmax(f64x2.pmax(v128.load(q, 64), v128.load(q, 80)), f64x2.pmax(v128.load(q, 96), v128.load(q, 112)));
+          m = f64x2.pmax(m, f64x2.pmax(a, b));
         }
       } else {
         for (let i = i0; i <= i1; i++) {
-          for (let p = i * W + j0, pe = i * W + j1; p <= pe; p++) m = f64x2.max(m, v128.load(zz + (<usize>p << 4)));
+          for (let p = i * W + j0, pe = i * W + j1; p <= pe; p++) m = f64x2.pmax(m, v128.load(zz + (<usize>p << 4)));
         }
       }
       v128.store(tileP + (<usize>(ti * tilesX + tj) << 4), m);
