@@ -1,7 +1,8 @@
 // The render kernel's WebAssembly instance and the memory it works in.
 //
 // The per-pixel loops (assembly/*.ts, AssemblyScript with SIMD) run in WebAssembly because V8 cannot vectorise
-// JavaScript: the shading pass evaluates two float64 lanes per instruction and quantises four values at once.
+// JavaScript: the shading pass evaluates two float64 lanes per instruction and quantises four values at once; the
+// rasteriser (assembly/raster.ts) walks its edge functions and takes its occlusion-tile maxima two lanes at a time.
 // The binary is compiled from those sources by scripts/build-wasm.mjs and embedded (assembly/binary.ts); it is
 // compiled by V8 once per thread and instantiated once per Rasterizer, each with its own memory.
 //

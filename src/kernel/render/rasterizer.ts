@@ -28,17 +28,23 @@
 //   between adjacent faces (a far face showing through a pixel on a shared edge) are reproduced. (The bit pattern
 //   is that of the unfused float32 formula; a GPU build of pytorch3d may contract it into FMAs.)
 //
-// Speed: float64 on preallocated typed arrays, no allocation per frame or per pixel; per face a bounding box
-// walked row by row with incremental edge functions (one add per edge per pixel), from the first candidate pixel
-// of the row to the last (the candidates of a row are contiguous); only the winning face and its z are written
-// while rasterising, and barycentrics are resolved once per covered pixel afterwards (deferred), so overdraw
-// costs a compare, not three stores. The z and alt z of a pixel share a cache line; each row records the span of
-// columns that received candidates (colLo/colHi), so clearing and every consumer touch only those spans; the
-// barycentric coefficients of a face are recomputed on demand (`coefficients`) rather than tabled for all faces
-// (consumers need them only for faces that won a pixel). Faces of the second winding drawn are skipped whole when
-// occlusion tiles prove them hidden (see `rasterize`). Interpolated z and barycentrics are float64 (the
-// reference's are float32): the two can then differ only in near-ties of z and in the last bits of attributes
-// (test/render/golden.test.ts).
+// Speed: the per-frame work (both passes, occlusion tiles, span clearing, barycentric resolve) runs in the
+// WebAssembly kernel, assembly/raster.ts, on buffers in this object's kernel arena (this class only lays them out
+// and copies the vertices and face indices in); nothing is allocated per frame or per pixel. Per face a bounding
+// box is walked row by row with incremental edge functions (one add per edge per pixel; e0 and e1 share one
+// f64x2), from the first candidate pixel of the row to the last (the candidates of a row are contiguous); only
+// the winning face and its z are written while rasterising, and barycentrics are resolved once per covered pixel
+// afterwards (deferred), so overdraw costs a compare, not three stores. The z and alt z of a pixel are one 16-byte
+// pair (the occlusion tiles take both maxima in one f64x2 operation); each row records the span of columns that
+// received candidates (colLo/colHi), so clearing and every consumer touch only those spans; the barycentric
+// coefficients of a face are recomputed on demand (`coefficients`) rather than tabled for all faces (consumers
+// need them only for faces that won a pixel). Faces of the second winding drawn are skipped whole when occlusion
+// tiles prove them hidden (see assembly/raster.ts). The kernel is bit-identical to the JavaScript implementation
+// it replaced (kept as the oracle test/render/rasterizer-reference.ts, compared in test/render/rasterizer.test.ts);
+// on the 9976-face head at 512×512 with alt z it takes ≈ 1.9 ms per frame where that took ≈ 2.6 ms (2-core cloud
+// VM), most of it in the first pass's row walks (≈ 28 000 short rows of ≈ 4 candidate pixels). Interpolated z and
+// barycentrics are float64 (the reference's are float32): the two can then differ only in near-ties of z and in
+// the last bits of attributes (test/render/golden.test.ts).
 
 import { KernelArena } from './kernel';
 
