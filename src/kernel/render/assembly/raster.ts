@@ -130,10 +130,12 @@ function inside32(px: f64, py: f64, x0: f64, y0: f64, x1: f64, y1: f64, x2: f64,
 // ------------------------------------------------------------------------------------------------ the passes
 /**
  * Rasterise faces 0..nf−1 (`faces`: i32[3·nf] vertex indices) over the vertices `verts` (f64, `vertsLen` elements
- * readable). Returns the number of covered pixels; rasterRowMin/rasterRowMax give the rows drawn. With
- * `altOff` ≠ 0 also fills altFace (visibility with every z shifted by altOff); with `resolve`, bary and zbuf.
+ * readable), with `wind` (i8[nf]) as scratch for the faces' windings. Returns the number of covered pixels;
+ * rasterRowMin/rasterRowMax give the rows drawn. With `altOff` ≠ 0 also fills altFace (visibility with every z
+ * shifted by altOff); with `resolve`, bary and zbuf.
  */
-export function rasterize(faces: usize, nf: i32, verts: usize, vertsLen: i32, windP: usize, altOff: f64, resolve: bool): i32 {
+export function rasterize(faces: usize, nf: i32, verts: usize, vertsLen: i32, wind: usize, altOff: f64, resolve: bool): i32 {
+  const windP = wind;
   facesP = faces;
   vP = verts;
   vCap = <u64>vertsLen;
