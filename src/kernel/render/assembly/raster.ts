@@ -135,7 +135,6 @@ function inside32(px: f64, py: f64, x0: f64, y0: f64, x1: f64, y1: f64, x2: f64,
  * shifted by altOff); with `resolve`, bary and zbuf.
  */
 export function rasterize(faces: usize, nf: i32, verts: usize, vertsLen: i32, wind: usize, altOff: f64, resolve: bool): i32 {
-  const windP = wind;
   facesP = faces;
   vP = verts;
   vCap = <u64>vertsLen;
@@ -157,14 +156,14 @@ export function rasterize(faces: usize, nf: i32, verts: usize, vertsLen: i32, wi
     if (pass == 1) tileMaxima(rowLo, rowHi);
     let wins = 0;
     for (let f = 0; f < nf; f++) {
-      if (pass == 1 && <i32>load<i8>(windP + <usize>f) != winding) continue;
+      if (pass == 1 && <i32>load<i8>(wind + <usize>f) != winding) continue;
       const a = corner(f, 0), b = corner(f, 1), c = corner(f, 2);
       const z0 = vert(a + 2), z1 = vert(b + 2), z2 = vert(c + 2);
       const x0 = vert(a), y0 = vert(a + 1), x1 = vert(b), y1 = vert(b + 1), x2 = vert(c), y2 = vert(c + 1);
       const area32: f32 = edge32(x2, y2, x0, y0, x1, y1) + EPS32;
       const areaB = (x2 - x0) * (y1 - y0) - (y2 - y0) * (x1 - x0) + EPS;
       if (pass == 0) {
-        store<i8>(windP + <usize>f, 0);
+        store<i8>(wind + <usize>f, 0);
         if (z0 < EPS32D || z1 < EPS32D || z2 < EPS32D) continue;
         // the skip and sign decisions in float32, exactly as the reference makes them
         const faceArea32 = edge32(x0, y0, x1, y1, x2, y2);
@@ -172,7 +171,7 @@ export function rasterize(faces: usize, nf: i32, verts: usize, vertsLen: i32, wi
         if (area32 == 0) continue;
         if (areaB == 0 || (areaB > 0) != (area32 > 0)) continue; // (only for areas of ~1e-8, already skipped)
         const w: i32 = areaB > 0 ? 1 : -1;
-        store<i8>(windP + <usize>f, <i8>w);
+        store<i8>(wind + <usize>f, <i8>w);
         if (w != winding) continue;
       }
 
