@@ -1,7 +1,8 @@
 // The render kernel's WebAssembly instance and the memory it works in.
 //
 // The per-pixel loops (assembly/*.ts, AssemblyScript with SIMD) run in WebAssembly because V8 cannot vectorise
-// JavaScript: the shading pass evaluates two float64 lanes per instruction and quantises four values at once.
+// JavaScript: the shading pass evaluates two float64 lanes per instruction and quantises four values at once; the
+// rasteriser (assembly/raster.ts) walks its edge functions and takes its occlusion-tile maxima two lanes at a time.
 // The binary is compiled from those sources by scripts/build-wasm.mjs and embedded (assembly/binary.ts); it is
 // compiled by V8 once per thread and instantiated once per Rasterizer, each with its own memory.
 //
@@ -23,6 +24,14 @@ export interface RenderKernelExports {
     dOut: number, nOut: number, rOut: number, mOut: number, fD: number, fN: number, fR: number,
   ): void;
   vertexNormals(verts: number, nVerts: number, faces: number, nFaces: number, acc: number, out: number): void;
+  // the rasteriser (assembly/raster.ts, wrapped by ../rasterizer.ts)
+  rasterSetup(
+    width: number, height: number, face: number, altFace: number, colLo: number, colHi: number, zz: number,
+    bary: number, zbuf: number, pxCol: number, pyRow: number, tiles: number,
+  ): void;
+  rasterize(faces: number, nf: number, verts: number, vertsLen: number, wind: number, altOff: number, resolve: number): number;
+  rasterRowMin(): number;
+  rasterRowMax(): number;
 }
 
 // The parts of the WebAssembly JS API used here (the project's `lib` has no DOM, and @types/node declares only

@@ -1,3 +1,4 @@
 // Entry point of the render kernel module (see ../kernel.ts).
 export { configure, shade } from './shade';
 export { vertexNormals } from './normals';
+export { rasterSetup, rasterize, rasterRowMin, rasterRowMax } from './raster';
