@@ -10,6 +10,8 @@
 //
 // All pointers are byte offsets into the module's (imported) memory.
 
+import { barycentricCoefficients, ba0, ba1, ba2, bb0, bb1, bb2, bc0 } from './barycentric';
+
 const EPS: f64 = 1e-8;
 /** Relative bound used to find pixels whose float32 inside test could differ from the float64 one (2^-20). */
 const TOL: f64 = 9.5367431640625e-7;
@@ -386,15 +388,8 @@ function resolveBary(): void {
         const a = corner(f, 0), b = corner(f, 1), c = corner(f, 2);
         x0 = vert(a);
         y0 = vert(a + 1);
-        const x1 = vert(b), y1 = vert(b + 1), x2 = vert(c), y2 = vert(c + 1);
-        const ib = 1 / ((x2 - x0) * (y1 - y0) - (y2 - y0) * (x1 - x0) + EPS);
-        c0 = ((x0 - x1) * (y2 - y1) - (y0 - y1) * (x2 - x1)) * ib;
-        a0 = (y2 - y1) * ib;
-        b0 = -(x2 - x1) * ib;
-        a1 = (y0 - y2) * ib;
-        b1 = -(x0 - x2) * ib;
-        a2 = (y1 - y0) * ib;
-        b2 = -(x1 - x0) * ib;
+        barycentricCoefficients(x0, y0, vert(b), vert(b + 1), vert(c), vert(c + 1));
+        c0 = bc0; a0 = ba0; b0 = bb0; a1 = ba1; b1 = bb1; a2 = ba2; b2 = bb2;
       }
       const dx = pxCol(j) - x0, dy = py - y0;
       const q = baryP + <usize>p * 12;

@@ -14,6 +14,8 @@
 //
 // All pointers are byte offsets into the module's (imported) memory, laid out by ../kernel.ts.
 
+import { barycentricCoefficients, ba0, ba1, ba2, bb0, bb1, bb2, bc0 } from './barycentric';
+
 // ------------------------------------------------------------------------------------------------ layout
 /** f64 per face in the plane table (see facePlanes); 16-byte multiple so every pair is aligned */
 const PLANE_F64 = 44;
@@ -71,31 +73,19 @@ export function configure(
   return <f64>load<f32>(base + (<usize>i << 2));
 }
 
-/**
- * Face `f`'s barycentric coefficients `x0, y0, c0, a0, b0, a1, b1, a2, b2` (w0 = c0 + a0·dx + b0·dy,
- * w1 = a1·dx + b1·dy, w2 = a2·dx + b2·dy about v0), as Rasterizer.coefficients computes them.
- */
-let cx0: f64 = 0, cy0: f64 = 0, cc0: f64 = 0, ca0: f64 = 0, cb0: f64 = 0, ca1: f64 = 0, cb1: f64 = 0, ca2: f64 = 0, cb2: f64 = 0;
+/** Face `f`'s barycentric coefficients (barycentric.ts) and its v0, in cx0/cy0. */
+let cx0: f64 = 0, cy0: f64 = 0;
 function coefficients(f: i32): void {
   const a = i32At(facesP, 3 * f) * 3, b = i32At(facesP, 3 * f + 1) * 3, c = i32At(facesP, 3 * f + 2) * 3;
-  const x0 = f64At(vP, a), y0 = f64At(vP, a + 1), x1 = f64At(vP, b), y1 = f64At(vP, b + 1);
-  const x2 = f64At(vP, c), y2 = f64At(vP, c + 1);
-  const ib = 1 / ((x2 - x0) * (y1 - y0) - (y2 - y0) * (x1 - x0) + 1e-8);
-  cx0 = x0;
-  cy0 = y0;
-  cc0 = ((x0 - x1) * (y2 - y1) - (y0 - y1) * (x2 - x1)) * ib;
-  ca0 = (y2 - y1) * ib;
-  cb0 = -(x2 - x1) * ib;
-  ca1 = (y0 - y2) * ib;
-  cb1 = -(x0 - x2) * ib;
-  ca2 = (y1 - y0) * ib;
-  cb2 = -(x1 - x0) * ib;
+  cx0 = f64At(vP, a);
+  cy0 = f64At(vP, a + 1);
+  barycentricCoefficients(cx0, cy0, f64At(vP, b), f64At(vP, b + 1), f64At(vP, c), f64At(vP, c + 1));
 }
 
 /**
  * Attribute planes of face `f` (computed on its first pixel, stored in first-use slots so the pass reads them in
  * order). Layout in f64, pairs 16-byte aligned: 0 x0, 1 y0, then (A, Bx, By) as lane pairs for (depth, nx) at 2,
- * 4, 6, (ny, nz) at 8, 10, 12, (u, v) at 14, 16, 18; then the SH quadratic coefficients (1, dx, dy, dx², dx·dy,
+ * 4, 6, (ny, nz) at 8, 10, 12, the texel coordinates (ix, iy) = (S·(u, v) + S − 1)/2 at 14, 16, 18; then the SH quadratic coefficients (1, dx, dy, dx², dx·dy,
  * dy²) as pairs (r, g) at 20..31 and (b, 0) at 32..43. Each attribute `Σ w_k t_k = A + Bx·dx + By·dy`.
  */
 function facePlanes(f: i32): usize {
@@ -104,7 +94,7 @@ function facePlanes(f: i32): usize {
   store<i32>(slotFrameP + (<usize>f << 2), frameNo);
   nextSlot++;
   coefficients(f);
-  const c0 = cc0, a0 = ca0, b0 = cb0, a1 = ca1, b1 = cb1, a2 = ca2, b2 = cb2;
+  const c0 = bc0, a0 = ba0, b0 = bb0, a1 = ba1, b1 = bb1, a2 = ba2, b2 = bb2;
   store<f64>(q, cx0);
   store<f64>(q + 8, cy0);
   const va = i32At(facesP, 3 * f), vb = i32At(facesP, 3 * f + 1), vc = i32At(facesP, 3 * f + 2);
@@ -175,9 +165,9 @@ function shPlanes(q: usize): void {
 function depthOfFace(f: i32, j: i32, i: i32): f64 {
   coefficients(f);
   const dx = f64At(pxCol, j) - cx0, dy = (<f64>(2 * i + 1) / <f64>H - 1) - cy0;
-  const w0 = <f64><f32>(cc0 + ca0 * dx + cb0 * dy);
-  const w1 = <f64><f32>(ca1 * dx + cb1 * dy);
-  const w2 = <f64><f32>(ca2 * dx + cb2 * dy);
+  const w0 = <f64><f32>(bc0 + ba0 * dx + bb0 * dy);
+  const w1 = <f64><f32>(ba1 * dx + bb1 * dy);
+  const w2 = <f64><f32>(ba2 * dx + bb2 * dy);
   return w0 * f32At(depthP, i32At(facesP, 3 * f)) + w1 * f32At(depthP, i32At(facesP, 3 * f + 1)) +
     w2 * f32At(depthP, i32At(facesP, 3 * f + 2));
 }
