@@ -210,9 +210,9 @@ interface ArenaLayout {
 
 /**
  * Renders the guidance maps of one frame at a time, reusing every buffer between frames. Not thread-safe; use
- * one per worker (see sequence.ts). The rasterisation runs here; the per-pixel pass (interpolation, texture,
- * shading, quantisation) runs in the WebAssembly render kernel (assembly/shade.ts), on buffers in the
- * rasteriser's arena, and the finished maps are copied out.
+ * one per worker (see sequence.ts). Placement and the per-vertex depth attribute are computed here; vertex
+ * normals, rasterisation and the per-pixel pass (interpolation, texture, shading, quantisation) run in the
+ * WebAssembly render kernel (assembly/), on buffers in the rasteriser's arena, and the finished maps are copied out.
  */
 export class GuidanceRenderer {
   readonly width: number;
