@@ -24,7 +24,8 @@ import { silu } from '../src/kernel/diffusion/graph/ops';
 import { resnetBlock, spatialTransformer } from '../src/kernel/diffusion/graph/unet';
 import { bundleSessions, releaseBundleSessions, sample } from '../src/kernel/diffusion/sample';
 import { GraphBuilder } from '../src/kernel/onnx/graph';
-import { configureSessions, createSession, ort } from '../src/kernel/onnx/session';
+import { createSession, ort } from '../src/kernel/onnx/session';
+import { configure } from '../src/kernel/settings';
 import { median, printRows, timeIt, type BenchRow } from './types';
 
 const THREADS = 2;
@@ -58,7 +59,7 @@ export async function benchDiffusion(): Promise<BenchRow[]> {
   // 2 threads as the issue asks; 1 thread too, because on a loaded 2-core machine OpenMP barriers (PyTorch) and
   // spinning pools (ORT) suffer from the other processes and the 1-thread figures show the per-call cost itself
   for (const threads of [THREADS, 1]) {
-    configureSessions({ threads });
+    configure({ threads });
     await releaseBundleSessions(bundle);
     const s = await bundleSessions(bundle);
     const text = new ort.Tensor('float32', new Float32Array(arch.text.tokens * arch.text.dim).fill(0.1), [1, arch.text.tokens, arch.text.dim]);
@@ -97,7 +98,7 @@ export async function benchDiffusion(): Promise<BenchRow[]> {
     );
   }
   rmSync(join(archFile, '..'), { recursive: true, force: true });
-  configureSessions({ threads: THREADS });
+  configure({ threads: THREADS });
   await releaseBundleSessions(bundle);
   await bundleSessions(bundle);
   const cond2 = rows[0]!;
@@ -107,7 +108,7 @@ export async function benchDiffusion(): Promise<BenchRow[]> {
   const feats = Array.from({ length: F }, () => new Float32Array(C0 * lat * lat).fill(0.05));
   const img = { width: arch.imageSize, height: arch.imageSize, channels: 3 as const, data: new Uint8Array(arch.imageSize ** 2 * 3).fill(128) };
   const t0 = performance.now();
-  const res = await sample({ reference: img, guidance: { features: feats }, bundle, steps: 20, seed: 42 }, { display: false, video: false, previewEvery: 0 });
+  const res = await sample({ reference: img, guidance: { features: feats }, bundle, steps: 20, seed: 42 }, { previewEvery: 0 });
   const loopMs = performance.now() - t0;
   rows.push({
     area: 'diffusion',

@@ -16,12 +16,12 @@ import { NdArray, writeNpz } from '../src/kernel/io';
 import { createDemoHead, loadFlame } from '../src/kernel/flame';
 import { fitFlame } from '../src/kernel/fit/fit';
 import { trackFlame } from '../src/kernel/fit/track';
-import { buildFitRig } from '../src/kernel/fit/rig';
+import { buildFitRig } from '../src/kernel/fit/fit-rig';
 import { FitProblem } from '../src/kernel/fit/problem';
-import { cholesky, choleskySolve } from '../src/kernel/fit/lm';
+import { cholesky, choleskySolve } from '../src/kernel/fit/levenberg-marquardt';
 import { defaultDenseCorrespondence } from '../src/kernel/fit/dense';
 import { DEFAULT_WEIGHTS, makeTerms, poseFreeMask } from '../src/kernel/fit/solve';
-import { denseRigPoints, frameTargets, landmarkWeights } from '../src/kernel/fit/fit';
+import { denseRigPoints, frameTargets, landmarkWeights } from '../src/kernel/fit/frame-targets';
 import { randomParams, renderLandmarks } from '../test/fit/synthetic';
 import { median, printRows, type BenchRow } from './types';
 
@@ -55,7 +55,7 @@ async function tracking(): Promise<BenchRow[]> {
   for (const dense of [true, false]) {
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
-    const t = await trackFlame(join(data, 'magicportrait', 'driving.mp4'), { model, progress: false, read: { maxFrames: N }, dense: dense ? undefined : false });
+    const t = await trackFlame(join(data, 'magicportrait', 'driving.mp4'), { model, read: { maxFrames: N }, dense: dense ? undefined : false });
     const wall = (performance.now() - t0) / N;
     const cpu = cpuMs(process.cpuUsage(cpu0)) / N;
     const steady = wall - t.timing.shapeMs / N;

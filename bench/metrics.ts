@@ -16,7 +16,7 @@ import { gunzipSync } from 'fflate';
 import { NdArray, writeNpy, parseNpy, toFloat64 } from '../src/kernel/io';
 import type { Image } from '../src/kernel/io/image';
 import { readFrames } from '../src/kernel/io/video';
-import { configureSessions } from '../src/kernel/onnx/session';
+import { configure } from '../src/kernel/settings';
 import { frechetDistanceFromFeatures } from '../src/kernel/metrics/frechet';
 import { psnr, ssim } from '../src/kernel/metrics/image';
 import { Lpips } from '../src/kernel/metrics/nets/lpips';
@@ -49,7 +49,7 @@ export async function benchMetrics(): Promise<BenchRow[]> {
     return median(t);
   };
   const ours = { psnr: await times(psnr), ssim: await times(ssim) };
-  configureSessions({ threads: 1 });
+  configure({ threads: 1 });
   const fx = join(root, 'test', 'metrics', 'fixtures');
   const model = await Lpips.load({ linear: gunzipSync(readFileSync(join(fx, 'lpips_alex_lin.pth.gz'))), backbone: gunzipSync(readFileSync(join(fx, 'lpips_alex_backbone.pth.gz'))) });
   const lp = await timeIt(() => model.distance(ps[0]![0], ps[0]![1]), RUNS, 2);

@@ -9,8 +9,9 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { detachedContext, setCurrentRun } from '../src/kernel/runtime/context';
 import { createDemoHead } from '../src/kernel/flame';
-import { demoDrivingSequence, demoPortrait } from '../src/kernel/pipeline/guidance';
-import { closePreviewWorkers, preview, renderPreviewFrames, renderPreviewFramesParallel, resolvePreview } from '../src/kernel/preview';
+import { demoDrivingSequence, demoPortrait } from '../src/kernel/pipeline/render-guidance';
+import { closePreviewWorkers, renderPreviewFrames, renderPreviewFramesParallel, resolvePreview } from '../src/kernel/preview';
+import { preview } from '../src/kernel/pipeline/preview';
 import type { Image } from '../src/kernel/io/image';
 import { median, type BenchRow } from './types';
 

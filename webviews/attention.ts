@@ -6,39 +6,12 @@
  * output is gone, the stored maps keep working and a message says to re-run the cell.
  */
 import type { ActivationFunction, RendererContext } from 'vscode-notebook-renderer';
-import { ArtifactLoader, type ArtifactRef } from './shared/artifacts';
+import { ArtifactLoader } from './shared/artifacts';
+import type { ArtifactRef } from '../src/shared/outputs';
 import { BASE_CSS, errorBox, h, shadowMount } from './shared/dom';
+import type { AttentionOutput, GuidanceType, RendererRowsReply as RowsReply, RendererRowsRequest } from '../src/shared/attention';
 
-type GuidanceType = 'depth' | 'normal' | 'render';
 type MapKind = 'received' | 'outNorm' | 'deltaNorm' | 'row';
-
-interface AttentionOutput {
-  kind: 'magicportrait.gge-attention';
-  version: 1;
-  title: string;
-  label?: string;
-  module: string;
-  types: GuidanceType[];
-  frames: number;
-  heads: number;
-  grid: { width: number; height: number };
-  input: { width: number; height: number };
-  stride: number;
-  encoding: 'f32le';
-  tracks: {
-    type: GuidanceType;
-    images: ArtifactRef[];
-    received: ArtifactRef[];
-    outNorm: ArtifactRef[];
-    deltaNorm: ArtifactRef[];
-    ranges: { received: [number, number][]; outNorm: [number, number]; deltaNorm: [number, number] };
-  }[];
-  rows: { id: string; maxQueries: number };
-}
-
-type RowsReply =
-  | { type: 'attention-rows'; requestId: number; ok: true; heads: number; grid: { width: number; height: number }; queries: { x: number; y: number; index: number }[]; base64: string }
-  | { type: 'attention-rows'; requestId: number; ok: false; stale?: boolean; error: string };
 
 const CSS = `${BASE_CSS}
 .mp-attn { display: flex; flex-direction: column; gap: 6px; }
@@ -130,7 +103,7 @@ class RowsClient {
         clearTimeout(timer);
         resolve(r);
       });
-      this.ctx.postMessage!({ type: 'attention-rows', requestId, rowsId, guidance, frame, queries: [query], space: 'input' });
+      this.ctx.postMessage!({ type: 'attention-rows', requestId, rowsId, guidance, frame, queries: [query], space: 'input' } satisfies RendererRowsRequest);
     });
   }
 }

@@ -3,15 +3,9 @@
  * synchronised by one slider, with play/pause. Frames are PNG artifacts fetched on demand.
  */
 import type { ActivationFunction } from 'vscode-notebook-renderer';
-import { ArtifactLoader, type ArtifactRef } from './shared/artifacts';
+import { ArtifactLoader } from './shared/artifacts';
+import type { FramesOutput } from '../src/shared/outputs';
 import { BASE_CSS, errorBox, h, shadowMount } from './shared/dom';
-
-interface FramesOutput {
-  title: string;
-  fps: number;
-  label?: string;
-  tracks: { name: string; width: number; height: number; frames: ArtifactRef[] }[];
-}
 
 const CSS = `${BASE_CSS}
 .mp-frames { display: flex; flex-direction: column; gap: 6px; }

@@ -6,28 +6,10 @@
 import type { ActivationFunction } from 'vscode-notebook-renderer';
 import * as THREE from 'three';
 import { OrbitControls } from 'three/examples/jsm/controls/OrbitControls.js';
-import { ArtifactLoader, type ArtifactRef } from './shared/artifacts';
+import { ArtifactLoader } from './shared/artifacts';
+import type { ArtifactRef, MeshOutput } from '../src/shared/outputs';
 import { BASE_CSS, errorBox, h, shadowMount } from './shared/dom';
 import { poseRig, type Rig } from './shared/rig';
-
-interface MeshOutput {
-  title: string;
-  label?: string;
-  vertexCount: number;
-  faceCount: number;
-  jointCount: number;
-  exprCount: number;
-  exprNames?: string[];
-  arrays: { base: ArtifactRef; faces: ArtifactRef; exprBasis: ArtifactRef; weights: ArtifactRef };
-  joints: number[];
-  parents: number[];
-  /** Initial parameters: expression coefficients and J×3 axis-angle pose. */
-  expression: number[];
-  pose: number[];
-  /** Landmarks as (face index, barycentrics) so they follow the posed mesh. */
-  landmarks?: { faces: number[]; bary: number[] };
-  jawJoint?: number;
-}
 
 const CSS = `${BASE_CSS}
 .mp-mesh { display: flex; gap: 10px; align-items: flex-start; flex-wrap: wrap; }

@@ -12,7 +12,7 @@ import '@vscode-elements/elements/dist/vscode-progress-bar/index.js';
 import '@vscode-elements/elements/dist/vscode-collapsible/index.js';
 import '@vscode-elements/elements/dist/vscode-label/index.js';
 import '@vscode-elements/elements/dist/vscode-divider/index.js';
-import type { CoverageRow, FolderScan, HostMessage, ImportAllResult, PanelMessage, PanelSettings, ScanResult, StepScan } from '../src/kernel/models/types';
+import type { CoverageRow, FolderScan, HostMessage, ImportAllResult, PanelMessage, PanelSettings, ScanResult, StepScan } from '../src/shared/model-manager';
 
 declare function acquireVsCodeApi(): { postMessage(m: PanelMessage): void };
 const vscode = acquireVsCodeApi();

@@ -3,12 +3,7 @@ import type { ActivationFunction } from 'vscode-notebook-renderer';
 // The dist-min bundle is self-contained (no network, no MathJax).
 import Plotly from 'plotly.js-dist-min';
 import { BASE_CSS, errorBox, h, shadowMount } from './shared/dom';
-
-interface PlotOutput {
-  title?: string;
-  label?: string;
-  figures: { data: Plotly.Data[]; layout?: Partial<Plotly.Layout> }[];
-}
+import type { PlotPayload } from '../src/shared/outputs';
 
 const CSS = `${BASE_CSS} .mp-plot { width: 100%; min-height: 320px; } .mp-plots { display: flex; flex-direction: column; gap: 8px; }`;
 
@@ -28,7 +23,7 @@ export const activate: ActivationFunction = () => ({
   async renderOutputItem(item, element) {
     // Plotly injects global styles, so it draws into the light DOM of the output element.
     element.replaceChildren();
-    const out = item.json() as PlotOutput;
+    const out = item.json() as PlotPayload;
     const wrap = h('div', { class: 'mp-plots' });
     if (out.title) {
       const t = h('div', { class: 'mp-title' }, out.title);
@@ -43,7 +38,7 @@ export const activate: ActivationFunction = () => ({
       const div = h('div', { class: 'mp-plot' });
       wrap.append(div);
       try {
-        await Plotly.newPlot(div, fig.data, themeLayout(fig.layout), { displaylogo: false, responsive: true, toImageButtonOptions: { format: 'png' } });
+        await Plotly.newPlot(div, fig.data as Plotly.Data[], themeLayout(fig.layout as Partial<Plotly.Layout>), { displaylogo: false, responsive: true, toImageButtonOptions: { format: 'png' } });
       } catch (e) {
         errorBox(wrap, `Plot failed: ${(e as Error).message}`);
       }

@@ -1,17 +1,7 @@
 /** Progress renderer: a live bar with counts, percentage and ETA for long stages. */
 import type { ActivationFunction } from 'vscode-notebook-renderer';
 import { BASE_CSS, h, shadowMount } from './shared/dom';
-
-interface ProgressState {
-  label: string;
-  done: number;
-  total: number;
-  unit: string;
-  elapsedMs: number;
-  etaMs: number | null;
-  finished: boolean;
-  failed?: string;
-}
+import type { ProgressState } from '../src/shared/outputs';
 
 const CSS = `${BASE_CSS}
 .mp-progress { display: flex; align-items: center; gap: 8px; max-width: 640px; }

@@ -3,18 +3,9 @@
  * plays in desktop VS Code and in browsers).
  */
 import type { ActivationFunction } from 'vscode-notebook-renderer';
-import { ArtifactLoader, type ArtifactRef } from './shared/artifacts';
+import { ArtifactLoader } from './shared/artifacts';
+import type { VideoOutputData as VideoOutput } from '../src/shared/outputs';
 import { BASE_CSS, errorBox, h, shadowMount } from './shared/dom';
-
-interface VideoOutput {
-  title: string;
-  video: ArtifactRef;
-  width: number;
-  height: number;
-  fps: number;
-  frames: number;
-  label?: string;
-}
 
 const CSS = `${BASE_CSS}
 .mp-video { display: flex; flex-direction: column; gap: 4px; }

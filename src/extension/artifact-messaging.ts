@@ -4,21 +4,18 @@
  */
 import * as vscode from 'vscode';
 import { createHash } from 'node:crypto';
-import type { KernelClient } from '../kernel/runtime/client';
-import { relayRowsRequest, type RendererRowsRequest } from './attention-rows';
+import type { KernelClient } from '../kernel/host';
+import { relayRowsRequest } from './attention-rows';
+import type { RendererRowsRequest } from '../shared/attention';
+import type { ArtifactReply, ArtifactRequest } from '../shared/artifacts';
 
 export const RENDERER_IDS = ['magicportrait-frames', 'magicportrait-video', 'magicportrait-mesh', 'magicportrait-attention'] as const;
-
-interface ArtifactRequest {
-  type: 'artifact';
-  requestId: number;
-  hash: string;
-  ext: string;
-}
 
 export interface MessagingHooks {
   /** The running kernel of a notebook, if any (never starts one): the attention explorer's row requests go there. */
   kernelOf?(notebook: vscode.NotebookDocument): KernelClient | undefined;
+  /** The notebook's artifact store on disk (default `<notebook>.artifacts/`; untitled notebooks keep theirs elsewhere). */
+  artifactDirOf?(notebook: vscode.NotebookDocument): string | undefined;
 }
 
 export function registerArtifactMessaging(context: vscode.ExtensionContext, hooks: MessagingHooks = {}): void {
@@ -44,12 +41,13 @@ export function registerArtifactMessaging(context: vscode.ExtensionContext, hook
         try {
           if (!/^[0-9a-f]{64}$/.test(m.hash) || !/^[a-z0-9]+$/.test(m.ext)) throw new Error('bad artifact reference');
           const nb = editor.notebook.uri;
-          const file = nb.with({ path: `${nb.path}.artifacts/${m.hash}.${m.ext}` });
+          const dir = hooks.artifactDirOf?.(editor.notebook);
+          const file = dir ? vscode.Uri.file(`${dir}/${m.hash}.${m.ext}`) : nb.with({ path: `${nb.path}.artifacts/${m.hash}.${m.ext}` });
           const bytes = await vscode.workspace.fs.readFile(file);
           if (createHash('sha256').update(bytes).digest('hex') !== m.hash) throw new Error(`artifact ${m.hash.slice(0, 12)} is damaged`);
-          void messaging.postMessage({ type: 'artifact', requestId: m.requestId, base64: Buffer.from(bytes).toString('base64') }, editor);
+          void messaging.postMessage({ type: 'artifact', requestId: m.requestId, base64: Buffer.from(bytes).toString('base64') } satisfies ArtifactReply, editor);
         } catch (e) {
-          void messaging.postMessage({ type: 'artifact', requestId: m.requestId, error: (e as Error).message }, editor);
+          void messaging.postMessage({ type: 'artifact', requestId: m.requestId, error: (e as Error).message } satisfies ArtifactReply, editor);
         }
       }),
     );

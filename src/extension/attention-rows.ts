@@ -2,34 +2,9 @@
  * Relays the attention explorer's row requests (renderer messaging) to the notebook's kernel and turns the kernel's
  * reply into a renderer message (rows as base64 little-endian float32). No vscode import: tested without VS Code.
  */
-import type { KernelClient } from '../kernel/runtime/client';
-import type { AttentionRowsReply } from '../kernel/runtime/protocol';
-
-/** renderer → extension */
-export interface RendererRowsRequest {
-  type: 'attention-rows';
-  requestId: number;
-  rowsId: string;
-  guidance: 'depth' | 'normal' | 'render';
-  frame: number;
-  queries: { x: number; y: number }[];
-  space?: 'grid' | 'input';
-}
-
-/** extension → renderer */
-export type RendererRowsReply =
-  | {
-      type: 'attention-rows';
-      requestId: number;
-      ok: true;
-      heads: number;
-      grid: { width: number; height: number };
-      queries: { x: number; y: number; index: number }[];
-      /** heads·Q·cells float32, little-endian, base64. */
-      base64: string;
-      label?: string;
-    }
-  | { type: 'attention-rows'; requestId: number; ok: false; stale?: boolean; error: string };
+import type { KernelClient } from '../kernel/host';
+import type { AttentionRowsReply } from '../shared/kernel-ipc';
+import type { RendererRowsReply, RendererRowsRequest } from '../shared/attention';
 
 const GUIDANCE = new Set(['depth', 'normal', 'render']);
 

@@ -3,10 +3,13 @@
  * and displays stream into the cell, progress displays update in place, interrupt escalates to kill+restart.
  */
 import * as vscode from 'vscode';
+import { kernelEnvironment } from './kernel-settings';
 import { dirname } from 'node:path';
-import { KernelClient } from '../kernel/runtime/client';
-import type { MimeBundle } from '../kernel/runtime/protocol';
+import { KernelClient } from '../kernel/host';
+import type { MimeBundle } from '../shared/outputs';
 import { bundleToItems } from './outputs';
+import { recordKeptArtifacts } from './commands';
+import type { NotebookLocations } from './notebook-location';
 
 export const NOTEBOOK_TYPE = 'magicportrait-notebook';
 
@@ -18,6 +21,7 @@ export class MagicPortraitController implements vscode.Disposable {
   constructor(
     private readonly context: vscode.ExtensionContext,
     private readonly log: vscode.OutputChannel,
+    private readonly locations: NotebookLocations,
   ) {
     this.controller = vscode.notebooks.createNotebookController('magicportrait-kernel', NOTEBOOK_TYPE, 'MagicPortrait');
     this.controller.supportedLanguages = ['typescript', 'javascript'];
@@ -33,16 +37,10 @@ export class MagicPortraitController implements vscode.Disposable {
     let k = this.kernels.get(key);
     if (!k) {
       const cfg = vscode.workspace.getConfiguration('magicportrait');
-      const env: NodeJS.ProcessEnv = {};
-      const ffmpeg = cfg.get<string>('ffmpegPath');
-      if (ffmpeg) env.MAGICPORTRAIT_FFMPEG = ffmpeg;
-      env.MAGICPORTRAIT_EP = cfg.get<string>('executionProvider', 'cpu');
-      env.MAGICPORTRAIT_THREADS = String(cfg.get<number>('threads', 0));
-      const cacheDir = cfg.get<string>('cacheDir');
-      if (cacheDir) env.MAGICPORTRAIT_CACHE = cacheDir;
+      const env = kernelEnvironment(cfg);
       k = new KernelClient({
         entry: this.context.asAbsolutePath('dist/kernel.js'),
-        cwd: notebook.uri.scheme === 'file' ? dirname(notebook.uri.fsPath) : undefined,
+        cwd: this.locations.of(notebook).baseDir,
         env,
         interruptGraceMs: cfg.get<number>('interruptGraceMs', 2000),
       });
@@ -108,7 +106,7 @@ export class MagicPortraitController implements vscode.Disposable {
     const enqueue = (f: () => Thenable<void>) => (chain = chain.then(f, f));
     try {
       const outcome = await kernel.execute(
-        { code: cell.document.getText(), cellLabel: `Cell ${cell.index + 1}`, notebookPath: notebook.uri.fsPath },
+        { code: cell.document.getText(), cellLabel: `Cell ${cell.index + 1}`, ...this.locations.of(notebook) },
         {
           onStream: (name, text) =>
             enqueue(async () => {
@@ -140,10 +138,12 @@ export class MagicPortraitController implements vscode.Disposable {
       if (outcome.status === 'ok') {
         if (outcome.result) await exec.appendOutput(new vscode.NotebookCellOutput(bundleToItems(outcome.result), { executionResult: true }));
         exec.end(true, Date.now());
+        await recordKeptArtifacts(cell, outcome.artifacts);
         return true;
       }
       await exec.appendOutput(errorOutput(outcome.error.name, outcome.error.message, outcome.error.stack));
       exec.end(false, Date.now());
+      await recordKeptArtifacts(cell, outcome.artifacts);
       return false;
     } catch (e) {
       await chain;

@@ -13,7 +13,7 @@ import * as vscode from 'vscode';
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
-import type { HostMessage, ManagerEvent, ModelConfig, PanelMessage, PanelSettings } from '../kernel/models/types';
+import type { HostMessage, ManagerEvent, ModelConfig, PanelMessage, PanelSettings } from '../shared/model-manager';
 
 const STATE_KEY = 'magicportrait.modelManager.settings';
 const CANCEL_GRACE_MS = 10_000;

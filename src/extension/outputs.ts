@@ -1,7 +1,7 @@
 /** Conversions between kernel MIME bundles / nbformat outputs and VS Code output items. */
 import * as vscode from 'vscode';
-import type { OutputData } from '../kernel/notebook/nbformat';
-import type { MimeBundle } from '../kernel/runtime/protocol';
+import type { OutputData } from '../kernel/host';
+import type { MimeBundle } from '../shared/outputs';
 
 const STDOUT = 'application/vnd.code.notebook.stdout';
 const STDERR = 'application/vnd.code.notebook.stderr';

@@ -1,6 +1,6 @@
 /** Reads and writes .mpnb (nbformat 4 JSON) for VS Code, keeping cells, outputs and metadata. */
 import * as vscode from 'vscode';
-import { parseNotebook, serializeNotebook, type CellData, type NotebookData, type OutputData } from '../kernel/notebook/nbformat';
+import { parseNotebook, serializeNotebook, type CellData, type NotebookData, type OutputData } from '../kernel/host';
 import { bundleToItems, itemsToOutputs } from './outputs';
 
 const decoder = new TextDecoder();

@@ -1,111 +1,36 @@
 /**
- * The `mp` object cells use: every pipeline stage and helper, as plain functions over typed data. The kernel
- * installs it as a global; Node programs can import it directly.
+ * The `mp` object cells use: a table of names, each with its one-line doc, of the stages (pipeline/) and helpers,
+ * plain functions over typed data; no logic lives here. The kernel installs it as a global; Node programs can import
+ * it directly.
  */
-import { checkCancelled, currentRun, newProgress } from './runtime/context';
-import { FrameSequenceDisplay, type FrameTrack, type RgbImage } from './runtime/frames';
-import { stageCache, type StageSpec } from './pipeline/cache';
-import { CancelledError, MagicPortraitError } from './errors';
+import { checkCancelled, newProgress } from './runtime/context';
+import { stageCache } from './pipeline/cache';
 import * as flame from './flame';
 import * as metrics from './metrics';
-import { probeVideo } from './io/video';
 import * as perception from './perception';
 import * as diffusion from './diffusion';
-import { analyzeFace, loadImage, resolvePath, trackVideoFaces } from './pipeline/face';
-import { demoDrivingSequence, demoPortrait, framingCamera, isAlignedSequence, renderGuidanceSequence, sequenceFromAligned, type FlameSequence, type GuidanceOptions } from './pipeline/guidance';
-import { readFrames } from './io/video';
+import { analyzeFace, loadImage, loadImageAsPillow, resolvePath, trackVideoFaces, videoFrames } from './pipeline/face';
+import { demoDrivingSequence, demoPortrait, framingCamera, renderGuidanceStage } from './pipeline/render-guidance';
 import { demoGGE, ggeStage } from './pipeline/gge';
+import { demoModelStage, tinyBundleStage } from './pipeline/demo-model';
+import { trainStages } from './pipeline/train';
+import { compositeVideo } from './pipeline/composite';
 import { demoDrivingVideo } from './pipeline/demo-video';
-import { join } from 'node:path';
-import { homedir } from 'node:os';
 import * as fit from './fit';
-import { preview } from './preview';
+import { preview } from './pipeline/preview';
+import { fitPortrait, missingReferenceModels, trackDriving } from './pipeline/fit';
+import { alignedView, compareTracks, fitOverlayView, trackPlot } from './pipeline/fit-display';
+import { meshView } from './pipeline/mesh-view';
+import { paperTable } from './pipeline/paper-table';
+import { sampleStage } from './pipeline/sample';
+import { loadI3d, loadInception, loadLpips, metricsStage, readFlameFile } from './pipeline/metrics';
+import { cached, cellSignal, framesDisplay, providerTable, sleep } from './pipeline/cell';
+import { dataStages } from './pipeline/data';
+import { jpegRoundTrip } from './io/jpeg-libjpeg';
+import { REFERENCE_FRAME_RANGE } from './diffusion/sample';
 
-export const VERSION = '0.1.0';
-
-/** Resolves after `ms`, or rejects at once with CancelledError when the cell is interrupted. */
-function sleep(ms: number): Promise<void> {
-  const signal = currentRun().signal;
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(new CancelledError('cell'));
-    const t = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(new CancelledError('cell'));
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
-/** Relative file paths in cells resolve against the notebook's folder. */
-function cellPath<T>(p: T): T {
-  return (typeof p === 'string' ? resolvePath(p) : p) as T;
-}
-
-export interface MpMetricsOptions extends Omit<metrics.EvaluateOptions, 'onFrame' | 'fid' | 'fvd'> {
-  /** FID feature network, or the path of pytorch-fid's Inception weights (pt_inception-2015-12-05-*.pth). */
-  fid?: metrics.FeatureNetwork | string;
-  /** FVD clip network, or the path of pytorch-i3d InceptionI3d(400) weights (i3d_pretrained_400.pt). */
-  fvd?: metrics.ClipFeatureNetwork | string;
-  /** Title of the display. */
-  title?: string;
-  /** Transcribed rows of the paper's Table I to plot beside this run (see metrics/paper.ts). */
-  paperRows?: metrics.PaperRow[];
-}
-
-/** A frame source, or a video output of another stage (`result.video`, `mp.demo.drivingVideo(...)`): its MP4 file. */
-type VideoLike = metrics.FrameSource | { readonly path: string };
-
-function videoPath(v: VideoLike): metrics.FrameSource {
-  if (v && typeof v === 'object' && !Array.isArray(v) && 'path' in v && typeof v.path === 'string' && !('data' in v)) return v.path;
-  return v as metrics.FrameSource;
-}
-
-/**
- * Metrics of a generated video against its target and the reference identity, with a plotly display: per-frame
- * curves, the summary table and bars beside the paper's Table I. `target` null (or mode 'cross'): CSIM / APD / AED only.
- */
-async function runMetrics(generatedInput: VideoLike, targetInput: VideoLike | null, options: MpMetricsOptions = {}): Promise<metrics.MetricsReport> {
-  const generated = videoPath(generatedInput);
-  const target = targetInput === null ? null : videoPath(targetInput);
-  const { title, paperRows, ...rest } = options;
-  const ref = rest.reference;
-  const { fid: fidOption, fvd: fvdOption, ...evalRest } = rest;
-  const opts: metrics.EvaluateOptions = { ...evalRest, ...(typeof fidOption === 'object' ? { fid: fidOption } : {}), ...(typeof fvdOption === 'object' ? { fvd: fvdOption } : {}), reference: ref && typeof ref === 'object' && 'video' in ref ? { ...ref, video: cellPath(ref.video) } : cellPath(ref) };
-  if (rest.flame) opts.flame = { generated: cellPath(rest.flame.generated), driving: cellPath(rest.flame.driving) };
-  if (rest.lpips && !(rest.lpips instanceof metrics.Lpips))
-    opts.lpips = { ...rest.lpips, linear: cellPath(rest.lpips.linear), ...(rest.lpips.backbone ? { backbone: cellPath(rest.lpips.backbone) } : {}) };
-  let ownFid: metrics.InceptionFeatures | null = null;
-  let ownFvd: metrics.I3dFeatures | null = null;
-  try {
-    if (typeof fidOption === 'string') opts.fid = ownFid = await metrics.InceptionFeatures.load(cellPath(fidOption));
-    if (typeof fvdOption === 'string') opts.fvd = ownFvd = await metrics.I3dFeatures.load(cellPath(fvdOption));
-  } catch (e) {
-    if (ownFid) await ownFid.dispose();
-    throw e;
-  }
-  const gen = cellPath(generated);
-  let total = options.maxFrames ?? 0;
-  if (typeof gen === 'string' && /\.(mp4|mov|mkv|webm|avi)$/i.test(gen)) {
-    const n = Math.ceil(probeVideo(gen, { countFrames: false }).frameCount / Math.max(1, options.step ?? 1));
-    total = total ? Math.min(total, n) : n;
-  }
-  const progress = newProgress('Metrics', Math.max(1, total), 'frames');
-  try {
-    const result = await metrics.evaluate(gen, target === null ? null : cellPath(target), { ...opts, onFrame: (n) => progress.update(n) });
-    progress.finish();
-    return new metrics.MetricsReport(result, { title, paperRows });
-  } catch (e) {
-    progress.finish((e as Error).message);
-    throw e;
-  } finally {
-    if (ownFid) await ownFid.dispose();
-    if (ownFvd) await ownFvd.dispose();
-  }
-}
+import { VERSION } from './version';
+export { VERSION };
 
 export const mp = {
   version: VERSION,
@@ -115,20 +40,16 @@ export const mp = {
   checkCancelled,
   /** The running cell's AbortSignal. */
   get signal(): AbortSignal {
-    return currentRun().signal;
+    return cellSignal();
   },
   sleep,
   /** Runs `compute` once per distinct (stage, inputs, options) and caches the result on disk. */
-  cached<T>(stage: StageSpec, inputs: unknown, options: unknown, compute: () => Promise<T> | T): Promise<T> {
-    return stageCache().run(stage, inputs, options, compute);
-  },
+  cached,
   get cache() {
     return stageCache();
   },
   /** A frame-sequence output for the scrubber: `display(mp.frames([{ name: 'driving', frames }]))`. */
-  frames(tracks: FrameTrack[], options: { title?: string; fps?: number; label?: string } = {}) {
-    return new FrameSequenceDisplay(tracks, options);
-  },
+  frames: framesDisplay,
   /** Reads a JPEG/PNG (relative paths resolve against the notebook's folder). `display(img)` shows it. */
   image: loadImage,
   /** Resolves a path against the notebook's folder. */
@@ -151,20 +72,9 @@ export const mp = {
   /** Converts the npm-shipped face models to ONNX into the cache (runs on first use anyway). */
   prepareFaceModels: perception.prepareModels,
   /** Depth / normal / shaded-render guidance maps of a FLAME sequence, with the reference's conventions. */
-  renderGuidance(sequence: FlameSequence | fit.AlignedSequence, options: GuidanceOptions & { model?: flame.FlameModelData } = {}) {
-    const { model, ...rest } = options;
-    if (!isAlignedSequence(sequence)) return renderGuidanceSequence(sequence, rest);
-    // Renders are placed with the reference's crop transform, i.e. in the reference image's own pixel frame.
-    if ((rest.size !== undefined && rest.size !== sequence.width) || sequence.width !== sequence.height)
-      throw new MagicPortraitError(`An aligned sequence renders at its reference image size (${sequence.width}×${sequence.height}); resize the maps afterwards if you need another size.`, 'bad-argument');
-    return renderGuidanceSequence(sequenceFromAligned(sequence, model), { ...rest, size: sequence.width });
-  },
+  renderGuidance: renderGuidanceStage,
   /** The first frames of a video as images (for displays beside the guidance; long videos stream elsewhere). */
-  async videoFrames(path: string, options: { maxFrames?: number; width?: number; height?: number } = {}) {
-    const out: RgbImage[] = [];
-    for await (const f of readFrames(resolvePath(path), { maxFrames: options.maxFrames ?? 48, ...(options.width ? { width: options.width } : {}), ...(options.height ? { height: options.height } : {}) })) out.push(f.image);
-    return out;
-  },
+  videoFrames,
   /**
    * The Geometric Guidance Encoder over guidance maps (a `mp.renderGuidance` sequence or { depth, normal, render }
    * frames): per-type features, their sum and the attention data. `bundle`: a GGE bundle folder, or 'demo'
@@ -192,14 +102,32 @@ export const mp = {
   },
   /** Model bundles for sampling. */
   bundle: {
+    /**
+     * The trained demo model (training/demo-model/: the small config trained on synthetic demo-head data — not
+     * MagicPortrait's weights; labelled so wherever its output shows), imported once into the cache through the
+     * normal importer. `.gge`: its trained guidance encoders (`mp.gge(maps, { bundle: 'demo-model' })`).
+     */
+    demo: demoModelStage,
     /** The tiny bundle: the full architecture at small widths with untrained demo weights (built once, cached). */
-    tiny: (dir?: string) => diffusion.tinyBundle(dir ?? join(process.env.MAGICPORTRAIT_CACHE ?? join(homedir(), '.cache', 'magicportrait'), 'bundles', 'tiny')),
+    tiny: tinyBundleStage,
     load: diffusion.loadBundle,
     /** The demo Geometric Guidance Encoder (untrained, seeded), built once into the cache. */
-    demoGGE: () => demoGGE(),
+    demoGGE,
   },
-  /** Samples a video with the diffusion stack (reference UNet, GGE guidance, motion modules, DDIM). */
-  sample: diffusion.sample,
+  /**
+   * Samples a video with the diffusion stack (reference UNet, GGE guidance, motion modules, DDIM). `guidance` may be
+   * a `mp.renderGuidance` result itself (its maps are read frame by frame); when it was rendered in a photo's 512²
+   * generation crop, a `reference` given as that photo is cropped the same way.
+   */
+  sample: sampleStage,
+  /**
+   * Pastes results made in a photo's 512² generation crop (a sampled video, a preview: `result`, `result.video`,
+   * frames) back into the photo with a feathered border: `await mp.composite(photo, result, guidance.crop)`. The
+   * MP4 is at the photo's size, at most `maxSide` (1280) pixels on its longer side.
+   */
+  composite: compositeVideo,
+  /** The ONNX Runtime execution providers here: which are ready, what the others miss (a table in the cell). */
+  providers: providerTable,
   /** FLAME: the built-in demo head, FLAME 2020 files, the forward model, and the 3D viewer. */
   flame: {
     /** The built-in demo head (same structure as FLAME; not FLAME). */
@@ -209,52 +137,94 @@ export const mp = {
     prepare: flame.prepareFlame,
     forward: flame.flameForward,
     /** The interactive three.js view with jaw / pose / expression sliders. */
-    view: (model: flame.FlameModelData, options: flame.MeshViewOptions = {}) => new flame.MeshView(model, options),
+    view: meshView,
   },
   /**
    * `await mp.metrics(generated, target, { reference, lpips, flame, maxFrames })` → a MetricsReport (display it), plus
    * the individual metrics: `mp.metrics.psnr(a, b)`, `.ssim`, `.lpips({ linear, backbone })`, `.csim`, `.apd`, `.aed`,
    * `.frechet(f1, n1, f2, n2, dim)`, and `.paper` (Table I with its citation).
    */
-  metrics: Object.assign(runMetrics, {
+  metrics: Object.assign(metricsStage, {
     psnr: metrics.psnr,
     ssim: metrics.ssim,
     /** Loads LPIPS from the user's weights: { linear: 'alex.pth', backbone: 'alexnet-owt-7be5be79.pth' }. */
-    lpips: (w: metrics.LpipsWeights) => metrics.Lpips.load({ ...w, linear: cellPath(w.linear), ...(w.backbone ? { backbone: cellPath(w.backbone) } : {}) }),
+    lpips: loadLpips,
     /** Loads the FID Inception-v3 feature network from pytorch-fid's weights. */
-    inception: (path: string) => metrics.InceptionFeatures.load(cellPath(path)),
+    inception: loadInception,
     /** Loads the FVD I3D network from pytorch-i3d weights (i3d_pretrained_400.pt). */
-    i3d: (path: string, options?: metrics.I3dOptions) => metrics.I3dFeatures.load(cellPath(path), options),
+    i3d: loadI3d,
     csim: metrics.csimFrames,
     identity: metrics.identityEmbedding,
     apd: metrics.apd,
     aed: metrics.aed,
-    readFlame: (path: string) => metrics.readFlameSequence(cellPath(path)),
+    readFlame: readFlameFile,
     frechet: metrics.frechetDistanceFromFeatures,
     /** Raw evaluation (no display, no progress). */
     evaluate: metrics.evaluate,
+    /** The paper's Table I (data + citation); `paperTables` has Tables I–III. */
     paper: metrics.PAPER_TABLE_I,
+    paperTables: metrics.PAPER_TABLES,
+    /** Displays the paper's Table I, II or III (cited, with the metric-network note), reports as its first rows. */
+    paperTable,
   }),
+  /**
+   * Training data in the trainer's layout: `mp.data.prepare({ videos, out, maxFrames, workers })` (real clips),
+   * `mp.data.synth({ out, identities, clips, frames, size, seed })` (synthetic demo head), `mp.data.open(dir)` →
+   * `.browse(clip)`, `.qualityPlot()`, `.summary()`; `mp.data.merge`, `mp.data.rerender`, `mp.data.crossReenactment`.
+   */
+  data: dataStages,
+  /**
+   * Training from a cell: `await mp.train({ data, run, config: 'tiny', set: { 'stage1.steps': 40 } })` runs
+   * `python -m training all …` as a child process with a live loss curve and validation frames; Interrupt saves a
+   * resumable state (run again to resume). `await mp.train.import(run)` → a bundle for `mp.sample` / `mp.gge`.
+   */
+  train: trainStages,
+  /**
+   * Reproducing the official run (README, "Reproducing the official run"): what the 'reference' preset still needs,
+   * the official frame range, the maps' JPEG round trip, and the first-frame crop rule.
+   */
+  reference: {
+    /** What of FLAME / DECA / SMIRK the 'reference' preset is missing (empty when all is there): `{ bundle }` or `{ model, encoderDir }`. */
+    missing: missingReferenceModels,
+    /** The official config's frame_range, [0, 100]. */
+    frameRange: REFERENCE_FRAME_RANGE,
+    /** An image through Pillow's quality-75, 4:2:0 JPEG and back (how the official pipeline stores the maps). */
+    jpegRoundTrip,
+    /** Reads an image as Pillow does (JPEG decoded by libjpeg-turbo; `mp.image` uses jpeg-js, whose chroma differs). */
+    image: loadImageAsPillow,
+    /** Stage A's crop transform from a face box (the first frame's, for a whole video). */
+    firstFrameCrop: fit.firstFrameCrop,
+  },
   /** Model fitting: a portrait, a driving video, and the structured alignment of the two (reference-pipeline.md §4). */
   fit: {
-    /** Fits the model (demo head by default) to one portrait: shape, expression, pose, DECA camera + crop, albedo, SH light. */
-    portrait: fit.fitFlame,
-    /** Tracks a driving video (path or frames): per-frame expression / pose / camera, identity fixed, smoothed. */
-    track: fit.trackFlame,
+    /**
+     * Fits the model (demo head by default) to one portrait: shape, expression, pose, DECA camera + crop, albedo, SH
+     * light. A photo with several faces fits the largest and says so (`{ face: i }` picks another, largest first).
+     */
+    portrait: fitPortrait,
+    /**
+     * Tracks a driving video (path or frames): per-frame expression / pose / camera, identity fixed, smoothed. Fails
+     * when no frame has a face; warns (in the cell and `track.warnings`) below `MIN_TRACKED_FRACTION` of frames with
+     * a face, and for a truncated file.
+     */
+    track: trackDriving,
     /** Re-smooths a finished track with other settings (no re-fitting). */
     smooth: fit.smoothTrack,
     /** Eq. (1): reference shape / albedo / light / camera / crop with the driving rotation, expression and jaw. */
     align: fit.align,
     /** Display: the fit overlay (input and overlay images). */
-    overlay: fit.fitOverlayView,
+    overlay: fitOverlayView,
     /** Display: parameter curves over time, raw vs smoothed, and the per-frame landmark error. */
-    plot: fit.trackPlot,
+    plot: trackPlot,
     /** Display: the aligned sequence beside the driving frames in the frame scrubber. */
-    view: fit.alignedView,
+    view: alignedView,
+    /** Display: per-frame rotation / jaw / expression differences of a studio track against a 'reference' one. */
+    compare: compareTracks,
     /** The demo head's MediaPipe correspondence; loaders for generated tables and FLAME's mediapipe_landmark_embedding.npz. */
     dense: { demo: fit.defaultDenseCorrespondence, load: fit.loadDenseCorrespondence, loadFlameEmbedding: fit.loadMediapipeEmbedding },
   },
 };
 
 export type Mp = typeof mp;
-export type { RgbImage };
+/** The image type cells and programs pass around (io/image.ts). */
+export type { AnyImage as RgbImage } from './io/image';

@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, statSync, writeFileSync, readdirSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { newCodeCell, parseNotebook, serializeNotebook, type NotebookData } from '../../src/kernel/notebook/nbformat';
-import { MIME } from '../../src/kernel/runtime/protocol';
+import { MIME } from '../../src/shared/outputs';
 import { repoRoot } from '../runtime/kernel-harness';
 
 function cli(args: string[]) {

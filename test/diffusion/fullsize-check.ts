@@ -10,7 +10,7 @@ import { planImport, estimatePlan, fmtBytes } from '../../src/kernel/diffusion/i
 import { REFERENCE_ARCH } from '../../src/kernel/diffusion/graph/config';
 import { GraphBuilder } from '../../src/kernel/onnx/graph';
 import { buildVaeEncoder, buildVaeDecoder } from '../../src/kernel/diffusion/graph/vae';
-import { buildGuidanceEncoder } from '../../src/kernel/diffusion/graph/guidance';
+import { buildGuidanceEncoder } from '../../src/kernel/diffusion/graph/gge-graph';
 import { createSession } from '../../src/kernel/onnx/session';
 (async () => {
   const F = process.argv[2] ?? '/tmp/fullsize/files';

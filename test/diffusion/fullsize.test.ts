@@ -20,6 +20,7 @@ import { GeneratedWeights, bundleIO, generatedBundle } from '../../src/kernel/di
 import { REFERENCE_ARCH, TINY_ARCH, bankSites } from '../../src/kernel/diffusion/graph/config';
 import { UNET_IO, buildDenoisingUNet, buildReferenceUNet } from '../../src/kernel/diffusion/graph/unet';
 import { planImport } from '../../src/kernel/diffusion/import';
+import { writeSparseCheckpoints } from './fullsize-helpers';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'mp-fullsize-'));
 
@@ -115,37 +116,6 @@ test('a streamed float16 build writes the same files as an eager one', async () 
   assert.equal(other.manifest.build.queryChunk, 32);
   rmSync(root, { recursive: true, force: true });
 });
-
-/** Real-layout safetensors files with the fixture's headers and no data (a hole of the right size). */
-function writeSparseCheckpoints(dir: string): void {
-  const fx = JSON.parse(gunzipSync(readFileSync(join(__dirname, 'fixtures', 'fullsize_headers.json.gz'))).toString('utf8')) as {
-    configs: Record<string, unknown>;
-    files: Record<string, Record<string, [string, number[]]>>;
-  };
-  for (const [p, cfg] of Object.entries(fx.configs)) {
-    mkdirSync(dirname(join(dir, p)), { recursive: true });
-    writeFileSync(join(dir, p), JSON.stringify(cfg));
-  }
-  for (const [p, keys] of Object.entries(fx.files)) {
-    const header: Record<string, unknown> = {};
-    let off = 0;
-    for (const [k, [dtype, shape]] of Object.entries(keys)) {
-      const bytes = shape.reduce((a, b) => a * b, 1) * (dtype === 'F16' ? 2 : 4);
-      header[k] = { dtype, shape, data_offsets: [off, off + bytes] };
-      off += bytes;
-    }
-    let h = Buffer.from(JSON.stringify(header));
-    h = Buffer.concat([h, Buffer.alloc((8 - (h.length % 8)) % 8, 0x20)]);
-    const len = Buffer.alloc(8);
-    len.writeBigUInt64LE(BigInt(h.length));
-    mkdirSync(dirname(join(dir, p)), { recursive: true });
-    const fd = openSync(join(dir, p), 'w');
-    writeSync(fd, len);
-    writeSync(fd, h);
-    ftruncateSync(fd, 8 + h.length + off);
-    closeSync(fd);
-  }
-}
 
 test('full size: the UNet builders ask the random source for exactly the keys and shapes of a real-layout import plan', async () => {
   const dir = tmp();

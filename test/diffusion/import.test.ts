@@ -139,12 +139,12 @@ test('import: 100% key coverage, and the bundle samples', async () => {
   const feats = Array.from({ length: 3 }, (_, f) => Float32Array.from({ length: n }, (_, i) => 0.2 * Math.sin(i * 0.3 + f)));
   const img = { width: 64, height: 64, channels: 3 as const, data: Uint8Array.from({ length: 64 * 64 * 3 }, (_, i) => (i * 7) % 256) };
   try {
-    const s = await sample({ reference: img, guidance: { features: feats }, bundle: loaded, steps: 2, seed: 1 }, { display: false, video: false, previewEvery: 0 });
+    const s = await sample({ reference: img, guidance: { features: feats }, bundle: loaded, steps: 2, seed: 1 }, { previewEvery: 0 });
     assert.equal(s.frameCount, 3);
     assert.ok(s.latents.every(Number.isFinite));
     // guidance maps through the imported guidance encoders too
     const maps = { depth: [img, img], normal: [img, img], render: [img, img] };
-    const s2 = await sample({ reference: img, guidance: { maps }, bundle: loaded, steps: 1, seed: 1 }, { display: false, video: false, previewEvery: 0 });
+    const s2 = await sample({ reference: img, guidance: { maps }, bundle: loaded, steps: 1, seed: 1 }, { previewEvery: 0 });
     assert.ok(s2.latents.every(Number.isFinite));
   } finally {
     await releaseBundleSessions(loaded);
@@ -165,8 +165,8 @@ test('fp16 weight storage: half-size files, float16 initializers cast to float32
   const feats = Array.from({ length: 2 }, (_, f) => Float32Array.from({ length: n }, (_, i) => 0.2 * Math.sin(i * 0.3 + f)));
   const img = { width: 64, height: 64, channels: 3 as const, data: Uint8Array.from({ length: 64 * 64 * 3 }, (_, i) => (i * 7) % 256) };
   try {
-    const s16 = await sample({ reference: img, guidance: { features: feats }, bundle: loaded, steps: 2, seed: 1 }, { display: false, video: false, previewEvery: 0 });
-    const s32 = await sample({ reference: img, guidance: { features: feats }, bundle: full, steps: 2, seed: 1 }, { display: false, video: false, previewEvery: 0 });
+    const s16 = await sample({ reference: img, guidance: { features: feats }, bundle: loaded, steps: 2, seed: 1 }, { previewEvery: 0 });
+    const s32 = await sample({ reference: img, guidance: { features: feats }, bundle: full, steps: 2, seed: 1 }, { previewEvery: 0 });
     let m = 0;
     for (let i = 0; i < s16.latents.length; i++) m = Math.max(m, Math.abs(s16.latents[i]! - s32.latents[i]!));
     assert.ok(m > 0 && m < 0.05, `fp16 weights change the latents by ${m}`);

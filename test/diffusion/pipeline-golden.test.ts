@@ -119,7 +119,7 @@ test('sample(): 14 frames, 2 wrapped windows, 3 steps, CFG 3.5, decode — laten
   const refU8 = (await arr(z, 'ref_u8')).data as Uint8Array;
   const out = await sample(
     { reference: { width: S, height: S, channels: 3, data: refU8 }, guidance: { features }, bundle, steps: 3, guidanceScale: 3.5, noise: await f32(z, 'sample_noise') },
-    { display: false, video: false, previewEvery: 0 },
+    { previewEvery: 0 },
   );
   assert.deepEqual(out.timesteps, [...(await f64(z, 'sample_t'))]);
   assert.equal(out.windows.length, 2);

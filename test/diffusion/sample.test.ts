@@ -9,17 +9,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MANIFEST, UNTRAINED_LABEL, type DiffusionBundle, loadBundle, tinyBundle } from '../../src/kernel/diffusion/bundle';
 import { bankSites, latentSize } from '../../src/kernel/diffusion/graph/config';
-import { bundleSessions, releaseBundleSessions, sample, type SamplePreview } from '../../src/kernel/diffusion/sample';
+import { bundleSessions, releaseBundleSessions, type SamplePreview } from '../../src/kernel/diffusion/sample';
+// through the stage (mp.sample): the pure sampler plus the cell's progress, previews, videos and outDir
+import { sampleStage as sample } from '../../src/kernel/pipeline/sample';
 import { type RunContext, detachedContext, setCurrentRun } from '../../src/kernel/runtime/context';
 import { CancelledError, MagicPortraitError } from '../../src/kernel/errors';
-import { MIME, type MimeBundle } from '../../src/kernel/runtime/protocol';
-import type { RgbImage } from '../../src/kernel/runtime/frames';
+import { MIME, type MimeBundle } from '../../src/shared/outputs';
+import type { AnyImage } from '../../src/kernel/io/image';
 import { DISPLAY } from '../../src/kernel/runtime/display';
 
 let root: string;
 let bundle: DiffusionBundle;
 
-function image(w: number, h: number, seed: number): RgbImage {
+function image(w: number, h: number, seed: number): AnyImage {
   const data = new Uint8Array(w * h * 3);
   for (let i = 0; i < data.length; i++) data[i] = (Math.sin(i * 0.37 + seed) * 0.5 + 0.5) * 255;
   return { width: w, height: h, channels: 3, data };
@@ -167,6 +169,12 @@ test('live progress, x̂0 previews, videos with a grid, and an output folder wri
     assert.ok(b.indexOf('moov') < b.indexOf('mdat'), `${f}: +faststart (moov before mdat)`);
   }
   assert.deepEqual(readdirSync(outDir).sort(), ['animation.mp4', 'grid.mp4'], 'no partial files left');
+  // the cell says which execution provider and precision each network ran on (this run: the CPU, float32)
+  const report = shown.find((s) => typeof s.bundle['text/markdown'] === 'string' && /execution provider/.test(s.bundle['text/markdown'] as string));
+  assert.ok(report, 'provider report shown');
+  for (const network of ['guidance encoders', 'VAE encoder', 'reference UNet (bank)', 'denoising UNet', 'VAE decoder'])
+    assert.match(report!.bundle['text/markdown'] as string, new RegExp(`\\| ${network.replace(/[()]/g, '\\$&')} \\| \`cpu\` \\| float32 \\|`), network);
+  assert.deepEqual(res.providers.rows().map((r) => r.network), ['guidance encoders', 'VAE encoder', 'reference UNet (bank)', 'denoising UNet', 'VAE decoder']);
   res.frames.dispose();
 });
 

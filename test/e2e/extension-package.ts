@@ -1,6 +1,6 @@
 /**
  * The extension the E2E tests install, built once per test process: `npm run package` (production build through
- * vscode:prepublish, then vsce with the runtime dependencies, linux-x64) → the .vsix.
+ * once, then vsce with the runtime dependencies for linux-x64 only) → the .vsix.
  *
  * In a git worktree whose node_modules is a symlink to another checkout's, vsce cannot list the dependencies
  * (`npm list --production` reports every linked package as extraneous, ELSPROBLEMS); there the same production build
@@ -21,7 +21,7 @@ export function packagedExtension(): string {
     if (r.status !== 0) throw new Error(`production build failed:\n${r.stdout}\n${r.stderr}`);
     return (built = REPO);
   }
-  const r = spawnSync('npm', ['run', 'package'], { cwd: REPO, encoding: 'utf8' });
+  const r = spawnSync('npm', ['run', 'package', '--', '--target', 'linux-x64'], { cwd: REPO, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`npm run package failed:\n${r.stdout}\n${r.stderr}`);
   const file = join(REPO, 'magicportrait-studio.vsix');
   if (statSync(file).size < 1e6) throw new Error(`${file} is only ${statSync(file).size} bytes`);

@@ -907,7 +907,8 @@ async function scrollToRow(list: any, arg: { index: number }): Promise<boolean> 
     }
     wheel(dy);
     await frames();
-    const key = `${lo}-${hi}-${el ? el.getBoundingClientRect().top : ''}`;
+    // the rows' positions, not just which rows: scrolling through one tall output keeps the same rows in view
+    const key = [...list.querySelectorAll('.monaco-list-row')].map((r: any) => `${r.getAttribute('data-index')}@${Math.round(r.getBoundingClientRect().top)}`).join(',');
     stalled = key === lastKey ? stalled + 1 : 0;
     lastKey = key;
   }
@@ -956,7 +957,9 @@ async function sweepRows(list: any): Promise<RowInfo[]> {
     wheel(h);
     await frames();
     rows = add();
-    const key = rows.map((r) => r.index).join(',');
+    // A row taller than several sweep steps (a long output) keeps the same rows in view while the list still scrolls:
+    // only a list whose rows stop moving has stalled.
+    const key = [...list.querySelectorAll('.monaco-list-row')].map((r: any) => `${r.getAttribute('data-index')}@${Math.round(r.getBoundingClientRect().top)}`).join(',');
     stalled = key === lastKey ? stalled + 1 : 0;
     lastKey = key;
   }

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { ensureTools, executeCommand, screenshot, waitForExtensionHost, withVSCode, type Page } from './harness';
 import { packagedExtension } from './extension-package';
 import { syntheticDownloads } from '../models/helpers';
-import type { ModelBundleManifest } from '../../src/kernel/models/types';
+import type { ModelBundleManifest } from '../../src/shared/model-manager';
 
 let vsix = '';
 before(() => {

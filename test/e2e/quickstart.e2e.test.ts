@@ -13,6 +13,7 @@ import {
 } from './harness';
 import { packagedExtension } from './extension-package';
 import { newCodeCell, parseNotebook, serializeNotebook } from '../../src/kernel/notebook/nbformat';
+import { DEMO_MODEL_LABEL } from '../../src/kernel/diffusion/demo-model';
 
 let vsix = '';
 before(() => {
@@ -32,14 +33,19 @@ test('quickstart runs end to end in real VS Code with the packaged extension', {
   const t0 = Date.now();
   try {
     copyFileSync(join(REPO, 'notebooks', 'quickstart.mpnb'), join(ws, 'quickstart.mpnb'));
-    // The sample-data notebooks point at ../shared/data relative to notebooks/: make their paths absolute for the copies.
+    // These examples run on the inputs they ship with (test/e2e/examples.e2e.test.ts runs them so); here they run on
+    // the real sample data: their parameters point at it.
     const shared = join(REPO, '..', 'shared', 'data');
-    writeFileSync(join(ws, 'attention.mpnb'), readFileSync(join(REPO, 'notebooks', 'attention.mpnb'), 'utf8').replaceAll('../../shared/data', shared));
-    writeFileSync(join(ws, 'reenact.mpnb'), readFileSync(join(REPO, 'notebooks', 'reenact.mpnb'), 'utf8').replaceAll('../../shared/data', shared));
-    writeFileSync(
-      join(ws, 'face-perception.mpnb'),
-      readFileSync(join(REPO, 'notebooks', 'face-perception.mpnb'), 'utf8').replaceAll('../../shared/data', shared),
-    );
+    const onSharedData = (name: string, portrait: string) =>
+      writeFileSync(
+        join(ws, `${name}.mpnb`),
+        readFileSync(join(REPO, 'notebooks', `${name}.mpnb`), 'utf8')
+          .replaceAll("'inputs/astronaut.jpg'", `'${join(shared, 'magicportrait', portrait)}'`)
+          .replaceAll("'inputs/demo-driving.mp4'", `'${join(shared, 'magicportrait', 'driving.mp4')}'`),
+      );
+    onSharedData('attention', 'boy_cropped.jpg');
+    onSharedData('reenact', 'boy_cropped.jpg');
+    onSharedData('face-perception', 'boy.jpeg');
     writeFileSync(
       join(ws, 'interrupt.mpnb'),
       serializeNotebook({ metadata: {}, cells: [newCodeCell('const kept = 41;'), newCodeCell('while (true) {}'), newCodeCell('console.log(`after restart: ${typeof kept}`)')] }),
@@ -131,9 +137,12 @@ test('quickstart runs end to end in real VS Code with the packaged extension', {
       await playVideo(L.preview, 'Instant preview');
       await screenshot(page, 'quickstart-preview');
 
-      // The sampled video plays.
+      // The sampled video plays: the trained demo model (training/demo-model/, imported by the packaged extension from
+      // its own copy into the cache), labelled in the cell.
+      assert.match(await cellOutputText(page, L.sample), /\d+ frames at \d+×\d+/);
       await playVideo(L.sample, 'Reference | result');
-      await screenshot(page, 'quickstart-video');
+      await out.locator('.mp-video', { hasText: 'Reference | result' }).locator('.mp-label', { hasText: DEMO_MODEL_LABEL }).waitFor({ timeout: 30_000 });
+      await screenshot(page, 'quickstart-demo-model-result');
 
       // Metrics of the output against its driving video: per-frame curves, the summary and the paper's table.
       await revealCell(page, L.metrics);
@@ -177,7 +186,7 @@ test('quickstart runs end to end in real VS Code with the packaged extension', {
       await screenshot(page, 'face-perception-driving');
       assert.match(await cellOutputText(page, 3, { match: 'frames without a face' }), /frames without a face: 0/);
 
-      // Attention explorer (demo GGE, labelled): clicking a pixel fetches that query's attention row from the kernel.
+      // Attention explorer (the demo model's trained GGE, labelled): clicking a pixel fetches that query's attention row.
       await openNotebook(page, 'attention.mpnb', { kernel: 'MagicPortrait' });
       await runAllCells(page);
       const att = await waitForCellsDone(page, 5, { timeout: 300_000 });
@@ -185,7 +194,7 @@ test('quickstart runs end to end in real VS Code with the packaged extension', {
       await revealCell(page, 4);
       const ac = outputFrame(page).locator('canvas.mp-attn-canvas');
       await ac.waitFor({ timeout: 60_000 });
-      await outputFrame(page).locator('.mp-attn-label', { hasText: 'untrained demo weights' }).waitFor();
+      await outputFrame(page).locator('.mp-attn-label', { hasText: DEMO_MODEL_LABEL }).waitFor();
       const snap = () => ac.evaluate((c: any) => ({ url: c.toDataURL() as string, query: c.getAttribute('data-query'), map: c.getAttribute('data-map') }));
       const box = (await ac.boundingBox())!;
       await ac.click({ position: { x: box.width * 0.5, y: box.height * 0.4 } });
@@ -196,12 +205,12 @@ test('quickstart runs end to end in real VS Code with the packaged extension', {
       const second = await snap();
       assert.ok(first.query && second.query && first.query !== second.query, `queries ${first.query} → ${second.query}`);
       assert.notEqual(first.url, second.url, 'the heatmap changed with the clicked pixel');
-      await screenshot(page, 'attention-explorer');
+      await screenshot(page, 'attention-explorer-demo-model');
 
       // Reenactment on real data: the fit overlay, the tracked parameter plot, guidance aligned onto the portrait.
       await openNotebook(page, 'reenact.mpnb', { kernel: 'MagicPortrait' });
       await runAllCells(page);
-      const re = await waitForCellsDone(page, 5, { timeout: 400_000 });
+      const re = await waitForCellsDone(page, 6, { timeout: 400_000 });
       assert.equal(re.error.length, 0, `failed cells: ${re.error.join(', ')}`);
       await revealCell(page, 2);
       await outputFrame(page).locator('.mp-frames', { hasText: 'FLAME fit' }).waitFor({ timeout: 60_000 });

@@ -14,7 +14,7 @@ async function setup() {
   const { lm68, mesh468 } = renderLandmarks(model, ref);
   const reference = await fitFlame({ width: 512, height: 512, landmarks68: lm68, mesh468 }, { model });
   const { frames } = syntheticVideo(model, 12, { noisePx: 0.5, lost: [5], seed: 4 });
-  const track = await trackFlame(frames, { model, fps: 25, progress: false });
+  const track = await trackFlame(frames, { model, fps: 25 });
   return { reference, track };
 }
 const fixture = setup();

@@ -1,14 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { dataDir, missingPerception, pct } from './helpers';
+import { dataDir, missingPerception, pct, rng } from './helpers';
 import { createImage, readImage } from '../../src/kernel/io/image';
 import { sourceForShrink, warpImage } from '../../src/kernel/perception/warp';
 import { createDemoHead } from '../../src/kernel/flame';
-import { fitFlame, type FlameFit } from '../../src/kernel/fit/fit';
+import { fitFlame } from '../../src/kernel/fit/fit';
+import { type FlameFit } from '../../src/kernel/fit/types';
 import { MagicPortraitError } from '../../src/kernel/errors';
 import { randomParams, renderLandmarks } from './synthetic';
-import { rng } from './helpers';
 
 const skip = missingPerception();
 const model = createDemoHead();

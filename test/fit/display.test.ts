@@ -7,11 +7,11 @@ import { createDemoHead } from '../../src/kernel/flame';
 import { fitFlame } from '../../src/kernel/fit/fit';
 import { trackFlame } from '../../src/kernel/fit/track';
 import { align } from '../../src/kernel/fit/align';
-import { alignedView, fitOverlayView, trackPlot } from '../../src/kernel/fit/display';
+import { alignedView, fitOverlayView, trackPlot } from '../../src/kernel/pipeline/fit-display';
 import { ArtifactStore } from '../../src/kernel/runtime/artifacts';
 import { DISPLAY, type Displayable } from '../../src/kernel/runtime/display';
-import { MIME } from '../../src/kernel/runtime/protocol';
-import type { FramesOutput } from '../../src/kernel/runtime/frames';
+import { MIME } from '../../src/shared/outputs';
+import type { FramesOutput } from '../../src/shared/outputs';
 import { mp } from '../../src/kernel/mp';
 import { dataDir, missingPerception } from './helpers';
 import { randomParams, renderLandmarks, syntheticVideo } from './synthetic';
@@ -41,7 +41,7 @@ test('fit overlay display: input and overlay frames, title with NME and quality,
 
 test('track plot: four plotly figures, raw and smoothed traces, jitter in the title', async () => {
   const { frames } = syntheticVideo(model, 16, { lost: [3] });
-  const track = await trackFlame(frames, { model, fps: 25, progress: false });
+  const track = await trackFlame(frames, { model, fps: 25 });
   const b = await show(trackPlot(track, { model }));
   const p = b[MIME.plot] as { title: string; label: string; figures: { data: { name: string; y: unknown[] }[]; layout: { title: { text: string } } }[] };
   assert.equal(p.figures.length, 4);
@@ -59,7 +59,7 @@ test('aligned sequence in the scrubber: driving frames (re-read from the video) 
   const { lm68, mesh468 } = renderLandmarks(model, truth);
   const reference = await fitFlame({ width: 512, height: 512, landmarks68: lm68, mesh468 }, { model });
   const { frames } = syntheticVideo(model, 6);
-  const track = { ...(await trackFlame(frames, { model, fps: 25, progress: false })), source: join(dataDir, 'liveportrait', 'd0.mp4') };
+  const track = { ...(await trackFlame(frames, { model, fps: 25 })), source: join(dataDir, 'liveportrait', 'd0.mp4') };
   const seq = align(reference, track);
   const b = await show(alignedView(seq, { model, maxFrames: 4 }));
   const out = b[MIME.frames] as FramesOutput;

@@ -7,7 +7,8 @@ import { readFrames } from '../../src/kernel/io/video';
 import { trackFaces, type TrackedFrame } from '../../src/kernel/perception/track';
 import { createDemoHead } from '../../src/kernel/flame';
 import { fitFlame } from '../../src/kernel/fit/fit';
-import { trackFlame, type FlameTrack } from '../../src/kernel/fit/track';
+import { trackFlame } from '../../src/kernel/fit/track';
+import { type FlameTrack } from '../../src/kernel/fit/types';
 
 const skip = missingPerception();
 const model = createDemoHead();
@@ -31,7 +32,7 @@ function perceive(file: string): Promise<TrackedFrame[]> {
 const tracks = new Map<string, Promise<FlameTrack>>();
 function track(file: string, fps: number): Promise<FlameTrack> {
   let t = tracks.get(file);
-  if (!t) { t = perceive(file).then((frames) => trackFlame(frames, { model, fps, progress: false })); tracks.set(file, t); }
+  if (!t) { t = perceive(file).then((frames) => trackFlame(frames, { model, fps })); tracks.set(file, t); }
   return t;
 }
 

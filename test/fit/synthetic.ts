@@ -1,6 +1,6 @@
 /** Synthetic landmark "renders" of a FLAME-structured model with known parameters (closed-loop tests). */
 import type { FlameModelData } from '../../src/kernel/flame/types';
-import { buildFitRig, evalRigPoints, PoseState } from '../../src/kernel/fit/rig';
+import { buildFitRig, evalRigPoints, PoseState } from '../../src/kernel/fit/fit-rig';
 import { defaultDenseCorrespondence } from '../../src/kernel/fit/dense';
 import { encoderTform } from '../../src/kernel/perception/crops';
 import { rng } from './helpers';

@@ -1,11 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createDemoHead } from '../../src/kernel/flame';
-import { trackFlame, smoothTrack } from '../../src/kernel/fit/track';
+import { trackFlame } from '../../src/kernel/fit/track';
+import { trackDriving } from '../../src/kernel/pipeline/fit';
+import { smoothTrack } from '../../src/kernel/fit/track-smoothing';
 import { detachedContext, setCurrentRun } from '../../src/kernel/runtime/context';
-import { MIME, type MimeBundle } from '../../src/kernel/runtime/protocol';
+import { MIME, type MimeBundle } from '../../src/shared/outputs';
 import { CancelledError } from '../../src/kernel/errors';
-import { buildFitRig, evalRigPoints, PoseState } from '../../src/kernel/fit/rig';
+import { buildFitRig, evalRigPoints, PoseState } from '../../src/kernel/fit/fit-rig';
 import { syntheticVideo } from './synthetic';
 import { pct } from './helpers';
 
@@ -15,7 +17,7 @@ const { frames, truth } = syntheticVideo(model, N, { noisePx: 1.5, lost: [0, 20,
 const deg = 180 / Math.PI;
 
 test('synthetic stream: lost frames filled and flagged, warm-started frames track the truth, smoothing beats the noise', async () => {
-  const track = await trackFlame(frames, { model, fps: 25, progress: false, shape: truth[0]!.shape });
+  const track = await trackFlame(frames, { model, fps: 25, shape: truth[0]!.shape });
   assert.equal(track.numFrames, N);
   assert.deepEqual(track.frames.map((f) => f.index), Array.from({ length: N }, (_, i) => i));
   assert.equal(track.frames[0]!.status, 'held');
@@ -48,7 +50,7 @@ test('synthetic stream: lost frames filled and flagged, warm-started frames trac
 });
 
 test('identity fitted jointly over the first frames (no shape given): neutral landmarks within 2 mm of the truth', async () => {
-  const track = await trackFlame(frames.slice(0, 30), { model, fps: 25, progress: false, shapeFrames: 8 });
+  const track = await trackFlame(frames.slice(0, 30), { model, fps: 25, shapeFrames: 8 });
   assert.equal(track.shapeSource, 'fitted');
   const rig = buildFitRig(model);
   const neutral = (shape: ArrayLike<number>) => {
@@ -65,21 +67,31 @@ test('identity fitted jointly over the first frames (no shape given): neutral la
   assert.ok(e < 0.002, `${e * 1000} mm`);
 });
 
-test('progress bar in the running cell, cancellation between frames, frames handed over in order', async () => {
+test('the stage (mp.fit.track): progress bar in the running cell, the cell\'s interrupt stops it between frames, frames handed over in order', async () => {
   const bundles: MimeBundle[] = [];
   const ac = new AbortController();
   const ctx = { ...detachedContext(), signal: ac.signal, emitDisplay: (b: MimeBundle) => bundles.push(b), updateDisplay: (b: MimeBundle) => bundles.push(b) };
   setCurrentRun(ctx);
   try {
     const seen: number[] = [];
-    await trackFlame(frames.slice(0, 12), { model, fps: 25, frameCount: 12, shape: truth[0]!.shape, onFrame: (f) => { seen.push(f.index); } });
+    await trackDriving(frames.slice(0, 12), { model, fps: 25, frameCount: 12, shape: truth[0]!.shape, onFrame: (f) => { seen.push(f.index); } });
     assert.deepEqual(seen, Array.from({ length: 12 }, (_, i) => i));
     const last = bundles.filter((b) => MIME.progress in b).pop()!;
     assert.equal((last[MIME.progress] as { done: number }).done, 12);
     let n = 0;
-    await assert.rejects(trackFlame(frames, { model, fps: 25, shape: truth[0]!.shape, onFrame: () => { if (++n === 5) ac.abort(); } }), CancelledError);
+    await assert.rejects(trackDriving(frames, { model, fps: 25, shape: truth[0]!.shape, onFrame: () => { if (++n === 5) ac.abort(); } }), CancelledError);
     assert.ok(n >= 5 && n <= 6, `stopped after ${n} frames`);
   } finally {
     setCurrentRun(null);
   }
+});
+
+test('the tracker itself is pure: progress through onProgress, cancellation through signal, no cell needed', async () => {
+  const reports: [number, number][] = [];
+  await trackFlame(frames.slice(0, 6), { model, fps: 25, frameCount: 6, shape: truth[0]!.shape, onProgress: (d, t) => reports.push([d, t]) });
+  assert.deepEqual(reports, [1, 2, 3, 4, 5, 6].map((d) => [d, 6]));
+  const ac = new AbortController();
+  let n = 0;
+  await assert.rejects(trackFlame(frames, { model, fps: 25, shape: truth[0]!.shape, signal: ac.signal, onFrame: () => { if (++n === 3) ac.abort(); } }), CancelledError);
+  assert.ok(n >= 3 && n <= 4, `stopped after ${n} frames`);
 });

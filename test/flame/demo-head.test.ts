@@ -4,7 +4,7 @@ import { buildDemoHead, createDemoHead, DEMO_EXPRESSION_NAMES, DEMO_SHAPE_NAMES,
 import { prepareFlame, flameForward } from '../../src/kernel/flame/lbs';
 import { validateFlameModel } from '../../src/kernel/flame/types';
 import { flameTexAlbedo } from '../../src/kernel/flame/texture';
-import { flameRigData } from '../../src/kernel/flame/rig';
+import { flameRigData } from '../../src/kernel/flame/viewer-rig';
 
 const m = createDemoHead();
 const V = m.numVertices, J = m.numJoints;

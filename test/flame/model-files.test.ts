@@ -94,6 +94,22 @@ test('a truncated pickle is reported with its file name', async () => {
   await rejectsWith(loadFlame(d), /generic_model\.pkl/, /[Tt]runcated/);
 });
 
+test('random bytes given as generic_model.pkl are reported as not a FLAME pickle, whatever byte they start with', async () => {
+  const d = tempDir();
+  // a fixed-seed LCG: reproducible "random" files
+  let x = 12345;
+  const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => ((x = (x * 1103515245 + 12345) >>> 0) >>> 16) & 255));
+  // BINGET 126 first: the file the issue reported ("memo entry 126 is not defined"); then arbitrary bytes; then a
+  // plausible pickle header followed by junk
+  for (const data of [Buffer.concat([Buffer.from([0x68, 0x7e]), bytes(4094)]), bytes(4096), Buffer.concat([Buffer.from([0x80, 0x02, 0x68, 0x7e]), bytes(100)])]) {
+    writeFileSync(join(d, 'generic_model.pkl'), data);
+    await rejectsWith(loadFlame(d), /^generic_model\.pkl is not a FLAME pickle \(FLAME 2020 generic_model\.pkl\): it (does not start like a Python pickle \(first bytes: [0-9a-f ]+\)|does not parse as a Python pickle)/);
+  }
+  // a pickle of something else than the model's dict
+  writeFileSync(join(d, 'generic_model.pkl'), Buffer.from([0x80, 0x02, 0x4b, 0x07, 0x2e])); // the int 7
+  await rejectsWith(loadFlame(d), /generic_model\.pkl: this is not a FLAME pickle .*: it holds number/);
+});
+
 test('a pickle referencing a forbidden global (os.system) is refused, never run', async () => {
   const d = tempDir();
   // protocol 2: GLOBAL 'os system', BINUNICODE 'echo pwned', TUPLE1, REDUCE, STOP

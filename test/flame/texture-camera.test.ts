@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadFlame } from '../../src/kernel/flame/model-files';
 import { flameTexAlbedo, nearestSourceIndex } from '../../src/kernel/flame/texture';
-import { orthographicProject, decaTform, cropNdcToImageNdc, invert3 } from '../../src/kernel/flame/camera';
+import { orthographicProject, decaTform, cropNdcToImageNdc, invert3 } from '../../src/kernel/flame/orthographic';
 import { loadExpected, maxAbsDiff, syntheticFlameDir } from './helpers';
 
 test('FLAMETex albedo (nearest 512→256, BGR→RGB, /255, unclamped) matches the reference', async () => {

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import jpeg from 'jpeg-js';
-import { decodeImage, encodePng, readImage, sniffImageFormat, toRGB, type Image } from '../../src/kernel/io/image';
+import { decodeImage, readImage, sniffImageFormat, toRGB, type Image } from '../../src/kernel/io/image';
+import { encodePng } from '../../src/kernel/io/png';
 import { MagicPortraitError } from '../../src/kernel/errors';
 
 const data = join(__dirname, '..', '..', '..', 'shared', 'data');

@@ -3,19 +3,8 @@ import { existsSync, rmSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { MagicPortraitError } from '../../src/kernel/errors';
 import { NdArray, toCOrder, toFloat64, toInt32, int64ToNumbers } from '../../src/kernel/io/ndarray';
-import {
-  BUILTIN_GLOBALS,
-  COLLECTIONS_GLOBALS,
-  FLAME_GLOBALS,
-  NUMPY_GLOBALS,
-  SCIPY_SPARSE_GLOBALS,
-  dictGet,
-  scipySparseGlobals,
-  sparseToDense,
-  readPickle,
-  unpickle,
-  type PyGlobal,
-} from '../../src/kernel/io/pickle';
+import { dictGet, readPickle, unpickle, type PyGlobal } from '../../src/kernel/io/pickle';
+import { BUILTIN_GLOBALS, COLLECTIONS_GLOBALS, FLAME_GLOBALS, NUMPY_GLOBALS, SCIPY_SPARSE_GLOBALS, scipySparseGlobals, sparseToDense } from '../../src/kernel/io/pickle-globals';
 import { fixture, loadJson, readFixture, tag, tagNd } from './helpers';
 
 const NUMPY_ALL = [...NUMPY_GLOBALS, ...COLLECTIONS_GLOBALS];

@@ -7,7 +7,7 @@ import { createInterface } from 'node:readline';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { runCli as capture } from '../cli/capture';
-import type { ManagerEvent } from '../../src/kernel/models/types';
+import type { ManagerEvent } from '../../src/shared/model-manager';
 import { syntheticDownloads, type SyntheticDownloads } from './helpers';
 
 let root: string;

@@ -12,7 +12,8 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { downloadFile, downloadModels, selectEntries, type CatalogueEntry } from '../../src/kernel/models/download';
+import { downloadModels, selectEntries, type CatalogueEntry } from '../../src/kernel/models/download';
+import { downloadFile } from '../../src/kernel/io/download';
 import { MagicPortraitError } from '../../src/kernel/errors';
 import { modelsDownloadCommand } from '../../src/kernel/models/download-cli';
 

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CancelledError, MagicPortraitError } from '../../src/kernel/errors';
 import { MODEL_MANIFEST, STEP_RECORD, importAll, estimateScan, readModelBundle, scanModelFolders } from '../../src/kernel/models/manager';
-import type { ImportAllResult, ModelConfig } from '../../src/kernel/models/types';
+import type { ImportAllResult, ModelConfig } from '../../src/shared/model-manager';
 import { loadBundle } from '../../src/kernel/diffusion/bundle';
 import { loadFlame } from '../../src/kernel/flame/model-files';
 import { openTorchCheckpoint } from '../../src/kernel/io/torch-checkpoint';

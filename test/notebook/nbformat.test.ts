@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseNotebook, serializeNotebook, type NotebookData } from '../../src/kernel/notebook/nbformat';
-import { MIME } from '../../src/kernel/runtime/protocol';
+import { MIME } from '../../src/shared/outputs';
 
 const sample: NotebookData = {
   metadata: { kernelspec: { name: 'magicportrait', display_name: 'MagicPortrait', language: 'typescript' }, custom: { a: 1 } },
@@ -53,4 +53,23 @@ test('an empty file opens as an empty notebook; bad JSON and other formats give 
   assert.deepEqual(parseNotebook('').cells, []);
   assert.throws(() => parseNotebook('{not json', 'x.mpnb'), /x\.mpnb is not valid notebook JSON/);
   assert.throws(() => parseNotebook('{"nbformat": 3, "worksheets": []}', 'old.mpnb'), /not an nbformat 4 notebook/);
+});
+
+test('damaged notebooks name the file, cell and field instead of failing with a TypeError or dropping a cell', () => {
+  assert.throws(() => parseNotebook('null', 'n.mpnb'), /n\.mpnb is not an nbformat 4 notebook: its JSON is null, not an object/);
+  assert.throws(() => parseNotebook('[1]', 'a.mpnb'), /its JSON is a list/);
+  assert.throws(() => parseNotebook('{"nbformat": 4, "cells": [null]}', 'c.mpnb'), /c\.mpnb: cell 1 is null, not a cell object/);
+  assert.throws(() => parseNotebook('{"nbformat": 4, "cells": [{"cell_type": "code", "source": 7}]}', 's.mpnb'), /s\.mpnb: cell 1: "source" must be text .* but it is a number/);
+  assert.throws(() => parseNotebook('{"nbformat": 4, "cells": [{"cell_type": "markdown", "id": "m", "source": {"a": 1}}]}', 's.mpnb'), /cell 1 \(id m\): "source" .* an object/);
+  assert.throws(() => parseNotebook('{"nbformat": 4, "cells": [{"cell_type": "code", "source": ["a", 2]}]}', 's.mpnb'), /a list \(item 1 is a number\)/);
+  assert.throws(() => parseNotebook('{"nbformat": 4, "cells": [{"cell_type": "code", "source": "", "outputs": {}}]}', 'o.mpnb'), /"outputs" must be a list/);
+  assert.throws(() => parseNotebook('{"nbformat": 4, "cells": [{"cell_type": "code", "source": "", "outputs": [null]}]}', 'o.mpnb'), /cell 1, output 1 is null/);
+  assert.throws(() => parseNotebook('{"nbformat": 4, "cells": [], "metadata": 3}', 'm.mpnb'), /"metadata" must be an object/);
+  // a missing source is an empty cell, as Jupyter reads it
+  assert.equal(parseNotebook('{"nbformat": 4, "cells": [{"cell_type": "code"}]}').cells[0]!.source, '');
+});
+
+test('a UTF-8 byte order mark before the JSON is accepted', () => {
+  const text = serializeNotebook(sample);
+  assert.deepEqual(parseNotebook('\uFEFF' + text).cells, sample.cells);
 });

@@ -1,10 +1,11 @@
 import { test } from 'node:test';
+import { spawnSync } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StageCache } from '../../src/kernel/pipeline/cache';
-import { contentHash, CONTENT_KEY } from '../../src/kernel/pipeline/hash';
+import { contentHash, CONTENT_KEY } from '../../src/kernel/io/content-hash';
 
 const fresh = () => new StageCache(mkdtempSync(join(tmpdir(), 'mp-cache-')));
 const stage = { name: 'square', version: 1 };
@@ -70,4 +71,23 @@ test('content hashes ignore key order, respect types, and use content keys', () 
   const cyc: Record<string, unknown> = {};
   cyc.self = cyc;
   assert.throws(() => contentHash(cyc), /cyclic/);
+});
+
+test('a cache entry whose writer was killed mid-write leaves no temp file behind once the cache is used again', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mp-cache-'));
+  // The writer is SIGKILLed after writing its temp file and before renaming it (as a Ctrl-C or an interrupt that ends
+  // in a kill would): deterministic, no race with the write.
+  const script = `require('node:fs').renameSync = () => process.kill(process.pid, 'SIGKILL');
+const { StageCache } = require(${JSON.stringify(join(__dirname, '../../src/kernel/pipeline/cache.ts'))});
+new StageCache(${JSON.stringify(dir)}).run({ name: 'big', version: 1 }, {}, {}, () => new Float32Array(1 << 20));`;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], { encoding: 'utf8' });
+  assert.equal(r.signal, 'SIGKILL', r.stderr);
+  const temps = () => readdirSync(dir, { recursive: true }).map(String).filter((f) => f.endsWith('.tmp'));
+  assert.equal(temps().length, 1, 'the torn write left its temp file');
+  // a temp file of a writer that is still running (this process) is left alone
+  const sub = readdirSync(dir)[0]!;
+  writeFileSync(join(dir, sub, `.live.bin.${process.pid}.0123abcd.tmp`), 'in progress');
+  const cache = new StageCache(dir);
+  assert.equal(await cache.run(stage, { x: 1 }, {}, () => 7), 7);
+  assert.deepEqual(temps(), [join(sub, `.live.bin.${process.pid}.0123abcd.tmp`)]);
 });

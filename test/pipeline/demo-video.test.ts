@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDemoHead } from '../../src/kernel/flame';
 import { StageCache, setStageCache } from '../../src/kernel/pipeline/cache';
-import { demoDrivingSequence, demoPortrait, type FlameSequence } from '../../src/kernel/pipeline/guidance';
+import { demoDrivingSequence, demoPortrait, type FlameSequence } from '../../src/kernel/pipeline/render-guidance';
 import { demoDrivingVideo } from '../../src/kernel/pipeline/demo-video';
 import { detachedContext, setCurrentRun } from '../../src/kernel/runtime/context';
 import { readFrames } from '../../src/kernel/io/video';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { flameForward, prepareFlame, type FlameModelData } from '../../src/kernel/flame';
 import { orthProject, placeInImage, Rasterizer } from '../../src/kernel/render';
 import { StageCache, setStageCache } from '../../src/kernel/pipeline/cache';
-import type { RgbImage } from '../../src/kernel/runtime/frames';
+import type { AnyImage } from '../../src/kernel/io/image';
 
 export const dataDir = join(__dirname, '..', '..', '..', 'shared', 'data');
 
@@ -43,7 +43,7 @@ export function landmarkPixels(
 }
 
 /** Paints a filled disc of pure green (a colour the demo portrait does not have) centred at (cx, cy). */
-export function paintDot(img: RgbImage, cx: number, cy: number, r: number): void {
+export function paintDot(img: AnyImage, cx: number, cy: number, r: number): void {
   for (let y = Math.floor(cy - r - 1); y <= Math.ceil(cy + r + 1); y++)
     for (let x = Math.floor(cx - r - 1); x <= Math.ceil(cx + r + 1); x++) {
       if (x < 0 || y < 0 || x >= img.width || y >= img.height || (x - cx) ** 2 + (y - cy) ** 2 > r * r) continue;
@@ -53,7 +53,7 @@ export function paintDot(img: RgbImage, cx: number, cy: number, r: number): void
 }
 
 /** Green blobs (greenness g − max(r, b) > 40, 4-connected): greenness-weighted centroids and sizes. */
-export function greenBlobs(img: RgbImage): { x: number; y: number; n: number }[] {
+export function greenBlobs(img: AnyImage): { x: number; y: number; n: number }[] {
   const W = img.width, H = img.height, c = img.channels, d = img.data;
   const g = new Float32Array(W * H);
   for (let p = 0; p < W * H; p++) g[p] = Math.max(0, d[c * p + 1]! - Math.max(d[c * p]!, d[c * p + 2]!));
@@ -77,7 +77,7 @@ export function greenBlobs(img: RgbImage): { x: number; y: number; n: number }[]
 }
 
 /** PSNR (dB, 8-bit) of two RGB images over the pixels where `mask` is set. */
-export function maskedPsnr(a: RgbImage, b: RgbImage, mask: (p: number) => boolean): { psnr: number; pixels: number } {
+export function maskedPsnr(a: AnyImage, b: AnyImage, mask: (p: number) => boolean): { psnr: number; pixels: number } {
   let s = 0, n = 0;
   for (let p = 0; p < a.width * a.height; p++) {
     if (!mask(p)) continue;

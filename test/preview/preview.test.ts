@@ -4,15 +4,15 @@ import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDemoHead } from '../../src/kernel/flame';
-import { DEFAULT_LIGHT, demoPortrait, framingCamera, renderGuidanceSequence, type FlameSequence } from '../../src/kernel/pipeline/guidance';
+import { DEFAULT_LIGHT, demoPortrait, framingCamera, renderGuidanceSequence, type FlameSequence } from '../../src/kernel/pipeline/render-guidance';
 import { mp } from '../../src/kernel/mp';
-import { preview, renderPreviewFrames, renderPreviewFramesParallel, resolvePreview } from '../../src/kernel/preview';
+import { renderPreviewFrames, renderPreviewFramesParallel, resolvePreview } from '../../src/kernel/preview';
+import { preview } from '../../src/kernel/pipeline/preview';
 import { detachedContext, setCurrentRun } from '../../src/kernel/runtime/context';
 import { DISPLAY } from '../../src/kernel/runtime/display';
-import { MIME } from '../../src/kernel/runtime/protocol';
+import { MIME } from '../../src/shared/outputs';
 import { CancelledError, MagicPortraitError } from '../../src/kernel/errors';
-import type { RgbImage } from '../../src/kernel/runtime/frames';
-import type { Image } from '../../src/kernel/io/image';
+import type { AnyImage, Image } from '../../src/kernel/io/image';
 import { fitFlame, align, type FlameFit, type AlignedSequence } from '../../src/kernel/fit';
 import { greenBlobs, landmarkPixels, landmarkVisible, maskedPsnr, paintDot, privateStageCache } from './helpers';
 
@@ -208,7 +208,7 @@ test('aligned sequence + fit: an identity alignment reproduces the reference; MP
   const store = mkdtempSync(join(tmpdir(), 'mp-preview-store-'));
   setCurrentRun(detachedContext(store, store));
   try {
-    const driving: RgbImage[] = [image, image];
+    const driving: AnyImage[] = [image, image];
     const res = await mp.preview({ image, fit }, alignedOf(fit, 2), { model, driving, region: 'head' });
     assert.equal(res.length, 2);
     assert.equal(res.timings.mode, 'workers');

@@ -5,7 +5,7 @@ import { missingPerception } from '../fit/helpers';
 import { readImage } from '../../src/kernel/io/image';
 import { createDemoHead } from '../../src/kernel/flame';
 import { align, fitFlame, type FlameFit } from '../../src/kernel/fit';
-import { renderGuidanceSequence, sequenceFromAligned } from '../../src/kernel/pipeline/guidance';
+import { renderGuidanceSequence, sequenceFromAligned } from '../../src/kernel/pipeline/render-guidance';
 import { renderPreviewFrames, resolvePreview } from '../../src/kernel/preview';
 import { dataDir, maskedPsnr, privateStageCache } from './helpers';
 

@@ -3,8 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createDemoHead, cropNdcToImageNdc, decaTform, flameForward, flameTexAlbedo, orthographicProject, prepareFlame } from '../../src/kernel/flame';
-import { decaCropSimilarity, tformFromCrop } from '../../src/kernel/render/camera';
-import { GuidanceRenderer } from '../../src/kernel/render/guidance';
+import { decaCropSimilarity, tformFromCrop } from '../../src/kernel/render/vertex-placement';
+import { GuidanceRenderer } from '../../src/kernel/render/guidance-maps';
 import { compareMap } from './compare';
 
 test('demo head: our float32 placement and the FLAME area float64 placement give the same maps', () => {

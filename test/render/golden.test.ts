@@ -12,8 +12,8 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { GuidanceRenderer, type GuidanceAssets, type GuidanceMaps } from '../../src/kernel/render/guidance';
-import { orthProject, placeInImage } from '../../src/kernel/render/camera';
+import { GuidanceRenderer, type GuidanceAssets, type GuidanceMaps } from '../../src/kernel/render/guidance-maps';
+import { orthProject, placeInImage } from '../../src/kernel/render/vertex-placement';
 import { compareMap } from './compare';
 import { albedoPattern, FIXTURES, loadDemoCases, loadSyntheticCases, loadSyntheticMesh, readPng, type SyntheticCase } from './fixtures';
 

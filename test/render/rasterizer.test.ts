@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rasterizer, type IndexArray } from '../../src/kernel/render/rasterizer';
-import { orthProject, placeInImage } from '../../src/kernel/render/camera';
-import { depthAttribute } from '../../src/kernel/render/guidance';
+import { orthProject, placeInImage } from '../../src/kernel/render/vertex-placement';
+import { depthAttribute } from '../../src/kernel/render/guidance-maps';
 import { ReferenceRasterizer } from './rasterizer-reference';
 import { loadDemoCases, loadSyntheticCases, loadSyntheticMesh, rotateAbout } from './fixtures';
 

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildSync } from 'esbuild';
-import { GuidanceRenderer, type GuidanceMaps } from '../../src/kernel/render/guidance';
+import { GuidanceRenderer, type GuidanceMaps } from '../../src/kernel/render/guidance-maps';
 import { renderSequence, RenderPool, findWorkerEntry } from '../../src/kernel/render/sequence';
 import { CancelledError, MagicPortraitError } from '../../src/kernel/errors';
 import { albedoPattern, loadSyntheticCases, loadSyntheticMesh } from './fixtures';

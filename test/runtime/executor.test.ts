@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KernelClient } from '../../src/kernel/runtime/client';
-import { MIME } from '../../src/kernel/runtime/protocol';
+import { MIME } from '../../src/shared/outputs';
 import { run, testKernel } from './kernel-harness';
 
 describe('cell runtime in a kernel process', () => {
@@ -72,6 +72,18 @@ describe('cell runtime in a kernel process', () => {
     assert.equal(r.outcome.status, 'ok');
     assert.deepEqual(r.displays[0]!.bundle['application/json'], { file: 'b.png' });
     assert.equal(r.displays[1]!.bundle['text/plain'], 'plain');
+  });
+
+  test('dynamic import() works in cells, nested too, and imports have their default export', async () => {
+    const r = await run(
+      kernel,
+      `const fs = await import('node:fs');
+import path from 'node:path';
+async function load() { return (await import('node:os')).default.platform(); }
+[typeof fs.readFileSync, typeof fs.default.existsSync, path.basename('/a/b.png'), await load()].join(' ')`,
+    );
+    assert.equal(r.outcome.status, 'ok', r.outcome.status !== 'ok' ? r.outcome.error.message : '');
+    assert.equal(r.outcome.status === 'ok' && r.outcome.result?.['text/plain'], `function function b.png ${process.platform}`);
   });
 
   test('mp.progress shows a live bar that is updated in place and finishes', async () => {

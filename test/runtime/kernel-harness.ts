@@ -1,14 +1,14 @@
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { KernelClient, type CellOutcome } from '../../src/kernel/runtime/client';
-import type { MimeBundle } from '../../src/kernel/runtime/protocol';
+import type { MimeBundle } from '../../src/shared/outputs';
 
 export const repoRoot = join(__dirname, '..', '..');
 
 /** A kernel process running the TypeScript sources through tsx, as tests need no build step. */
 export function testKernel(opts: { interruptGraceMs?: number; env?: NodeJS.ProcessEnv } = {}): KernelClient {
   return new KernelClient({
-    entry: join(repoRoot, 'src/kernel/runtime/kernel-main.ts'),
+    entry: join(repoRoot, 'src/kernel/main.ts'),
     execArgv: ['--import', pathToFileURL(require.resolve('tsx')).href],
     cwd: repoRoot,
     ...opts,

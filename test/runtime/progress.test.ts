@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Progress, type ProgressState } from '../../src/kernel/runtime/progress';
-import { MIME } from '../../src/kernel/runtime/protocol';
+import { Progress } from '../../src/kernel/runtime/progress';
+import { type ProgressState } from '../../src/shared/outputs';
+import { MIME } from '../../src/shared/outputs';
 
 test('ticks are throttled but every new phase is sent at once, and the last state is complete', () => {
   const sent: ProgressState[] = [];

@@ -17,12 +17,14 @@ import { join } from 'node:path';
 import * as esbuild from 'esbuild';
 import { writeGGEBundle } from '../../src/kernel/gge/bundle';
 import { runGGE, releaseGGE } from '../../src/kernel/gge/run';
-import { forgetAttentionRows, serveAttentionRows, type GGEAttentionOutput } from '../../src/kernel/gge/display';
+import { forgetAttentionRows, makeAttentionDisplayable, serveAttentionRows } from '../../src/kernel/pipeline/gge-attention';
+import { type AttentionOutput } from '../../src/shared/attention';
 import { ArtifactStore } from '../../src/kernel/runtime/artifacts';
 import { toMimeBundle } from '../../src/kernel/runtime/display';
-import { MIME } from '../../src/kernel/runtime/protocol';
+import { MIME } from '../../src/shared/outputs';
 import { MagicPortraitError } from '../../src/kernel/errors';
-import { toRendererReply, type RendererRowsRequest } from '../../src/extension/attention-rows';
+import { toRendererReply } from '../../src/extension/attention-rows';
+import { type RendererRowsRequest } from '../../src/shared/attention';
 import { codedImage, localAttentionWeights } from '../gge/helpers';
 
 const repoRoot = join(__dirname, '..', '..');
@@ -97,9 +99,12 @@ test('attention explorer: clicking a pixel shows where it attends, stale kernels
     { createdBy: 'test', label: 'untrained demo weights', log: () => {} },
   );
   const img = codedImage(96, 128);
-  const res = await runGGE({ depth: [img, img] }, bundle, { threads: 1 });
+  const maps = { depth: [img, img] };
+  const res = await runGGE(maps, bundle, { threads: 1 });
+  // runGGE returns data; the GGE stage (mp.gge) makes its attention displayable, as here
+  makeAttentionDisplayable(res.attention, maps, res.attentionRows);
   const store = new ArtifactStore(join(tmp, 'artifacts'));
-  const data = (await toMimeBundle(res.attention, { artifacts: store }))[MIME.attention] as GGEAttentionOutput;
+  const data = (await toMimeBundle(res.attention, { artifacts: store }))[MIME.attention] as AttentionOutput;
   const js = (
     await esbuild.build({ entryPoints: [join(repoRoot, 'webviews/attention.ts')], bundle: true, format: 'esm', platform: 'browser', target: 'es2022', write: false, logLevel: 'silent' })
   ).outputFiles[0]!.text;

@@ -3,15 +3,9 @@
  * object URLs by hash so scrubbing back and forth does not ask twice.
  */
 import type { RendererContext } from 'vscode-notebook-renderer';
+import type { ArtifactReply, ArtifactRequest } from '../../src/shared/artifacts';
+import type { ArtifactRef } from '../../src/shared/outputs';
 
-export interface ArtifactRef {
-  hash: string;
-  ext: string;
-  mime: string;
-  size?: number;
-}
-
-type Reply = { type: 'artifact'; requestId: number; base64?: string; error?: string };
 
 export class ArtifactLoader {
   private nextId = 1;
@@ -21,7 +15,7 @@ export class ArtifactLoader {
   constructor(private readonly ctx: RendererContext<unknown>) {
     if (!ctx.postMessage || !ctx.onDidReceiveMessage) throw new Error('This renderer needs renderer messaging (open the notebook in VS Code with the MagicPortrait extension).');
     ctx.onDidReceiveMessage((msg: unknown) => {
-      const m = msg as Reply;
+      const m = msg as ArtifactReply;
       if (m?.type !== 'artifact') return;
       const w = this.waiting.get(m.requestId);
       if (!w) return;
@@ -35,7 +29,7 @@ export class ArtifactLoader {
     const requestId = this.nextId++;
     return new Promise((resolve, reject) => {
       this.waiting.set(requestId, { resolve, reject });
-      this.ctx.postMessage!({ type: 'artifact', requestId, hash: ref.hash, ext: ref.ext });
+      this.ctx.postMessage!({ type: 'artifact', requestId, hash: ref.hash, ext: ref.ext } satisfies ArtifactRequest);
     });
   }
 

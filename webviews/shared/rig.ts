@@ -2,18 +2,8 @@
  * Re-posing a FLAME-structured rig in the renderer, so sliders feel instant: expression blendshapes, Rodrigues
  * rotations and linear blend skinning over the joint tree (pose correctives are left to the kernel's full forward).
  */
-export interface Rig {
-  /** Shaped template (identity applied), N×3. */
-  base: Float32Array;
-  /** Expression basis, K×N×3 (component-major). */
-  exprBasis: Float32Array;
-  exprCount: number;
-  /** Joint positions of the shaped template, J×3. */
-  joints: Float32Array;
-  parents: Int32Array;
-  /** LBS weights, N×J. */
-  weights: Float32Array;
-}
+import type { RigArrays as Rig } from '../../src/shared/rig';
+export type { Rig };
 
 export function rodrigues(r: ArrayLike<number>, out: Float64Array, o = 0): void {
   const x = r[0]! + 1e-8, y = r[1]! + 1e-8, z = r[2]! + 1e-8;

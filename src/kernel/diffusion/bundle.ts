@@ -28,7 +28,7 @@ import { type DiffusionArch, TINY_ARCH, bankName, bankSites, latentSize, validat
 import { type KeyCoverage, WeightLookup, stateDictFromArrays } from './graph/ops';
 import { type AttentionBuildOptions, UNET_IO, buildDenoisingUNet, buildReferenceUNet } from './graph/unet';
 import { VAE_IO, buildVaeDecoder, buildVaeEncoder } from './graph/vae';
-import { GUIDANCE_IO, buildGuidanceEncoder } from './graph/guidance';
+import { GUIDANCE_IO, buildGuidanceEncoder } from './graph/gge-graph';
 
 export const BUNDLE_FORMAT = 'magicportrait.diffusion-bundle';
 export const BUNDLE_VERSION = 1;
@@ -143,6 +143,11 @@ export interface WriteBundleOptions {
   log?: (text: string) => void;
 }
 
+/** The graph build options a bundle records: fused (memory-bounded) attention unless the caller asks otherwise. */
+export function buildOptions(o: AttentionBuildOptions = {}): BundleManifest['build'] {
+  return { opset: 17, attention: 'fused', ...o };
+}
+
 /** Keys a real reference-UNet checkpoint holds that the bank writer never executes (§7.1: no conv_norm_out/conv_out;
  *  the graph ends at the last transformer's norm1). */
 export function ignoreUnusedReferenceKeys(w: WeightLookup, arch: DiffusionArch): void {
@@ -179,7 +184,7 @@ export async function writeBundle(dir: string, arch: DiffusionArch, weights: Rec
   rmSync(join(out, MANIFEST), { force: true });
   const scheduler: DDIMConfig = { ...REFERENCE_SCHEDULER, ...opts.scheduler };
   new DDIMScheduler(scheduler); // validates
-  const build = { opset: 17, ...opts.build };
+  const build = buildOptions(opts.build);
   const textShape = [1, arch.text.tokens, arch.text.dim];
   if (opts.textEmbeds.length !== arch.text.tokens * arch.text.dim)
     throw new MagicPortraitError(`Text embedding has ${opts.textEmbeds.length} values; the architecture needs (${textShape.join(', ')}).`, 'bad-shape');
@@ -450,7 +455,7 @@ export async function generatedBundle(dir: string, opts: GeneratedBundleOptions 
   const seed = opts.seed ?? 0;
   const arch = opts.arch ?? TINY_ARCH;
   const weightsAs = opts.weights ?? 'float32';
-  const build = { opset: 17, ...opts.build };
+  const build = buildOptions(opts.build);
   if (!opts.force && existsSync(join(dir, MANIFEST))) {
     try {
       const b = await loadBundle(dir, { verify: opts.verify ?? 'hash' });

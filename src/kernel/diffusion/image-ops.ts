@@ -9,7 +9,7 @@
  *   - 8-bit conversion `trunc(255·x)` (truncation, as the reference's `(x·255).astype(uint8)`).
  *   - torchvision `make_grid(padding=2, pad_value=0)` for one row of tiles.
  */
-import type { RgbImage } from '../runtime/frames';
+import type { AnyImage } from '../io/image';
 
 export type ResampleFilter = 'lanczos' | 'bicubic' | 'bilinear';
 
@@ -68,7 +68,7 @@ function taps(inSize: number, outSize: number, f: ResampleFilter): Taps {
 const clip8 = (v: number) => (v <= 0 ? 0 : v >= 255 ? 255 : Math.round(v));
 
 /** Resizes an 8-bit image (any channel count) like Pillow's `Image.resize(size, filter)`. Returns RGB(A) as given. */
-export function resizeImage(img: RgbImage, width: number, height: number, filter: ResampleFilter): RgbImage {
+export function resizeImage(img: AnyImage, width: number, height: number, filter: ResampleFilter): AnyImage {
   if (img.width === width && img.height === height) return img;
   const c = img.channels;
   const src = img.data;
@@ -101,7 +101,7 @@ export function resizeImage(img: RgbImage, width: number, height: number, filter
 }
 
 /** RGB(A)/grey 8-bit → planar float32 RGB (3, H, W) with `a·(v/255) + b` per value (float32 per op). */
-export function toPlanar(img: RgbImage, a = 1, b = 0, out = new Float32Array(3 * img.width * img.height)): Float32Array {
+export function toPlanar(img: AnyImage, a = 1, b = 0, out = new Float32Array(3 * img.width * img.height)): Float32Array {
   const n = img.width * img.height;
   const c = img.channels;
   const f = Math.fround;
@@ -146,7 +146,7 @@ export function bilinearResize(src: Float32Array, c: number, h: number, w: numbe
 }
 
 /** Planar float (3, H, W) in [0, 1] → interleaved 8-bit RGB with `trunc(255·x)` in float32 (the reference's cast). */
-export function planarToRgb8(src: Float32Array, h: number, w: number): RgbImage {
+export function planarToRgb8(src: Float32Array, h: number, w: number): AnyImage {
   const n = h * w;
   const data = new Uint8Array(n * 3);
   for (let i = 0; i < n; i++)
@@ -158,7 +158,7 @@ export function planarToRgb8(src: Float32Array, h: number, w: number): RgbImage 
 }
 
 /** Any 8-bit image → RGB. */
-export function asRgb(img: RgbImage): RgbImage {
+export function asRgb(img: AnyImage): AnyImage {
   if (img.channels === 3) return img;
   const n = img.width * img.height;
   const data = new Uint8Array(n * 3);
@@ -171,7 +171,7 @@ export function asRgb(img: RgbImage): RgbImage {
  * torchvision `make_grid(tiles, nrow ≥ tiles, padding, pad_value=0)`: one row, `padding` black pixels around and
  * between tiles; a single tile comes back unpadded. All tiles must share one size.
  */
-export function gridRow(tiles: readonly RgbImage[], padding = 2): RgbImage {
+export function gridRow(tiles: readonly AnyImage[], padding = 2): AnyImage {
   if (tiles.length === 1) return asRgb(tiles[0]!);
   const { width: w, height: h } = tiles[0]!;
   const W = tiles.length * (w + padding) + padding;

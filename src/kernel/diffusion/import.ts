@@ -28,6 +28,7 @@ import { sha256File } from '../gge/import';
 import { type DiffusionBundle, type ModelRole, type ModelWeights, type WeightSource, REFERENCE_PROMPT, ignoreUnusedReferenceKeys, writeBundle } from './bundle';
 import { encodePrompt } from './text-encoder';
 import { type DiffusionArch, REFERENCE_ARCH, validateArch } from './graph/config';
+import { deriveArch } from './arch-from-configs';
 import { type StateDict, type StateTensor, WeightLookup } from './graph/ops';
 
 export interface ImportPaths {
@@ -57,8 +58,10 @@ export interface ImportOptions {
    *  graph, so computation stays float32 like the reference). Default 'fp32' (bit-exact weights). */
   precision?: 'fp32' | 'fp16';
   onProgress?: (p: ImportProgress) => void;
-  /** Default REFERENCE_ARCH; checked against unet/config.json and the VAE's config.json. */
-  arch?: DiffusionArch;
+  /** 'auto' (the default): derived from the files' own configs and shapes (arch-from-configs.ts; real SD 1.5 +
+   *  AnimateDiff + sd-vae-ft-mse give REFERENCE_ARCH). An explicit architecture is checked against unet/config.json
+   *  and the VAE's config.json instead. */
+  arch?: DiffusionArch | 'auto';
   /** Skip the free-disk check. */
   noDiskCheck?: boolean;
   /** Aborting stops the import at the next tensor or stage with a CancelledError; the bundle's manifest (written
@@ -66,6 +69,8 @@ export interface ImportOptions {
   signal?: AbortSignal;
   /** SHA-256 of source files the caller has already hashed (absolute path → hex), so multi-GB files are read once. */
   sourceHashes?: ReadonlyMap<string, string>;
+  /** The bundle's label, shown wherever its output is (e.g. the demo model's). */
+  label?: string;
 }
 
 // ------------------------------------------------------------------------------------------------------------------
@@ -360,6 +365,11 @@ export async function planImport(paths: ImportPaths, arch: DiffusionArch = REFER
   }
 }
 
+/** An explicit architecture as given; undefined / 'auto': derived from the files (arch-from-configs.ts). */
+export async function resolveArch(paths: Omit<ImportPaths, 'textEmbeds'> & { textEmbeds?: string }, arch?: DiffusionArch | 'auto'): Promise<DiffusionArch> {
+  return arch === undefined || arch === 'auto' ? deriveArch(paths) : arch;
+}
+
 // ------------------------------------------------------------------------------------------------------------------
 // Estimate
 
@@ -386,8 +396,8 @@ export function estimatePlan(plan: ImportPlan, precision: 'fp32' | 'fp16' = 'fp3
 }
 
 /** Disk and memory an import of these files needs, from the checkpoint headers alone (no tensor is read). */
-export async function estimateImport(paths: Omit<ImportPaths, 'textEmbeds'>, arch: DiffusionArch = REFERENCE_ARCH, precision: 'fp32' | 'fp16' = 'fp32'): Promise<ImportEstimate> {
-  const plan = await planImport(paths, arch);
+export async function estimateImport(paths: Omit<ImportPaths, 'textEmbeds'>, arch: DiffusionArch | 'auto' = 'auto', precision: 'fp32' | 'fp16' = 'fp32'): Promise<ImportEstimate> {
+  const plan = await planImport(paths, await resolveArch(paths, arch));
   try {
     return estimatePlan(plan, precision);
   } finally {
@@ -477,8 +487,8 @@ export async function importMagicPortrait(paths: ImportPaths, outDir: string, op
     checkCancel();
     report(p);
   };
-  const arch = opts.arch ?? REFERENCE_ARCH;
   progress({ stage: 'open', fraction: 0, message: 'opening checkpoints (headers only)' });
+  const arch = await resolveArch(paths, opts.arch);
   let textEmbeds: Float32Array;
   if (paths.textEmbeds) textEmbeds = readTextEmbedsFile(paths.textEmbeds, arch);
   else {
@@ -537,7 +547,7 @@ export async function importMagicPortrait(paths: ImportPaths, outDir: string, op
       };
     }
     checkCancel();
-    const b = await writeBundle(out, arch, weights, { createdBy: 'importMagicPortrait', createdAt: new Date().toISOString(), textEmbeds, weights: precision === 'fp16' ? 'float16' : 'float32' });
+    const b = await writeBundle(out, arch, weights, { ...(opts.label ? { label: opts.label } : {}), createdBy: 'importMagicPortrait', createdAt: new Date().toISOString(), textEmbeds, weights: precision === 'fp16' ? 'float16' : 'float32' });
     const files = mergeCoverage(plan);
     const complete = files.every((f) => f.unexpected.length === 0);
     const text =

@@ -23,6 +23,9 @@ export {
   openBundle,
   bundleSessions,
   releaseBundleSessions,
+  roleSession,
+  releaseRoleSession,
+  ProviderReport,
   SampledFrames,
   type SampleInput,
   type SampleOptions,
@@ -32,7 +35,7 @@ export {
   type GuidanceInput,
   type GuidanceFeatureSource,
 } from './sample';
-export { VideoOutput, type VideoInfo } from './video-out';
+export { encodeMp4 } from './video-out';
 export { REFERENCE_ARCH, TINY_ARCH, bankSites, latentSize, validateArch, type DiffusionArch } from './graph/config';
 export { unetCallCost, vaeDecodeCost, type CallCost } from './graph/cost';
 export { importMagicPortrait, estimateImport, planImport, type ImportPaths, type ImportOptions, type ImportReport, type ImportEstimate, type ImportProgress } from './import';

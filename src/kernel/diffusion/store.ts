@@ -1,8 +1,13 @@
 /**
  * Fixed-size records (decoded frames, per-frame guidance features) kept in memory while they fit a budget, else in
  * a temporary file read back record by record, so a long video never has to fit in memory.
+ *
+ * The temporary file is unlinked as soon as it is open (POSIX keeps it until the descriptor closes), so the space
+ * comes back however the process ends — a kernel killed by Interrupt or SIGKILL included; stores are often dropped
+ * without dispose() (the preview's FinalizationRegistry does not run at exit). Where an open file cannot be unlinked
+ * (Windows), the folder is removed at process exit instead.
  */
-import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MagicPortraitError } from '../errors';
@@ -24,9 +29,22 @@ export class RecordStore {
     if (total <= budgetBytes) this.mem = new Uint8Array(total);
     else {
       this.mem = null;
-      this.dir = mkdtempSync(join(tmpdir(), 'mp-store-'));
-      this.fd = openSync(join(this.dir, 'records.bin'), 'w+');
+      const dir = mkdtempSync(join(tmpdir(), 'mp-store-'));
+      const file = join(dir, 'records.bin');
+      this.fd = openSync(file, 'w+');
+      try {
+        unlinkSync(file);
+        rmSync(dir, { recursive: true, force: true });
+      } catch {
+        this.dir = dir;
+        removeAtExit(dir);
+      }
     }
+  }
+
+  /** The folder of the temporary file while it is visible on disk (only where an open file cannot be unlinked). */
+  get spillDir(): string | null {
+    return this.dir;
   }
 
   get inMemory(): boolean {
@@ -55,7 +73,10 @@ export class RecordStore {
   dispose(): void {
     if (this.fd !== null) closeSync(this.fd);
     this.fd = null;
-    if (this.dir) rmSync(this.dir, { recursive: true, force: true });
+    if (this.dir) {
+      rmSync(this.dir, { recursive: true, force: true });
+      leftAtExit.delete(this.dir);
+    }
     this.dir = null;
   }
 
@@ -63,6 +84,14 @@ export class RecordStore {
     if (!Number.isInteger(i) || i < 0 || i >= this.count) throw new RangeError(`record ${i} of ${this.count}`);
     if (!this.mem && this.fd === null) throw new MagicPortraitError('This frame store was disposed.', 'bad-state');
   }
+}
+
+const leftAtExit = new Set<string>();
+let exitHook = false;
+function removeAtExit(dir: string): void {
+  if (!exitHook) process.once('exit', () => leftAtExit.forEach((d) => rmSync(d, { recursive: true, force: true })));
+  exitHook = true;
+  leftAtExit.add(dir);
 }
 
 /** Float32 records (e.g. C·h·w features per frame). */

@@ -14,61 +14,13 @@
 
 import { MagicPortraitError } from '../errors';
 import { mul3Into, rodriguesInto, matrixToAxisAngleInto } from '../flame/rotations';
-import { decaTform } from '../flame/camera';
-import type { FlameFit } from './fit';
-import type { FlameTrack } from './track';
+import { decaTform } from '../flame/orthographic';
+import type { FlameFit, FlameTrack, AlignOptions, AlignedSequence } from './types';
+import { portraitCropOfFit } from './crop';
+import { type PortraitCrop } from './types';
+import { isReferenceTrack } from './reference';
 
-export interface AlignOptions {
-  /** Which series of the track: 'smoothed' (default) or 'raw'. */
-  series?: 'smoothed' | 'raw';
-  /** 'reference' (the code): the reference's camera and crop. Ablation 'driving': each frame's own camera and crop (the head keeps the driving video's translation and scale, in the driving frame's coordinates). */
-  camera?: 'reference' | 'driving';
-  /** 'absolute' (the code): the driving rotation replaces the reference's. Ablation 'relative': R_ref · R_first⁻¹ · R_t (the driving motion applied on top of the reference head's own pose). */
-  rotation?: 'absolute' | 'relative';
-  /** 'driving' (the code). Ablations: 'relative' (ψ_ref + ψ_t − ψ_first), 'reference' (no expression transfer: the reference's own expression). */
-  expression?: 'driving' | 'relative' | 'reference';
-  /** 'driving' (the code) or ablation 'reference' (the reference's own jaw). */
-  jaw?: 'driving' | 'reference';
-  /** Ablations: take the neck / eye rotations from the driving frames instead of zeros (the code keeps them at zero). */
-  transferNeck?: boolean;
-  transferEyes?: boolean;
-  /** Frame range of the track [start, end) (default all). */
-  frames?: [number, number];
-}
-
-export type ParamSource = 'reference' | 'driving' | 'zero' | 'reference+driving';
-
-export interface AlignedSequence {
-  modelName: string;
-  modelKind: FlameFit['modelKind'];
-  /** Human-readable variant: 'reference code (§4.2)' or the list of ablations. */
-  variant: string;
-  options: Required<Omit<AlignOptions, 'frames'>>;
-  numFrames: number;
-  fps: number;
-  /** Size of the image the renders are placed in (the reference image's; 512×512 in the reference pipeline). */
-  width: number;
-  height: number;
-  /** Shared identity and appearance (from the reference). */
-  shape: Float64Array;
-  albedo: Float64Array | null;
-  light: Float64Array | null;
-  /** Per frame: F × numExpression, F × 3J, F × 3 (DECA cam), F × 9 (crop transform T), F × 9 (DECA's (T⁻¹)ᵀ). */
-  expression: Float64Array;
-  pose: Float64Array;
-  cam: Float64Array;
-  tform: Float64Array;
-  decaTform: Float64Array;
-  /** Driving frame index per aligned frame, and the driving video (when the track came from a file). */
-  drivingFrames: Int32Array;
-  drivingSource: string | null;
-  /** Where each parameter came from. */
-  provenance: Record<'shape' | 'albedo' | 'light' | 'camera' | 'tform' | 'globalRotation' | 'expression' | 'jaw' | 'neck' | 'eyes', ParamSource>;
-  numExpression: number;
-  numJoints: number;
-}
-
-function describe(o: Required<Omit<AlignOptions, 'frames'>>): string {
+function describe(o: Required<Omit<AlignOptions, 'frames' | 'preset'>>): string {
   const abl: string[] = [];
   if (o.camera === 'driving') abl.push('driving camera and crop');
   if (o.rotation === 'relative') abl.push('relative rotation');
@@ -82,7 +34,16 @@ function describe(o: Required<Omit<AlignOptions, 'frames'>>): string {
 
 /** Builds the per-frame parameters of the guidance renders (see the header). */
 export function align(reference: FlameFit, track: FlameTrack, options: AlignOptions = {}): AlignedSequence {
-  const o: Required<Omit<AlignOptions, 'frames'>> = {
+  if (options.preset === 'reference') {
+    const ablations = (['series', 'camera', 'rotation', 'expression', 'jaw', 'transferNeck', 'transferEyes'] as const).filter((k) => options[k] !== undefined);
+    if (ablations.length) throw new MagicPortraitError(`align: the 'reference' preset is the official alignment; it takes no ${ablations.join(', ')} option`, 'bad-argument');
+    const wrong = [reference.preset !== 'reference' ? "the portrait fit (use mp.fit.portrait(image, { preset: 'reference', … }))" : '', !isReferenceTrack(track) ? "the track (use mp.fit.track(video, { preset: 'reference', … }))" : ''].filter(Boolean);
+    if (wrong.length) throw new MagicPortraitError(`align: the 'reference' preset needs inputs from the reference estimator; not so for ${wrong.join(' and ')}`, 'bad-argument');
+    const seq = align(reference, track, { series: 'raw', frames: options.frames });
+    return { ...seq, variant: 'official estimator: DECA + SMIRK raw (§4.2)' };
+  }
+  if (options.preset !== undefined && options.preset !== 'studio') throw new MagicPortraitError(`align: preset must be 'studio' or 'reference', got '${String(options.preset)}'`, 'bad-argument');
+  const o: Required<Omit<AlignOptions, 'frames' | 'preset'>> = {
     series: options.series ?? 'smoothed', camera: options.camera ?? 'reference', rotation: options.rotation ?? 'absolute',
     expression: options.expression ?? 'driving', jaw: options.jaw ?? 'driving', transferNeck: options.transferNeck ?? false,
     transferEyes: options.transferEyes ?? false,
@@ -157,7 +118,16 @@ export function align(reference: FlameFit, track: FlameTrack, options: AlignOpti
       neck: o.transferNeck ? 'driving' : 'zero', eyes: o.transferEyes ? 'driving' : 'zero',
     },
     numExpression: nE, numJoints: J,
+    crop: o.camera === 'reference' ? cropOf(reference) : null, placedIn: 'photo',
   };
+}
+
+function cropOf(fit: FlameFit): PortraitCrop | null {
+  try {
+    return portraitCropOfFit(fit);
+  } catch {
+    return null;
+  }
 }
 
 /** The FLAME parameters of aligned frame i (views into the sequence). */

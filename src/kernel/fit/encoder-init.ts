@@ -5,7 +5,6 @@
 // folder; nothing is downloaded.
 
 import { existsSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { MagicPortraitError } from '../errors';
 import type { Image } from '../io/image';
@@ -14,13 +13,14 @@ import { decaCropAt, smirkCrop } from '../perception/crops';
 import type { Matrix3 } from '../perception/warp';
 import { DECA_ENCODER_FILE, splitDecaCode, type DecaCode } from '../perception/deca-encoder';
 import { SMIRK_ENCODER_FILE, SMIRK_OUTPUTS, type SmirkOutputName } from '../perception/smirk-encoder';
-import type { FitInitialGuess, FitInitialiser } from './fit';
+import type { FitInitialGuess, FitInitialiser } from './types';
+import { cacheDir } from '../settings';
 
 export type FitEncoder = 'deca+smirk';
 
 /** Where the fit looks for imported encoders when no folder is given. */
 export function defaultEncoderDir(): string {
-  return join(process.env.MAGICPORTRAIT_CACHE ?? join(homedir(), '.cache', 'magicportrait'), 'encoders');
+  return cacheDir('encoders');
 }
 
 export type SmirkOutputs = Record<SmirkOutputName, Float32Array>;
@@ -36,7 +36,8 @@ export interface DecaSmirkResult {
 
 export interface DecaSmirkEncoders {
   dir: string;
-  run(image: Image, tform: ArrayLike<number>, mesh468: ArrayLike<number> | null): Promise<DecaSmirkResult>;
+  /** `decaImage`: what DECA's crop samples when it differs from SMIRK's input (the reference's 512 resize round trip). */
+  run(image: Image, tform: ArrayLike<number>, mesh468: ArrayLike<number> | null, decaImage?: Image): Promise<DecaSmirkResult>;
   release(): Promise<void>;
 }
 
@@ -94,11 +95,11 @@ async function load(dir: string, files: { deca: string; smirk: string }): Promis
   check(smirk, Object.keys(SMIRK_OUTPUTS), files.smirk);
   return {
     dir,
-    async run(image, tform, mesh468) {
+    async run(image, tform, mesh468, decaImage) {
       const T = Array.from(tform);
       const m3: Matrix3 = [[T[0]!, T[1]!, T[2]!], [T[3]!, T[4]!, T[5]!], [T[6]!, T[7]!, T[8]!]];
       const tensor = (x: Float32Array) => new ort.Tensor('float32', x, [1, 3, 224, 224]);
-      const code = (await deca.run({ image: tensor(decaCropAt(image, m3)) })).code!.data as Float32Array;
+      const code = (await deca.run({ image: tensor(decaCropAt(decaImage ?? image, m3)) })).code!.data as Float32Array;
       const pts = mesh468 && mesh468.length >= 3 ? Array.from({ length: Math.floor(mesh468.length / 3) }, (_, i) => [mesh468[3 * i]!, mesh468[3 * i + 1]!] as [number, number]) : null;
       const finitePts = pts?.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)) ?? null;
       const crop = smirkCrop(image, finitePts && finitePts.length ? finitePts : null);

@@ -20,46 +20,22 @@ import { MagicPortraitError } from '../errors';
 import type { Image } from '../io/image';
 import type { FlameModelData } from '../flame/types';
 import { createDemoHead } from '../flame/demo-head';
-import { matrix2angle, rodriguesInto } from '../flame/rotations';
 import { detectFaces, type Face, type Point } from '../perception/detect';
 import { landmarks468, landmarks68, type Landmarks68, type Mesh468 } from '../perception/landmarks';
-import { decaTform } from '../flame/camera';
-import { decaCropTform, invertAffine3, transformPoints } from './camera';
-import { buildFitRig, type FitRig, type RigPoints } from './rig';
+import { decaTform } from '../flame/orthographic';
+import { decaCropTform, invertAffine3, transformPoints } from './crop-projection';
+import { buildFitRig, type FitRig } from './fit-rig';
 import { defaultDenseCorrespondence, type DenseCorrespondence } from './dense';
 import type { FrameState, FrameTargets } from './problem';
 import { coldStart, contourRowSearch, DEFAULT_WEIGHTS, poseFreeMask, solveFrames, type FitWeights } from './solve';
-import { faceRegion, photometricFit, type PhotometricResult } from './photometric';
-import { drawFitOverlay } from './draw';
-import { openDecaSmirk, type FitEncoder } from './encoder-init';
-
-/** What an encoder initialiser (DECA, SMIRK, …) may provide; missing fields come from the geometric cold start. */
-export interface FitInitialGuess {
-  shape?: ArrayLike<number>;
-  expression?: ArrayLike<number>;
-  /** J × 3 axis-angle, or DECA's 6 values [global, jaw]. */
-  pose?: ArrayLike<number>;
-  /** DECA camera [s, tx, ty] for the crop `tform` given in the context. */
-  cam?: ArrayLike<number>;
-  /** Albedo coefficients and SH light (DECA's tex, light), used as the photometric start. */
-  albedo?: ArrayLike<number>;
-  light?: ArrayLike<number>;
-}
-
-export interface FitInitContext {
-  model: FlameModelData;
-  image: Image | null;
-  face: Face | null;
-  /** 68 × 2 image pixels. */
-  landmarks68: Float64Array;
-  /** 468 × 3 image pixels (x, y, z), or null. */
-  mesh468: Float32Array | null;
-  /** DECA crop transform T (image pixels → 224 crop pixels, 3×3 row-major) that cam must refer to. */
-  tform: Float64Array;
-}
-
-/** Encoder-based initialiser hook: return a guess (any subset), or null to use the geometric cold start. */
-export type FitInitialiser = (ctx: FitInitContext) => Promise<FitInitialGuess | null> | FitInitialGuess | null;
+import { faceRegion, photometricFit } from './photometric';
+import { drawFitOverlay } from './overlay';
+import { openDecaSmirk, type DecaSmirkEncoders, type FitEncoder } from './encoder-init';
+import { referenceModels, REFERENCE_NUM_EXPRESSION, REFERENCE_NUM_SHAPE } from './reference';
+import { type EstimatorPreset } from './types';
+import { skimageIdentityResize } from '../perception/crops';
+import type { FitInitialGuess, FitInitialiser, FlameFit } from './types';
+import { MIN_FACE_PX, MIN_IOD_PX, denseRigPoints, fitRigFor, frameTargets, headAngles, interOcular, landmarkWeights, qualityOf } from './frame-targets';
 
 /** Landmarks-only input (no perception), e.g. for synthetic tests or landmarks from elsewhere. */
 export interface FitLandmarkInput {
@@ -79,7 +55,16 @@ export interface FitLandmarkInput {
 export type FitInput = Image | FitLandmarkInput;
 
 export interface FitFlameOptions {
-  /** The model; default the built-in demo head. */
+  /**
+   * 'studio' (default): our optimiser on the landmarks (+ dense points), then photometric albedo and light.
+   * 'reference': the official estimator (reference.ts) — DECA's shape, albedo, light and camera (and SMIRK's expression
+   * and jaw) taken raw from the imported encoders, nothing optimised. Needs FLAME + DECA + SMIRK (`bundle`, or `model`
+   * and `encoderDir`) and says what is missing.
+   */
+  preset?: EstimatorPreset;
+  /** A model bundle (Model Manager) with flame/, deca/ and smirk/: FLAME and the encoders of the 'reference' preset. */
+  bundle?: string;
+  /** The model; default the built-in demo head ('reference': FLAME from `bundle`). */
   model?: FlameModelData;
   /** Encoder initialiser hook (any guess; see FitInitialGuess). */
   init?: FitInitialiser;
@@ -105,74 +90,8 @@ export interface FitFlameOptions {
   maxIterations?: number;
   /** Try the neighbouring jaw-contour rows after the solve (default true; see solve.ts contourRowSearch). */
   contourSearch?: boolean;
-}
-
-export type FitQuality = 'good' | 'fair' | 'poor' | 'failed';
-
-export interface FlameFit {
-  modelName: string;
-  modelKind: FlameModelData['kind'];
-  /** Shape (numShape), expression (numExpression), pose (J × 3 axis-angle: global, neck, jaw, eyes). */
-  shape: Float64Array;
-  expression: Float64Array;
-  pose: Float64Array;
-  /** DECA's pose code [global (3), jaw (3)]. */
-  pose6: Float64Array;
-  /** DECA's orthographic camera [s, tx, ty] for the crop `tform`. */
-  cam: Float64Array;
-  /** DECA crop transform T: image pixels → 224 crop pixels (3×3 row-major); decaTform = (T⁻¹)ᵀ as code['tform']. */
-  tform: Float64Array;
-  decaTform: Float64Array;
-  imageSize: { width: number; height: number };
-  /** Albedo coefficients and SH light (9 × 3, row-major: band k, colour c), or null without a texture space. */
-  albedo: Float64Array | null;
-  light: Float64Array | null;
-  photometric: PhotometricResult['report'] | null;
-  /** 68 × 2 image pixels: the model's landmarks and the detections; per-landmark distance (px). A landmark that was not
-   * detected (non-finite input) has detectedMask 0, its detection set to the model's point and residual 0. */
-  landmarks: Float64Array;
-  detected: Float64Array;
-  detectedMask: Uint8Array;
-  residuals: Float64Array;
-  /** Dense points (model vs detection, image px) for the table's MediaPipe indices, when used. */
-  dense: { mpIndex: Int32Array; fitted: Float64Array; detected: Float64Array; residuals: Float64Array } | null;
-  /** Mean 68-point error / inter-ocular distance (outer eye corners of the detection). */
-  nme: number;
-  /** Same over the 51 inner landmarks (no jaw contour). */
-  nmeInner: number;
-  interOcular: number;
-  /** Head angles in degrees (pitch x, yaw y, roll z; DECA's angle2matrix convention of the global rotation). */
-  angles: { pitch: number; yaw: number; roll: number };
-  quality: FitQuality;
-  flags: string[];
-  solver: { iterations: number; status: string; cost: number; ms: { perception: number; init: number; solve: number; photometric: number; total: number } };
-  overlay: Image | null;
-}
-
-/** Faces narrower than this (detection box, pixels) or with a smaller inter-ocular distance are flagged too small: the
- * 68-point network sees them upsampled ×2.5 or more and its landmarks get unreliable. */
-export const MIN_FACE_PX = 44;
-export const MIN_IOD_PX = 20;
-
-const rigCache = new WeakMap<FlameModelData, Map<string, FitRig>>();
-
-/** A cached rig for a model and component counts (free shape). */
-export function fitRigFor(model: FlameModelData, numShape?: number, numExpression?: number): FitRig {
-  let m = rigCache.get(model);
-  if (!m) { m = new Map(); rigCache.set(model, m); }
-  const key = `${numShape ?? '-'}/${numExpression ?? '-'}`;
-  let r = m.get(key);
-  if (!r) { r = buildFitRig(model, { numShape, numExpression }); m.set(key, r); }
-  return r;
-}
-
-const denseRigCache = new WeakMap<FitRig, Map<DenseCorrespondence, RigPoints>>();
-export function denseRigPoints(rig: FitRig, dense: DenseCorrespondence): RigPoints {
-  let m = denseRigCache.get(rig);
-  if (!m) { m = new Map(); denseRigCache.set(rig, m); }
-  let p = m.get(dense);
-  if (!p) { p = rig.points(dense.faces, dense.bary); m.set(dense, p); }
-  return p;
+  /** Which detected face to fit when the photo shows several: its index, largest first (default 0, the largest). */
+  face?: number;
 }
 
 function isImage(x: FitInput): x is Image {
@@ -198,71 +117,12 @@ function meshPoints(m: Mesh468 | ArrayLike<number> | null | undefined): Float32A
   return a;
 }
 
-/** Per-landmark weights: contour / inner, non-finite dropped, points outside the image down-weighted. */
-export function landmarkWeights(lm: Float64Array, width: number, height: number, w: FitWeights): { weights: Float64Array; outside: number; missing: number } {
-  const weights = new Float64Array(68);
-  let outside = 0, missing = 0;
-  for (let i = 0; i < 68; i++) {
-    const x = lm[2 * i], y = lm[2 * i + 1];
-    if (!Number.isFinite(x) || !Number.isFinite(y)) { missing++; continue; }
-    let v = i < 17 ? w.contour : w.landmarks;
-    if (x < 0 || y < 0 || x > width - 1 || y > height - 1) { outside++; v *= 0.2; }
-    weights[i] = v;
-  }
-  return { weights, outside, missing };
-}
-
-/** Builds the crop-pixel targets of one frame. */
-export function frameTargets(
-  lm: Float64Array, lmW: Float64Array, mesh: Float32Array | null, dense: DenseCorrespondence | null, T: Float64Array,
-  w: FitWeights, width: number, height: number, meshScore = 1,
-): FrameTargets {
-  const cropLm = transformPoints(T, lm);
-  for (let i = 0; i < 136; i++) if (!Number.isFinite(cropLm[i])) cropLm[i] = 0;
-  if (!mesh || !dense || !(w.dense > 0)) return { lm: cropLm, lmW, dense: null, denseW: null };
-  const n = dense.mpIndex.length;
-  const d = new Float64Array(2 * n), dw = new Float64Array(n);
-  for (let p = 0; p < n; p++) {
-    const k = dense.mpIndex[p];
-    const x = mesh[3 * k], y = mesh[3 * k + 1];
-    if (!Number.isFinite(x) || !Number.isFinite(y)) continue;
-    d[2 * p] = T[0] * x + T[1] * y + T[2];
-    d[2 * p + 1] = T[3] * x + T[4] * y + T[5];
-    let v = w.dense * dense.weights[p] * Math.min(1, Math.max(0, meshScore));
-    if (x < 0 || y < 0 || x > width - 1 || y > height - 1) v *= 0.2;
-    dw[p] = v;
-  }
-  return { lm: cropLm, lmW, dense: d, denseW: dw };
-}
-
-/** Inter-ocular distance: outer eye corners (iBUG 37 and 46, 0-based 36 and 45). */
-export function interOcular(lm: ArrayLike<number>): number {
-  return Math.hypot(lm[72] - lm[90], lm[73] - lm[91]);
-}
-
-/** Global rotation (axis-angle) → pitch / yaw / roll degrees (angle2matrix convention: R = Rz·Ry·Rx). */
-export function headAngles(pose: ArrayLike<number>): { pitch: number; yaw: number; roll: number } {
-  const R = new Float64Array(9);
-  rodriguesInto(pose[0], pose[1], pose[2], R, 0);
-  const a = matrix2angle(R, 1);
-  return { pitch: a[0], yaw: a[1], roll: a[2] };
-}
-
 function finite(a: Float64Array, flags: string[], what: string): Float64Array {
   let bad = false;
   for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) { a[i] = 0; bad = true; }
   if (bad && !flags.includes('non-finite-guarded')) flags.push('non-finite-guarded');
   if (bad) flags.push(`non-finite ${what} replaced by 0`);
   return a;
-}
-
-/** Quality from the NME and the flags. */
-export function qualityOf(nme: number, flags: readonly string[]): FitQuality {
-  if (!Number.isFinite(nme) || flags.includes('non-finite-guarded') || flags.includes('no-landmarks')) return 'failed';
-  let q: FitQuality = nme <= 0.05 ? 'good' : nme <= 0.08 ? 'fair' : 'poor';
-  const severe = ['face-too-small', 'partially-out-of-frame', 'extreme-pose'];
-  if (flags.some((f) => severe.includes(f))) q = q === 'good' || q === 'fair' ? 'poor' : q;
-  return q;
 }
 
 export interface ResolvedFitInput {
@@ -275,10 +135,13 @@ export interface ResolvedFitInput {
   meshScore: number;
   name: string;
   ms: number;
+  /** The detected face's index and the number of faces (when detection ran). */
+  faceIndex: number;
+  faceCount: number;
 }
 
 /** Perception for fitFlame (or the given landmarks). */
-export async function resolveInput(input: FitInput, needMesh: boolean): Promise<ResolvedFitInput> {
+export async function resolveInput(input: FitInput, needMesh: boolean, faceIndex = 0): Promise<ResolvedFitInput> {
   const t0 = performance.now();
   const li: FitLandmarkInput = isImage(input) ? { image: input } : input;
   const image = li.image ?? null;
@@ -289,13 +152,17 @@ export async function resolveInput(input: FitInput, needMesh: boolean): Promise<
   let lm: Float64Array;
   let mesh = meshPoints(li.mesh468);
   let meshScore = li.mesh468 && 'score' in (li.mesh468 as Mesh468) ? (li.mesh468 as Mesh468).score : 1;
+  let faceCount = face ? 1 : 0;
   if (li.landmarks68) lm = flat68(li.landmarks68);
   else {
     if (!image) throw new MagicPortraitError('fitFlame: give an image or 68 landmarks', 'bad-argument');
     if (!face) {
       const faces = await detectFaces(image);
-      face = faces[0] ?? null;
-      if (!face) throw new MagicPortraitError(`No face found in ${name} (${width}×${height}): nothing to fit.`, 'no-face');
+      faceCount = faces.length;
+      if (!faces.length) throw new MagicPortraitError(`No face found in ${name} (${width}×${height}): nothing to fit.`, 'no-face');
+      if (!(Number.isInteger(faceIndex) && faceIndex >= 0 && faceIndex < faces.length))
+        throw new MagicPortraitError(`fitFlame: face ${faceIndex} requested but ${name} has ${faces.length} face(s) (indices 0–${faces.length - 1}, largest first).`, 'bad-argument');
+      face = faces[faceIndex]!;
     }
     lm = flat68(await landmarks68(image, face));
     if (needMesh && !mesh) {
@@ -304,21 +171,105 @@ export async function resolveInput(input: FitInput, needMesh: boolean): Promise<
       meshScore = m.score;
     }
   }
-  return { image, width, height, face, lm, mesh, meshScore, name, ms: performance.now() - t0 };
+  return { image, width, height, face, lm, mesh, meshScore, name, ms: performance.now() - t0, faceIndex: li.face ? 0 : faceIndex, faceCount };
+}
+
+/** The encoders' guess for the portrait (DECA sees get_image_dict's 512 resize: a scikit-image uint8 round trip for a
+ * 512² input, §1.2 step 2). */
+async function encoderGuess(encoders: DecaSmirkEncoders, inp: { image: Image | null; mesh: Float32Array | null }, T: Float64Array, reference: boolean, flags: string[]): Promise<FitInitialGuess> {
+  const img = inp.image!;
+  const is512 = img.width === 512 && img.height === 512;
+  if (reference && !is512) flags.push('reference-input-not-512');
+  return (await encoders.run(img, T, inp.mesh, reference && is512 ? skimageIdentityResize(img) : undefined)).guess;
+}
+
+/**
+ * The solver's start: the geometric cold start, with an initialiser's guess taken only where it is complete and
+ * finite (a bad encoder output cannot poison the fit). `posed`: the guess gave a usable head pose and camera.
+ */
+function startFrom(guess: FitInitialGuess | null, rig: FitRig, frame: FrameTargets, reference: boolean, flags: string[]): { shape: Float64Array; state: FrameState; posed: boolean } {
+  const shape = new Float64Array(rig.numShape);
+  const ok = (a: ArrayLike<number> | undefined, n: number) => !!a && a.length >= n && Array.from(a).slice(0, n).every(Number.isFinite);
+  if (guess && !ok(guess.shape, rig.numShape) && guess.shape) flags.push('init-shape-ignored');
+  if (guess && ok(guess.shape, rig.numShape) && rig.numShape) for (let i = 0; i < rig.numShape; i++) shape[i] = guess.shape![i]!;
+  const state = coldStart(rig, shape, frame);
+  const poseOk = !!guess?.pose && (guess.pose.length === 6 ? ok(guess.pose, 6) : ok(guess.pose, state.pose.length));
+  // the reference takes DECA's camera as it comes (a non-positive scale included)
+  const camOk = ok(guess?.cam, 3) && (reference || guess!.cam![0]! > 0);
+  if (guess && ok(guess.expression, rig.numExpression)) for (let i = 0; i < rig.numExpression; i++) state.expression[i] = guess.expression![i]!;
+  if (poseOk && camOk) {
+    const p = guess!.pose!;
+    if (p.length === 6) { for (let i = 0; i < 3; i++) { state.pose[i] = p[i]!; state.pose[6 + i] = p[3 + i]!; } }
+    else for (let i = 0; i < state.pose.length; i++) state.pose[i] = p[i]!;
+    state.cam.set(Array.from(guess!.cam!).slice(0, 3));
+  } else if (guess && (guess.pose || guess.cam)) flags.push('init-pose-ignored');
+  return { shape, state, posed: poseOk && camOk };
+}
+
+/** The fitted 68 landmarks in the image against the detected ones: residuals and NME (all, and the inner 51). */
+function landmarkReport(res: ReturnType<typeof solveFrames>, Tinv: Float64Array, lm: Float64Array, iod: number) {
+  const proj = res.problem.project(0);
+  const fitted = transformPoints(Tinv, proj.points.subarray(0, 136));
+  const residuals = new Float64Array(68);
+  const detected = Float64Array.from(lm);
+  const detectedMask = new Uint8Array(68);
+  let sum = 0, sumIn = 0, nIn = 0, nAll = 0;
+  for (let i = 0; i < 68; i++) {
+    const d = Math.hypot(fitted[2 * i]! - lm[2 * i]!, fitted[2 * i + 1]! - lm[2 * i + 1]!);
+    if (!Number.isFinite(d)) { detected[2 * i] = fitted[2 * i]!; detected[2 * i + 1] = fitted[2 * i + 1]!; continue; }
+    residuals[i] = d;
+    detectedMask[i] = 1;
+    sum += d; nAll++;
+    if (i >= 17) { sumIn += d; nIn++; }
+  }
+  return { fitted, detected, detectedMask, residuals, nme: nAll && iod > 0 ? sum / nAll / iod : Infinity, nmeInner: nIn && iod > 0 ? sumIn / nIn / iod : Infinity };
+}
+
+/** The fitted dense points against the detected 468-point mesh. */
+function denseReport(res: ReturnType<typeof solveFrames>, Tinv: Float64Array, dense: DenseCorrespondence, mesh: Float32Array): NonNullable<FlameFit['dense']> {
+  const n = dense.mpIndex.length;
+  const fit = transformPoints(Tinv, res.problem.project(0).points.subarray(136, 136 + 2 * n));
+  const det = new Float64Array(2 * n), r = new Float64Array(n);
+  for (let p = 0; p < n; p++) {
+    det[2 * p] = mesh[3 * dense.mpIndex[p]!]!;
+    det[2 * p + 1] = mesh[3 * dense.mpIndex[p]! + 1]!;
+    r[p] = Math.hypot(fit[2 * p]! - det[2 * p]!, fit[2 * p + 1]! - det[2 * p + 1]!);
+    if (!Number.isFinite(r[p])) { det[2 * p] = fit[2 * p]!; det[2 * p + 1] = fit[2 * p + 1]!; r[p] = 0; }
+  }
+  return { mpIndex: dense.mpIndex, fitted: fit, detected: det, residuals: r };
+}
+
+/** Albedo and light fitted to the photo with the geometry fixed (photometric.ts). */
+function refineAppearance(
+  model: FlameModelData, image: Image, fit: { shape: Float64Array; state: FrameState; T: Float64Array; rig: FitRig; guess: FitInitialGuess | null; lm: Float64Array }, flags: string[],
+): { albedo: Float64Array; light: Float64Array; report: FlameFit['photometric'] } {
+  const { shape, state, T, rig, guess } = fit;
+  const ph = photometricFit(model, image, { shape, expression: state.expression, pose: state.pose, cam: state.cam, tform: T },
+    { numShape: rig.shapeCount, numExpression: rig.numExpression, albedo: guess?.albedo, light: guess?.light, region: faceRegion(fit.lm) });
+  return { albedo: finite(ph.albedo, flags, 'albedo'), light: finite(ph.light, flags, 'light'), report: ph.report };
 }
 
 /** Fits the model to one portrait (see the header of this file). */
 export async function fitFlame(input: FitInput, options: FitFlameOptions = {}): Promise<FlameFit> {
   const t0 = performance.now();
-  const model = options.model ?? createDemoHead();
+  const preset = options.preset ?? 'studio';
+  if (preset !== 'studio' && preset !== 'reference') throw new MagicPortraitError(`fitFlame: preset must be 'studio' or 'reference', got '${String(preset)}'`, 'bad-argument');
+  const reference = preset === 'reference';
+  if (reference && (options.init || (options.encoder && options.encoder !== 'deca+smirk')))
+    throw new MagicPortraitError("fitFlame: the 'reference' preset is DECA + SMIRK; it takes no init hook or other encoder", 'bad-argument');
+  // the reference preset checks FLAME and both encoders first and lists everything missing
+  const refModels = reference ? await referenceModels({ bundle: options.bundle, model: options.model, encoderDir: options.encoderDir }) : null;
+  const model = refModels?.model ?? options.model ?? createDemoHead();
+  const encoder = reference ? 'deca+smirk' : options.encoder;
+  const encoderDir = refModels?.encoderDir ?? options.encoderDir ?? options.bundle;
   const w: FitWeights = { ...DEFAULT_WEIGHTS, ...options.weights };
-  const dense = options.dense === false || options.dense === null ? null : (options.dense ?? defaultDenseCorrespondence(model));
-  if (options.encoder !== undefined && options.encoder !== 'deca+smirk') throw new MagicPortraitError(`fitFlame: unknown encoder '${String(options.encoder)}' (supported: 'deca+smirk')`, 'bad-argument');
-  if (options.encoder && options.init) throw new MagicPortraitError('fitFlame: give either an encoder or an init hook, not both', 'bad-argument');
+  const dense = reference || options.dense === false || options.dense === null ? null : (options.dense ?? defaultDenseCorrespondence(model));
+  if (encoder !== undefined && encoder !== 'deca+smirk') throw new MagicPortraitError(`fitFlame: unknown encoder '${String(encoder)}' (supported: 'deca+smirk')`, 'bad-argument');
+  if (encoder && options.init) throw new MagicPortraitError('fitFlame: give either an encoder or an init hook, not both', 'bad-argument');
   // open the encoders first: a missing import fails before any perception work
-  const encoders = options.encoder ? await openDecaSmirk(options.encoderDir) : null;
-  const inp = await resolveInput(input, (!!dense && w.dense > 0) || !!encoders);
-  if (encoders && !inp.image) throw new MagicPortraitError(`fitFlame: the '${options.encoder}' start runs encoders on the image; ${inp.name} has landmarks only`, 'bad-argument');
+  const encoders = encoder ? await openDecaSmirk(encoderDir) : null;
+  const inp = await resolveInput(input, (!!dense && w.dense > 0) || !!encoders, options.face ?? 0);
+  if (encoders && !inp.image) throw new MagicPortraitError(`fitFlame: the '${encoder}' start runs encoders on the image; ${inp.name} has landmarks only`, 'bad-argument');
   const flags: string[] = [];
   const { weights: lmW, outside, missing } = landmarkWeights(inp.lm, inp.width, inp.height, w);
   if (missing > 0) flags.push('missing-landmarks');
@@ -337,39 +288,26 @@ export async function fitFlame(input: FitInput, options: FitFlameOptions = {}): 
   if (!(iod >= MIN_IOD_PX)) flags.includes('face-too-small') || flags.push('face-too-small');
 
   const fixedShape = options.shape ? Float64Array.from(options.shape) : null;
-  const rig = fixedShape ? buildFitRig(model, { numShape: options.numShape ?? fixedShape.length, numExpression: options.numExpression, fixedShape })
-    : fitRigFor(model, options.numShape, options.numExpression);
+  const numShape = options.numShape ?? (reference ? REFERENCE_NUM_SHAPE : undefined);
+  const numExpression = options.numExpression ?? (reference ? REFERENCE_NUM_EXPRESSION : undefined);
+  const rig = fixedShape ? buildFitRig(model, { numShape: numShape ?? fixedShape.length, numExpression, fixedShape })
+    : fitRigFor(model, numShape, numExpression);
   if (!rig.static51) throw new MagicPortraitError(`The ${model.name} has no landmark embedding: it cannot be fitted to landmarks.`, 'bad-model');
   const denseRig = dense ? denseRigPoints(rig, dense) : null;
   const frame = frameTargets(inp.lm, lmW, inp.mesh, dense, T, w, inp.width, inp.height, inp.meshScore);
 
   // initialisation
   const tInit = performance.now();
-  let shape: Float64Array = new Float64Array(rig.numShape);
-  let guess: FitInitialGuess | null = null;
-  if (encoders) guess = (await encoders.run(inp.image!, T, inp.mesh)).guess;
-  else if (options.init) {
-    guess = await options.init({ model, image: inp.image, face: inp.face, landmarks68: inp.lm, mesh468: inp.mesh, tform: T });
-  }
-  // an initialiser's guess is used only where it is complete and finite (a bad encoder output cannot poison the fit)
-  const ok = (a: ArrayLike<number> | undefined, n: number) => !!a && a.length >= n && Array.from(a).slice(0, n).every(Number.isFinite);
-  if (guess && !ok(guess.shape, rig.numShape) && guess.shape) flags.push('init-shape-ignored');
-  if (guess && ok(guess.shape, rig.numShape) && rig.numShape) for (let i = 0; i < rig.numShape; i++) shape[i] = guess.shape![i];
-  let state: FrameState = coldStart(rig, shape, frame);
-  const poseOk = !!guess?.pose && (guess.pose.length === 6 ? ok(guess.pose, 6) : ok(guess.pose, state.pose.length));
-  const camOk = ok(guess?.cam, 3) && guess!.cam![0] > 0;
-  if (guess && ok(guess.expression, rig.numExpression)) for (let i = 0; i < rig.numExpression; i++) state.expression[i] = guess.expression![i];
-  if (poseOk && camOk) {
-    const p = guess!.pose!;
-    if (p.length === 6) { for (let i = 0; i < 3; i++) { state.pose[i] = p[i]; state.pose[6 + i] = p[3 + i]; } }
-    else for (let i = 0; i < state.pose.length; i++) state.pose[i] = p[i];
-    state.cam.set(Array.from(guess!.cam!).slice(0, 3));
-  } else if (guess && (guess.pose || guess.cam)) flags.push('init-pose-ignored');
+  const guess = encoders ? await encoderGuess(encoders, inp, T, reference, flags)
+    : options.init ? await options.init({ model, image: inp.image, face: inp.face, landmarks68: inp.lm, mesh468: inp.mesh, tform: T }) : null;
   const solveOpts = {
     weights: w, poseFree: poseFreeMask(rig.numJoints, { neck: options.fitNeck, eyes: options.fitEyes }), shapeFree: !fixedShape,
-    rigidIterations: poseOk && camOk ? 0 : 10, maxIterations: options.maxIterations ?? 60,
+    rigidIterations: 10, maxIterations: reference ? 0 : (options.maxIterations ?? 60),
   };
-  if (poseOk && camOk) {
+  let { shape, state, posed } = startFrom(guess, rig, frame, reference, flags);
+  if (posed) solveOpts.rigidIterations = 0;
+  if (reference && !posed) throw new MagicPortraitError(`fitFlame: DECA gave a non-finite pose or camera for ${inp.name}; the 'reference' preset takes them as they are`, 'bad-model');
+  if (posed && !reference) {
     // A guessed head pose + camera is kept only when it reprojects the landmarks at least as well as the geometric
     // start with the same shape, expression and jaw: a poor encoder camera (e.g. weights from another model) would
     // otherwise trap the solve far from the face.
@@ -385,64 +323,36 @@ export async function fitFlame(input: FitInput, options: FitFlameOptions = {}): 
 
   const tSolve = performance.now();
   let res = solveFrames(rig, denseRig, [frame], shape, [state], solveOpts);
-  if (options.contourSearch !== false) res = contourRowSearch(rig, denseRig, frame, res, { ...solveOpts, maxIterations: 30 });
+  if (options.contourSearch !== false && !reference) res = contourRowSearch(rig, denseRig, frame, res, { ...solveOpts, maxIterations: 30 });
   const solveMs = performance.now() - tSolve;
   shape = fixedShape ? Float64Array.from(fixedShape) : finite(res.shape, flags, 'shape');
   state = res.states[0];
   finite(state.expression, flags, 'expression');
   finite(state.pose, flags, 'pose');
-  if (!(state.cam[0] > 0) || !state.cam.every(Number.isFinite)) { flags.push('non-finite-guarded'); state.cam.set([1, 0, 0]); }
+  if ((!reference && !(state.cam[0] > 0)) || !state.cam.every(Number.isFinite)) { flags.push('non-finite-guarded'); state.cam.set([1, 0, 0]); }
 
   // report
-  const proj = res.problem.project(0);
   const Tinv = invertAffine3(T);
-  const fitted = transformPoints(Tinv, proj.points.subarray(0, 136));
-  const residuals = new Float64Array(68);
-  const detected = Float64Array.from(inp.lm);
-  const detectedMask = new Uint8Array(68);
-  let sum = 0, sumIn = 0, nIn = 0, nAll = 0;
-  for (let i = 0; i < 68; i++) {
-    const d = Math.hypot(fitted[2 * i] - inp.lm[2 * i], fitted[2 * i + 1] - inp.lm[2 * i + 1]);
-    if (!Number.isFinite(d)) { detected[2 * i] = fitted[2 * i]; detected[2 * i + 1] = fitted[2 * i + 1]; continue; }
-    residuals[i] = d;
-    detectedMask[i] = 1;
-    sum += d; nAll++;
-    if (i >= 17) { sumIn += d; nIn++; }
-  }
-  const nme = nAll && iod > 0 ? sum / nAll / iod : Infinity;
-  const nmeInner = nIn && iod > 0 ? sumIn / nIn / iod : Infinity;
-  let denseOut: FlameFit['dense'] = null;
-  if (dense && frame.dense && inp.mesh) {
-    const n = dense.mpIndex.length;
-    const fit = transformPoints(Tinv, proj.points.subarray(136, 136 + 2 * n));
-    const det = new Float64Array(2 * n), r = new Float64Array(n);
-    for (let p = 0; p < n; p++) {
-      det[2 * p] = inp.mesh[3 * dense.mpIndex[p]];
-      det[2 * p + 1] = inp.mesh[3 * dense.mpIndex[p] + 1];
-      r[p] = Math.hypot(fit[2 * p] - det[2 * p], fit[2 * p + 1] - det[2 * p + 1]);
-      if (!Number.isFinite(r[p])) { det[2 * p] = fit[2 * p]; det[2 * p + 1] = fit[2 * p + 1]; r[p] = 0; }
-    }
-    denseOut = { mpIndex: dense.mpIndex, fitted: fit, detected: det, residuals: r };
-  }
+  const { fitted, detected, detectedMask, residuals, nme, nmeInner } = landmarkReport(res, Tinv, inp.lm, iod);
+  const denseOut = dense && frame.dense && inp.mesh ? denseReport(res, Tinv, dense, inp.mesh) : null;
   const angles = headAngles(state.pose);
   if (Math.abs(angles.yaw) > 55 || Math.abs(angles.pitch) > 40 || Math.abs(angles.roll) > 45) flags.push('extreme-pose');
   if (res.lm.status === 'non-finite') flags.push('non-finite-guarded');
 
   // photometric refinement
   const tPh = performance.now();
-  let albedo: Float64Array | null = null, light: Float64Array | null = null, phReport: FlameFit['photometric'] = null;
-  if (options.photometric !== false && inp.image && model.texture && model.uv) {
-    const ph = photometricFit(model, inp.image, { shape, expression: state.expression, pose: state.pose, cam: state.cam, tform: T },
-      { numShape: rig.shapeCount, numExpression: rig.numExpression, albedo: guess?.albedo, light: guess?.light, region: faceRegion(inp.lm) });
-    albedo = finite(ph.albedo, flags, 'albedo');
-    light = finite(ph.light, flags, 'light');
-    phReport = ph.report;
-  }
+  const { albedo, light, report: phReport } = reference
+    // DECA's tex code and light, raw (the reference refines nothing)
+    ? { albedo: guess?.albedo ? Float64Array.from(guess.albedo) : null, light: guess?.light ? Float64Array.from(guess.light) : null, report: null }
+    : options.photometric !== false && inp.image && model.texture && model.uv
+      ? refineAppearance(model, inp.image, { shape, state, T, rig, guess, lm: inp.lm }, flags)
+      : { albedo: null, light: null, report: null };
   const phMs = performance.now() - tPh;
 
   const pose6 = Float64Array.of(state.pose[0], state.pose[1], state.pose[2], state.pose[6] ?? 0, state.pose[7] ?? 0, state.pose[8] ?? 0);
   const quality = qualityOf(nme, flags);
   const fitResult: FlameFit = {
+    preset,
     modelName: model.name, modelKind: model.kind, shape, expression: state.expression, pose: state.pose, pose6, cam: state.cam,
     tform: T, decaTform: decaTform(T), imageSize: { width: inp.width, height: inp.height }, albedo, light, photometric: phReport,
     landmarks: finite(fitted, flags, 'landmarks'), detected: finite(detected, flags, 'detections'), detectedMask, residuals, dense: denseOut, nme: Number.isFinite(nme) ? nme : 1, nmeInner: Number.isFinite(nmeInner) ? nmeInner : 1,
@@ -451,6 +361,16 @@ export async function fitFlame(input: FitInput, options: FitFlameOptions = {}): 
     overlay: null,
   };
   if (!Number.isFinite(nme)) flags.push('no-landmarks');
+  if (inp.face) {
+    const b = inp.face.box;
+    fitResult.face = { box: { ...b }, score: inp.face.score, index: inp.faceIndex, count: Math.max(1, inp.faceCount) };
+    if (inp.faceCount > 1) {
+      const where = `box [${[b.x1, b.y1, b.x2, b.y2].map((v) => v.toFixed(0)).join(', ')}]`;
+      fitResult.warnings = [`${inp.name} shows ${inp.faceCount} faces; fitted face ${inp.faceIndex} (${inp.faceIndex === 0 ? 'the largest' : `number ${inp.faceIndex + 1} by size`}, ${where}). ` +
+        `To fit another, pass { face: i } with i from 0 to ${inp.faceCount - 1}, largest first (mp.analyzeFace(image) draws them all).`];
+      flags.push('several-faces');
+    }
+  }
   if (inp.image && options.overlay !== false) fitResult.overlay = drawFitOverlay(inp.image, model, fitResult);
   fitResult.solver.ms.total = performance.now() - t0;
   return fitResult;

@@ -4,7 +4,7 @@
 
 import { flameForward, prepareFlame, type PreparedFlame } from '../flame/lbs';
 import type { FlameModelData } from '../flame/types';
-import { invertAffine3 } from './camera';
+import { invertAffine3 } from './crop-projection';
 
 const prepCache = new WeakMap<FlameModelData, Map<string, PreparedFlame>>();
 

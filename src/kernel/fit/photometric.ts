@@ -12,8 +12,8 @@
 import type { Image } from '../io/image';
 import type { FlameModelData } from '../flame/types';
 import { posedMesh, visibleVertices, type MeshParams } from './mesh';
-import { cholesky, choleskySolve } from './lm';
-import { SH_FACTORS_F64 } from '../render/guidance';
+import { cholesky, choleskySolve } from './levenberg-marquardt';
+import { SH_FACTORS_F64 } from '../render/guidance-maps';
 
 /** DECA's SH constant factors (renderer.py), shared with the renderer. */
 export const SH_CONSTANTS = SH_FACTORS_F64;

@@ -9,8 +9,8 @@
 // with ρ Huber's function (threshold `huber` crop pixels): robust to a few wrong detections, exact least squares
 // for small residuals. The LM step uses the IRLS weights w_p·ρ'(‖e_p‖²).
 
-import { evalRigPoints, PoseState, type FitRig, type RigPoints } from './rig';
-import type { LMProblem } from './lm';
+import { evalRigPoints, PoseState, type FitRig, type RigPoints } from './fit-rig';
+import type { LMProblem } from './levenberg-marquardt';
 import { mul3Into, rodriguesInto } from '../flame/rotations';
 
 export interface FrameTargets {

@@ -3,9 +3,9 @@
 // and the staged Levenberg–Marquardt runs.
 
 import { FitProblem, rowYawInterval, yawDegOf, type FitTerms, type FrameState, type FrameTargets } from './problem';
-import { levenbergMarquardt, type LMResult } from './lm';
-import { evalRigPoints, PoseState, type FitRig, type RigPoints } from './rig';
-import { initialRigidPose } from './camera';
+import { levenbergMarquardt, type LMResult } from './levenberg-marquardt';
+import { evalRigPoints, PoseState, type FitRig, type RigPoints } from './fit-rig';
+import { initialRigidPose } from './crop-projection';
 
 /** Weights of the data terms and the priors (crop-pixel units: 1 crop pixel ≈ 1/224 of 1.43× the landmark box). */
 export interface FitWeights {

@@ -4,11 +4,12 @@
 //   FLAME_texture.npz (mean, tex_dir), head_template.obj (UVs).
 // Every array is checked for shape and every error names the file and the key.
 
+import { closeSync, openSync, readSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { MagicPortraitError } from '../errors';
 import {
-  FLAME_GLOBALS, TORCH_NUMPY_GLOBALS, TorchTensorRef, loadTensor, NdArray, isNdArray, openNpz, readNpy, readObj,
+  FLAME_GLOBALS, TORCH_NUMPY_GLOBALS, TorchTensorRef, describe, loadTensor, NdArray, isNdArray, openNpz, readNpy, readObj,
   readPickle, sparseToDense, toFloat64, type SparseMatrix, type TypedArray,
 } from '../io';
 import type { FlameModelData, FloatArray, FloatDType, LandmarkEmbedding, TextureSpace, UVLayout } from './types';
@@ -120,7 +121,7 @@ function indices(a: NdArray, bound: number, file: string, key: string): Uint32Ar
   return out;
 }
 
-async function readDictFile(path: string, globals: typeof FLAME_GLOBALS): Promise<Dict> {
+async function readDictFile(path: string, globals: typeof FLAME_GLOBALS, what: string): Promise<Dict> {
   const file = basename(path);
   if (path.endsWith('.npz')) {
     const z = await openNpz(path, { file });
@@ -138,15 +139,44 @@ async function readDictFile(path: string, globals: typeof FLAME_GLOBALS): Promis
     if (!(v instanceof Map)) badFile(file, 'expected a pickled dict (np.save of a dict)');
     return v;
   }
-  const v = await readPickle(path, { globals, encoding: 'latin1', file });
-  if (!(v instanceof Map)) badFile(file, 'expected a pickled dict at the top level');
+  let v: unknown;
+  try {
+    v = await readPickle(path, { globals, encoding: 'latin1', file });
+  } catch (e) {
+    throw notThePickle(path, what, e);
+  }
+  if (!(v instanceof Map)) badFile(file, `this is not ${what}: it holds ${describe(v)}, not the dict of arrays ${what} holds`);
   return v;
+}
+
+/**
+ * A file that is not a readable pickle at all (random bytes, another format, a download that stopped) is reported as
+ * such, rather than by the opcode the parser tripped on; a refused global (a pickle that would run code) keeps its
+ * own message.
+ */
+function notThePickle(path: string, what: string, e: unknown): unknown {
+  if (!(e instanceof MagicPortraitError) || e.code === 'forbidden-global' || e.code === 'missing-file') return e;
+  const file = basename(path);
+  let head = '';
+  try {
+    const fd = openSync(path, 'r');
+    const b = Buffer.alloc(8);
+    const n = readSync(fd, b, 0, 8, 0);
+    closeSync(fd);
+    head = [...b.subarray(0, n)].map((x) => x.toString(16).padStart(2, '0')).join(' ');
+  } catch {
+    /* the parse error says enough */
+  }
+  // Python's pickles of a dict start with PROTO (0x80, protocol 2+) or MARK / EMPTY_DICT (protocols 0 and 1).
+  const looksLikePickle = /^(80 0[2-5]|28|7d)/.test(head);
+  const why = e.code === 'truncated' ? `it ends early — a partial download? (${e.message})` : looksLikePickle ? `it does not parse as a Python pickle (${e.message})` : `it does not start like a Python pickle (first bytes: ${head || 'none'})`;
+  return new MagicPortraitError(`${file} is not ${what}: ${why}.`, e.code === 'truncated' ? 'truncated' : 'bad-file');
 }
 
 /** Reads generic_model.pkl/.npz into the core of FlameModelData. */
 async function readModel(path: string, dtype: FloatDType, nShapeFile: number) {
   const file = basename(path);
-  const d = await readDictFile(path, FLAME_GLOBALS);
+  const d = await readDictFile(path, FLAME_GLOBALS, 'a FLAME pickle (FLAME 2020 generic_model.pkl)');
   const vt = await entry(d, 'v_template', file);
   if (vt.ndim !== 2 || vt.shape[1] !== 3) badFile(file, `'v_template' has shape ${shapeStr(vt.shape)}, expected (V, 3)`);
   const V = vt.shape[0];
@@ -191,7 +221,7 @@ async function readModel(path: string, dtype: FloatDType, nShapeFile: number) {
 
 async function readLandmarks(path: string, F: number): Promise<LandmarkEmbedding> {
   const file = basename(path);
-  const d = await readDictFile(path, TORCH_NUMPY_GLOBALS);
+  const d = await readDictFile(path, TORCH_NUMPY_GLOBALS, 'a landmark embedding pickle (DECA landmark_embedding)');
   const get = async (key: string, shape: (number | null)[]) => {
     const a = await entry(d, key, file);
     // tolerate leading singleton dims (DECA stores full_lmk_* as (1, 68[, 3]))

@@ -7,17 +7,8 @@ import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { MagicPortraitError } from '../errors';
 import { WeightLookup, formatCoverage, type KeyCoverage, type StateDict } from '../onnx/blocks';
-import {
-  GGE_CONFIG,
-  GGE_IO,
-  GUIDANCE_TYPES,
-  type GGEConfig,
-  type GuidanceType,
-  buildGGEFeaturesGraph,
-  buildGGEMainGraph,
-  buildGGERowsGraph,
-  ignoreUnusedGGEKeys,
-} from './model';
+import { GGE_CONFIG, GGE_IO, GUIDANCE_TYPES, type GGEConfig, buildGGEFeaturesGraph, buildGGEMainGraph, buildGGERowsGraph, ignoreUnusedGGEKeys } from './model';
+import { type GuidanceType } from '../../shared/attention';
 
 export const GGE_MANIFEST = 'gge.json';
 export const GGE_BUNDLE_FORMAT = 'magicportrait.gge-bundle';

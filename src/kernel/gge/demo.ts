@@ -6,7 +6,8 @@
 import type { StateDict } from '../onnx/blocks';
 import { stateDictFromArrays } from '../onnx/blocks';
 import { type EncoderWeights, type GGEBundle, writeGGEBundle } from './bundle';
-import { GGE_CONFIG, GUIDANCE_TYPES, type GGEConfig, type GuidanceType, ggeRequiredKeys } from './model';
+import { GGE_CONFIG, GUIDANCE_TYPES, type GGEConfig, ggeRequiredKeys } from './model';
+import { type GuidanceType } from '../../shared/attention';
 
 export const DEMO_LABEL = 'untrained demo weights';
 

@@ -14,11 +14,33 @@ import { openTorchCheckpoint, type TensorStore } from '../io/torch-checkpoint';
 import { toFloat32 } from '../io/ndarray';
 import { loadStateDict } from '../onnx/blocks';
 import { type EncoderWeights, type GGEBundle, writeGGEBundle } from './bundle';
-import { GGE_CONFIG, GUIDANCE_TYPES, type GuidanceType, ggeRequiredKeys } from './model';
+import { GGE_CONFIG, GUIDANCE_TYPES, type GGEConfig, ggeRequiredKeys } from './model';
+import { type GuidanceType } from '../../shared/attention';
 
 export interface GGEImportOptions {
   /** Where the key-coverage report is printed (default console.log). */
   log?: (text: string) => void;
+  /** Shown with everything the bundle computes (e.g. the demo model's label). */
+  label?: string;
+  /** What the files' shapes do not record: attention heads and GroupNorm groups (default the reference's 8 and 32;
+   *  a trainer's unet/config.json `magicportrait.guidance_encoder` section gives them). The widths always come from
+   *  the files (conv_in, blocks.1 / 3 / 5, conv_out), so a smaller trained encoder imports as it is. */
+  config?: Partial<Pick<GGEConfig, 'attentionHeads' | 'normGroups' | 'normEps'>>;
+}
+
+/** The encoder widths a checkpoint records in its shapes: conv_in, blocks.1 / 3 / 5 outputs, conv_out. */
+export function ggeConfigFromShapes(store: TensorStore, path: string, base: GGEConfig = GGE_CONFIG): GGEConfig {
+  const out = (k: string) => {
+    if (!store.has(k)) throw new MagicPortraitError(`${path}: has no '${k}' (needed to tell the guidance encoder's widths).`, 'missing-key');
+    return store.info(k).shape;
+  };
+  const inCh = out('conv_in.weight')[1]!;
+  return {
+    ...base,
+    guidanceInputChannels: inCh,
+    blockOutChannels: [out('conv_in.weight')[0]!, out('blocks.1.weight')[0]!, out('blocks.3.weight')[0]!, out('blocks.5.weight')[0]!],
+    guidanceEmbeddingChannels: out('conv_out.weight')[0]!,
+  };
 }
 
 /** Checkpoint files per guidance type, or the checkpoint folder that holds `guidance_encoder_<type>.pth`. */
@@ -55,9 +77,9 @@ async function openStore(path: string): Promise<TensorStore & { close(): Promise
  */
 export async function importGGE(files: GGEFiles, outDir: string, opts: GGEImportOptions = {}): Promise<GGEBundle> {
   const paths = resolveFiles(files);
-  const required = ggeRequiredKeys(GGE_CONFIG);
-  const need = new Set(required.map((r) => r.key));
   const weights: Partial<Record<GuidanceType, EncoderWeights>> = {};
+  let cfg: GGEConfig | undefined;
+  let cfgFile = '';
   for (const t of GUIDANCE_TYPES) {
     const p = paths[t];
     if (!p) continue;
@@ -65,6 +87,14 @@ export async function importGGE(files: GGEFiles, outDir: string, opts: GGEImport
     const store = await openStore(path);
     try {
       const keys = store.keys();
+      if (keys.includes('conv_in.weight')) {
+        const mine = ggeConfigFromShapes(store, path, { ...GGE_CONFIG, ...opts.config });
+        if (cfg && JSON.stringify(mine) !== JSON.stringify(cfg))
+          throw new MagicPortraitError(`${path}: widths ${JSON.stringify(mine.blockOutChannels)} → ${mine.guidanceEmbeddingChannels} differ from ${cfgFile}'s ${JSON.stringify(cfg.blockOutChannels)} → ${cfg.guidanceEmbeddingChannels}.`, 'bad-config');
+        cfg = mine;
+        cfgFile = path;
+      }
+      const need = new Set(ggeRequiredKeys(cfg ?? GGE_CONFIG).map((r) => r.key));
       if (!keys.some((k) => need.has(k)))
         throw new MagicPortraitError(
           `${path} does not look like a ${t} guidance encoder: none of its ${keys.length} tensors is a GuidanceEncoder key ` +
@@ -82,5 +112,5 @@ export async function importGGE(files: GGEFiles, outDir: string, opts: GGEImport
       await store.close();
     }
   }
-  return writeGGEBundle(weights, outDir, { createdBy: 'importGGE', log: opts.log });
+  return writeGGEBundle(weights, outDir, { createdBy: 'importGGE', log: opts.log, ...(cfg ? { config: cfg } : {}), ...(opts.label ? { label: opts.label } : {}) });
 }

@@ -9,8 +9,8 @@ export {
   type GGEAttention,
   type GGEAttentionRows,
   type GuidanceImage,
-  type GuidanceMaps,
+  type GuidanceMapsByType,
   type RunGGEOptions,
 } from './run';
-export { serveAttentionRows, forgetAttentionRows, type GGEAttentionOutput } from './display';
-export { GUIDANCE_TYPES, GGE_CONFIG, type GGEConfig, type GuidanceType, ggeGridSize, ggeEncoder, ggeRequiredKeys, buildGGEFeaturesGraph, buildGGEMainGraph, buildGGERowsGraph } from './model';
+export { GUIDANCE_TYPES, GGE_CONFIG, type GGEConfig, ggeGridSize, ggeEncoder, ggeRequiredKeys, buildGGEFeaturesGraph, buildGGEMainGraph, buildGGERowsGraph } from './model';
+export { type GuidanceType } from '../../shared/attention';

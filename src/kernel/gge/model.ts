@@ -5,6 +5,7 @@
  * runs: GroupNorm(32, 1e-6) → 1×1 proj_in → LN → 8-head self-attention → LN → GEGLU FF → 1×1 proj_out → + res) →
  * conv_out(256→320). Frames are independent and folded into the batch axis N.
  */
+import type { GuidanceType } from '../../shared/attention';
 import { GraphBuilder } from '../onnx/graph';
 import {
   type BlockContext,
@@ -19,8 +20,7 @@ import {
   splitHeads,
 } from '../onnx/blocks';
 
-export const GUIDANCE_TYPES = ['depth', 'normal', 'render'] as const;
-export type GuidanceType = (typeof GUIDANCE_TYPES)[number];
+export const GUIDANCE_TYPES: readonly GuidanceType[] = ['depth', 'normal', 'render'];
 
 /** `guidance_encoder_kwargs` of the reference yaml plus the fixed Transformer3DModel settings of §6.2. */
 export interface GGEConfig {

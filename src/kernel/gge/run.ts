@@ -6,16 +6,19 @@ import { join } from 'node:path';
 import { CancelledError, MagicPortraitError } from '../errors';
 import { createSession, ort } from '../onnx/session';
 import { type GGEBundle, loadGGEBundle } from './bundle';
-import { makeAttentionDisplayable } from './display';
-import { GGE_IO, type GuidanceType, ggeGridSize } from './model';
+import { GGE_IO, ggeGridSize } from './model';
+import { type AttentionHeader, type GuidanceType } from '../../shared/attention';
 
 /** One guidance image: planar float32 RGB in [0, 1], or interleaved 8-bit RGB / RGBA (divided by 255, §6.3). */
 export type GuidanceImage =
   | { width: number; height: number; data: Float32Array }
   | { width: number; height: number; channels: 3 | 4; pixels: Uint8Array | Uint8ClampedArray };
 
-/** Frames per guidance type; every type given must have the same frame count and size. */
-export type GuidanceMaps = Partial<Record<GuidanceType, readonly GuidanceImage[]>>;
+/**
+ * Per guidance type, the frames of one sequence; every type given must have the same frame count and size
+ * (render/'s GuidanceMaps is the other way round: the maps of one frame).
+ */
+export type GuidanceMapsByType = Partial<Record<GuidanceType, readonly GuidanceImage[]>>;
 
 export interface RunGGEOptions {
   /**
@@ -53,21 +56,7 @@ export interface GGETypeAttention {
 }
 
 /** Explorer-ready attention data: plain numbers and typed arrays only (serialisable; arrays can go to artifacts). */
-export interface GGEAttention {
-  kind: 'magicportrait.gge-attention';
-  version: 1;
-  /** 'untrained demo weights' when the bundle is the demo. */
-  label?: string;
-  /** The module whose attention this is. */
-  module: 'attentions.5';
-  types: GuidanceType[];
-  frames: number;
-  heads: number;
-  /** Feature grid (the attention runs over grid.width·grid.height tokens, index row·width + col). */
-  grid: { width: number; height: number };
-  /** Guidance image size; a grid cell covers `stride` input pixels. */
-  input: { width: number; height: number };
-  stride: number;
+export interface GGEAttention extends AttentionHeader {
   /** Per type; empty when the run was made with `attention: false`. */
   maps: Partial<Record<GuidanceType, GGETypeAttention>>;
 }
@@ -184,7 +173,7 @@ export function guidanceTensorData(img: GuidanceImage, what: string): Float32Arr
  * Runs every encoder of the bundle present in `maps` on every frame (one frame per session run, so memory stays
  * per-frame), sums the features in the bundle's order, and gathers the attention products.
  */
-export async function runGGE(maps: GuidanceMaps, bundleOrDir: GGEBundle | string, opts: RunGGEOptions = {}): Promise<GGEResult> {
+export async function runGGE(maps: GuidanceMapsByType, bundleOrDir: GGEBundle | string, opts: RunGGEOptions = {}): Promise<GGEResult> {
   const bundle = typeof bundleOrDir === 'string' ? loadGGEBundle(bundleOrDir) : bundleOrDir;
   const m = bundle.manifest;
   const types = m.sumOrder.filter((t) => maps[t]);
@@ -317,7 +306,6 @@ export async function runGGE(maps: GuidanceMaps, bundleOrDir: GGEBundle | string
     };
   };
 
-  makeAttentionDisplayable(attention, maps, attentionRows);
   return {
     ...(m.label ? { label: m.label } : {}),
     types,

@@ -1,19 +1,62 @@
 /**
- * Still images: decode JPEG / PNG into a plain RGB(A) byte image, encode PNG. Pure JS (jpeg-js, pngjs).
+ * Still images: decode JPEG / PNG into a plain RGB(A) byte image (PNG encoding: png.ts). jpeg-js and pngjs (pure JS); JPEGs
+ * larger than JPEG_JS_MAX_PIXELS (phone and camera photos: 12–48 MP) are decoded by ffmpeg's libavcodec, which the
+ * kernel already runs for video: jpeg-js needs several bytes of working memory per pixel and refuses them
+ * ("maxMemoryUsageInMB limit exceeded"), and raising its limit would only make it slower.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { MagicPortraitError } from '../errors';
+import { locateFfmpeg } from './ffmpeg';
 
-/** An 8-bit image, rows top to bottom, channels interleaved (RGB or RGBA). */
-export interface Image {
+/** JPEGs with more pixels than this go to ffmpeg (jpeg-js handles the rest, as before). */
+export const JPEG_JS_MAX_PIXELS = 16e6;
+
+/** Width and height from a JPEG's first start-of-frame marker (null when there is none). */
+export function jpegSize(bytes: Uint8Array): { width: number; height: number } | null {
+  let i = 2;
+  while (i + 9 < bytes.length) {
+    if (bytes[i] !== 0xff) { i++; continue; }
+    const m = bytes[i + 1]!;
+    if (m === 0xff) { i++; continue; }
+    if (m === 0xd8 || m === 0x01 || (m >= 0xd0 && m <= 0xd7)) { i += 2; continue; }
+    const len = (bytes[i + 2]! << 8) | bytes[i + 3]!;
+    // SOF0–SOF15 except DHT (C4), JPG (C8) and DAC (CC)
+    if (m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc)
+      return { height: (bytes[i + 5]! << 8) | bytes[i + 6]!, width: (bytes[i + 7]! << 8) | bytes[i + 8]! };
+    i += 2 + len;
+  }
+  return null;
+}
+
+/** Decodes a JPEG with ffmpeg into RGB bytes. */
+function decodeJpegWithFfmpeg(bytes: Uint8Array, width: number, height: number, name: string): Uint8Array {
+  const r = spawnSync(locateFfmpeg().path, ['-hide_banner', '-nostdin', '-loglevel', 'error', '-f', 'image2pipe', '-c:v', 'mjpeg', '-i', 'pipe:0', '-frames:v', '1', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'],
+    { input: bytes, maxBuffer: width * height * 3 + 1024 * 1024 });
+  const out = r.stdout as Buffer | null;
+  if (r.status !== 0 || !out || out.length !== width * height * 3)
+    throw new MagicPortraitError(`${name} could not be decoded as JPEG (${width}×${height}): ${String(r.stderr ?? r.error?.message ?? '').trim().split('\n').pop() || `ffmpeg exit ${r.status}`}`, 'bad-file');
+  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+}
+
+export type ImageChannels = 1 | 3 | 4;
+
+/**
+ * The kernel's one image type: 8-bit, rows top to bottom, channels interleaved — 1 (grey), 3 (RGB) or 4 (RGBA).
+ * `Image` is a colour image (what the decoders return, what drawing and the networks take), `Image<1>` a mask or a
+ * grey map, `AnyImage` any of them (displays, video frames, PNG files).
+ */
+export interface Image<C extends ImageChannels = 3 | 4> {
   width: number;
   height: number;
-  channels: 3 | 4;
+  channels: C;
   data: Uint8Array;
 }
+
+export type AnyImage = Image<ImageChannels>;
 
 export type ImageFormat = 'jpeg' | 'png';
 
@@ -44,6 +87,14 @@ export function decodeImage(bytes: Uint8Array, options: DecodeOptions = {}): Ima
   let width: number;
   let height: number;
   let hasAlpha = false;
+  if (format === 'jpeg') {
+    const size = jpegSize(bytes);
+    if (size && size.width * size.height > JPEG_JS_MAX_PIXELS) {
+      if (size.width * size.height > maxPixels)
+        throw new MagicPortraitError(`${name} is ${size.width}×${size.height}, larger than the ${maxPixels / 1e6} MP limit.`, 'bad-file');
+      return { width: size.width, height: size.height, channels: 3, data: decodeJpegWithFfmpeg(bytes, size.width, size.height, name) };
+    }
+  }
   try {
     if (format === 'jpeg') {
       const d = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, maxResolutionInMP: maxPixels / 1e6 });
@@ -96,19 +147,6 @@ export function toRGB(image: Image): Image {
 /** Creates a zero-filled image. */
 export function createImage(width: number, height: number, channels: 3 | 4 = 3): Image {
   return { width, height, channels, data: new Uint8Array(width * height * channels) };
-}
-
-/** Encodes an RGB or RGBA image as PNG bytes. */
-export function encodePng(image: Image): Uint8Array {
-  checkImage(image);
-  const png = new PNG({ width: image.width, height: image.height, colorType: image.channels === 4 ? 6 : 2, inputColorType: image.channels === 4 ? 6 : 2, inputHasAlpha: image.channels === 4 });
-  png.data = Buffer.from(image.data.buffer, image.data.byteOffset, image.data.byteLength);
-  const buf = PNG.sync.write(png, { colorType: image.channels === 4 ? 6 : 2, inputColorType: image.channels === 4 ? 6 : 2, inputHasAlpha: image.channels === 4 });
-  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
-}
-
-export function writePng(path: string, image: Image): void {
-  writeFileSync(path, encodePng(image));
 }
 
 /** Throws when the fields of an Image do not agree. */

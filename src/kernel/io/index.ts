@@ -1,6 +1,7 @@
 // Public surface of the kernel's file readers.
 export * from './ndarray';
-export * from './pickle'; // includes the allowlist presets of pickle-globals.ts
+export * from './pickle';
+export * from './pickle-globals';
 export { TORCH_GLOBALS, TORCH_NUMPY_GLOBALS, TorchTensorRef, loadTensor, type TorchStorage } from './torch-pickle';
 export * from './npy';
 export * from './torch-checkpoint';

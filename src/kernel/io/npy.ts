@@ -162,12 +162,15 @@ export async function openNpz(src: SourceLike, opts: NpyReadOptions = {}): Promi
   };
 }
 
-/** Builds an .npz archive in memory (deflated when `compress`). */
-export function writeNpz(arrays: Record<string, NdArray> | Map<string, NdArray>, opts: { compress?: boolean } = {}): Uint8Array {
+/**
+ * Builds an .npz archive in memory (deflated when `compress`). The zip entries carry `mtime` (default: now); pass a
+ * fixed date for files whose bytes must depend only on their content.
+ */
+export function writeNpz(arrays: Record<string, NdArray> | Map<string, NdArray>, opts: { compress?: boolean; mtime?: Date } = {}): Uint8Array {
   const files: Record<string, Uint8Array> = {};
   const it = arrays instanceof Map ? arrays.entries() : Object.entries(arrays);
   for (const [k, v] of it) files[`${k}.npy`] = writeNpy(v);
-  return zipSync(files, { level: opts.compress ? 6 : 0 });
+  return zipSync(files, { level: opts.compress ? 6 : 0, ...(opts.mtime ? { mtime: opts.mtime } : {}) });
 }
 
 /**

@@ -680,4 +680,3 @@ function rawUnicodeEscape(s: string): string {
   );
 }
 
-export * from './pickle-globals';

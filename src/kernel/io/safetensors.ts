@@ -110,3 +110,26 @@ export async function openSafetensors(src: SourceLike): Promise<SafetensorsFile>
     throw e;
   }
 }
+
+/** A .safetensors file of float32 tensors (header JSON padded to 8 bytes, then the raw little-endian data). */
+export function encodeSafetensorsF32(tensors: readonly { name: string; shape: readonly number[]; data: Float32Array }[]): Uint8Array {
+  const header: Record<string, { dtype: 'F32'; shape: number[]; data_offsets: [number, number] }> = {};
+  let offset = 0;
+  for (const t of tensors) {
+    if (t.data.length !== sizeOf([...t.shape])) throw new MagicPortraitError(`safetensors: '${t.name}' has ${t.data.length} values for shape (${t.shape.join(', ')}).`, 'bad-shape');
+    header[t.name] = { dtype: 'F32', shape: [...t.shape], data_offsets: [offset, offset + t.data.byteLength] };
+    offset += t.data.byteLength;
+  }
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - ((8 + Buffer.byteLength(json)) % 8)) % 8);
+  const head = Buffer.from(json, 'utf8');
+  const out = new Uint8Array(8 + head.length + offset);
+  new DataView(out.buffer).setBigUint64(0, BigInt(head.length), true);
+  out.set(head, 8);
+  let at = 8 + head.length;
+  for (const t of tensors) {
+    out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), at);
+    at += t.data.byteLength;
+  }
+  return out;
+}

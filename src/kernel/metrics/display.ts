@@ -2,29 +2,26 @@
  * Plotly figures for metric results — used by the notebook display (MIME.plot, drawn by webviews/plot.ts) and by
  * the batch HTML report (the same figure JSON, drawn by an inlined plotly.js).
  */
+import type { PlotFigure, PlotPayload } from '../../shared/outputs';
 import { METRICS, METRIC_IDS, type MetricId } from './types';
-import { PAPER_TABLE_I, type PaperRow } from './paper';
+import { PAPER_COLUMNS, PAPER_COLUMN_LABELS, PAPER_TABLE_I, type PaperColumn, type PaperRow, type PaperTable } from './paper';
 
-export interface PlotFigure {
-  data: Record<string, unknown>[];
-  layout: Record<string, unknown>;
-}
-
-export interface PlotPayload {
-  title?: string;
-  label?: string;
-  figures: PlotFigure[];
-}
-
-/** What the figures need from a result (MetricsResult satisfies it). */
+/** What the figures need from a result: the plain figures of an evaluation (MetricsResult extends it). */
 export interface FigureInput {
   mode: 'self' | 'cross';
+  /** Frames compared. */
   frames: number;
+  /** Indices (in the source videos) of the compared frames. */
   frameIndices: number[];
+  /** Per-frame values (NaN: not available for that frame, e.g. no face). */
   perFrame: Partial<Record<MetricId, number[]>>;
+  /** Aggregates: the mean over frames (per-frame metrics) or the set value (FID/FVD). Present metrics only. */
   summary: Partial<Record<MetricId, number>>;
+  /** Why each missing metric is absent. */
   absent: Partial<Record<MetricId, string>>;
   notes?: string[];
+  /** Shown beside a metric's value, e.g. CSIM's '(faces in 17 of 24 frames, 71%)'. */
+  coverage?: Partial<Record<MetricId, string>>;
 }
 
 const plotValue = (v: number) => (Number.isFinite(v) ? v : null);
@@ -79,14 +76,14 @@ export function summaryFigure(r: FigureInput, title = 'Summary'): PlotFigure {
   const rows = METRIC_IDS.map((id) => {
     const v = r.summary[id];
     const present = v !== undefined;
-    return [METRICS[id].label, present ? formatValue(id, v) : '—', METRICS[id].better === 'higher' ? '↑' : '↓', present ? METRICS[id].description : (r.absent[id] ?? 'not computed')];
+    return [METRICS[id].label, present ? `${formatValue(id, v)}${r.coverage?.[id] ? ` ${r.coverage[id]}` : ''}` : '—', METRICS[id].better === 'higher' ? '↑' : '↓', present ? METRICS[id].description : (r.absent[id] ?? 'not computed')];
   });
   const cols = rows[0]!.map((_, c) => rows.map((row) => row[c]));
   return {
     data: [
       {
         type: 'table',
-        columnwidth: [60, 80, 40, 420],
+        columnwidth: [60, 150, 40, 350],
         // Translucent fills: readable on light and dark themes (the text takes the layout's font colour).
         header: { values: ['metric', 'value', 'better', 'definition / why absent'], align: 'left', font: { size: 12 }, fill: { color: 'rgba(128,128,128,0.25)' }, line: { color: 'rgba(128,128,128,0.4)' } },
         cells: { values: cols, align: 'left', height: 24, fill: { color: 'rgba(128,128,128,0.06)' }, line: { color: 'rgba(128,128,128,0.3)' } },
@@ -96,40 +93,77 @@ export function summaryFigure(r: FigureInput, title = 'Summary'): PlotFigure {
   };
 }
 
+type RunSummary = { name: string; mode: 'self' | 'cross'; summary: Partial<Record<MetricId, number>> };
+
+const COLOURS = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac', '#1f77b4', '#d62728'];
+
+function paperNote(runs: readonly RunSummary[], table: PaperTable): string {
+  const cross = runs.some((r) => r.mode === 'cross') ? ` ${table.table} is self-reenactment; a cross-reenactment run has no ground truth, so only its identity and motion columns compare.` : '';
+  return `${table.table} of ${table.citation} ${table.note}${cross}`;
+}
+
 /**
- * This run beside the paper's Table I rows: one small bar chart per metric. Published rows come from
- * `PAPER_TABLE_I.rows` (verified; currently none) and `extraRows` (user-supplied, labelled so).
+ * This run beside the paper's Table I rows: one small bar chart per metric that both report (`extraRows`:
+ * user-supplied rows, labelled so).
  */
-export function paperComparisonFigure(runs: { name: string; mode: 'self' | 'cross'; summary: Partial<Record<MetricId, number>> }[], extraRows: readonly PaperRow[] = []): PlotFigure {
-  const paperRows = [...PAPER_TABLE_I.rows, ...extraRows];
-  const metrics = METRIC_IDS.filter((id) => runs.some((r) => Number.isFinite(r.summary[id] ?? NaN)) || paperRows.some((p) => p.values[id] !== undefined));
+export function paperComparisonFigure(runs: RunSummary[], extraRows: readonly PaperRow[] = [], table: PaperTable = PAPER_TABLE_I): PlotFigure {
+  const paperRows = [...table.rows, ...extraRows];
+  const metrics = METRIC_IDS.filter((id) => runs.some((r) => Number.isFinite(r.summary[id] ?? NaN)) && paperRows.some((p) => p.values[id] !== undefined));
   const data: Record<string, unknown>[] = [];
   const layout: Record<string, unknown> = {
-    title: { text: `This run beside ${PAPER_TABLE_I.table} of the paper` },
+    title: { text: `This run beside ${table.table} of the paper (${table.caption})` },
     grid: { rows: 1, columns: Math.max(1, metrics.length), pattern: 'independent' },
     showlegend: true,
     legend: { orientation: 'h', y: -0.25 },
     barmode: 'group',
   };
-  const colours = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#edc948', '#b07aa1', '#ff9da7'];
   const series = [
     ...runs.map((r) => ({ name: `${r.name} (${r.mode})`, get: (id: MetricId) => r.summary[id] })),
-    ...paperRows.map((p) => ({ name: `${p.method} — paper, ${p.setting}${p.dataset ? `, ${p.dataset}` : ''}${p.source === 'user-supplied' ? ' (user-supplied)' : ''}`, get: (id: MetricId) => p.values[id] })),
+    ...paperRows.map((p) => ({ name: `${p.method} — paper${p.source === 'user-supplied' ? ' (user-supplied)' : ''}`, get: (id: MetricId) => p.values[id] })),
   ];
   metrics.forEach((id, k) => {
     const ax = k === 0 ? '' : String(k + 1);
     series.forEach((s, j) => {
       const v = s.get(id);
       if (v === undefined || !Number.isFinite(v)) return;
-      data.push({ type: 'bar', name: s.name, legendgroup: s.name, showlegend: k === 0 || !data.some((d) => d.legendgroup === s.name), x: [METRICS[id].label], y: [v], xaxis: `x${ax}`, yaxis: `y${ax}`, marker: { color: colours[j % colours.length] } });
+      data.push({ type: 'bar', name: s.name, legendgroup: s.name, showlegend: k === 0 || !data.some((d) => d.legendgroup === s.name), x: [METRICS[id].label], y: [v], xaxis: `x${ax}`, yaxis: `y${ax}`, marker: { color: COLOURS[j % COLOURS.length] } });
     });
     layout[`xaxis${ax}`] = { title: { text: `${METRICS[id].label} ${METRICS[id].better === 'higher' ? '↑' : '↓'}` }, showticklabels: false };
   });
-  const note = PAPER_TABLE_I.rows.length ? PAPER_TABLE_I.citation : `${PAPER_TABLE_I.absent} Citation: ${PAPER_TABLE_I.citation}`;
-  layout.annotations = [{ text: wrap(note, 140), xref: 'paper', yref: 'paper', x: 0, y: 1.04, yanchor: 'bottom', showarrow: false, align: 'left', font: { size: 10 } }];
-  layout.margin = { t: 130 };
-  layout.height = 400;
+  layout.annotations = [{ text: wrap(paperNote(runs, table), 140), xref: 'paper', yref: 'paper', x: 0, y: 1.04, yanchor: 'bottom', showarrow: false, align: 'left', font: { size: 10 } }];
+  layout.margin = { t: 150 };
+  layout.height = 440;
   return { data, layout };
+}
+
+/**
+ * The paper's table with this run as its first row(s), every column in the paper's order: what we measure in the
+ * same terms, "—" where we do not (P-RMSE / E-RMSE) or this run has no value, APD / AED marked as approximations.
+ */
+export function paperTableFigure(runs: RunSummary[], table: PaperTable = PAPER_TABLE_I, extraRows: readonly PaperRow[] = []): PlotFigure {
+  const fmt = (c: PaperColumn, v: number | undefined) => (v === undefined || !Number.isFinite(v) ? '—' : c === 'fid' || c === 'fvd' ? v.toFixed(2) : v.toFixed(c === 'csim' ? 4 : 3));
+  const rows: string[][] = [
+    ...runs.map((r) => [`<b>${r.name}</b> (${r.mode})`, ...PAPER_COLUMNS.map((c) => (c === 'prmse' || c === 'ermse' ? '—' : `${fmt(c, r.summary[c])}${(c === 'apd' || c === 'aed') && r.summary[c] !== undefined ? '*' : ''}`))]),
+    ...[...table.rows, ...extraRows].map((p) => [`${p.method}${p.source === 'user-supplied' ? ' (user-supplied)' : ''}`, ...PAPER_COLUMNS.map((c) => fmt(c, p.values[c]))]),
+  ];
+  const cols = rows[0]!.map((_, c) => rows.map((row) => row[c]!));
+  const note = `* FLAME-fit approximation, not the paper’s SMIRK (APD) / EMOCA (AED) measure. ${paperNote(runs, table)}`;
+  return {
+    data: [
+      {
+        type: 'table',
+        columnwidth: [160, ...PAPER_COLUMNS.map(() => 60)],
+        header: { values: [table.table === 'Table I' ? 'method' : 'setting', ...PAPER_COLUMNS.map((c) => PAPER_COLUMN_LABELS[c])], align: 'left', font: { size: 12 }, fill: { color: 'rgba(128,128,128,0.25)' }, line: { color: 'rgba(128,128,128,0.4)' } },
+        cells: { values: cols, align: 'left', height: 24, fill: { color: 'rgba(128,128,128,0.06)' }, line: { color: 'rgba(128,128,128,0.3)' } },
+      },
+    ],
+    layout: {
+      title: { text: `${table.table} of the paper beside this run — ${table.caption}` },
+      height: 150 + 26 * rows.length,
+      margin: { l: 10, r: 10, t: 40, b: 90 },
+      annotations: [{ text: wrap(note, 150), xref: 'paper', yref: 'paper', x: 0, y: 0, yanchor: 'top', showarrow: false, align: 'left', font: { size: 10 } }],
+    },
+  };
 }
 
 function wrap(text: string, width: number): string {
@@ -148,7 +182,8 @@ function wrap(text: string, width: number): string {
 
 /** The notebook payload of one evaluation: curves, summary table, paper comparison. */
 export function metricsPlot(r: FigureInput, opts: { title?: string; name?: string; paperRows?: readonly PaperRow[] } = {}): PlotPayload {
-  const figures = [perFrameFigure(r), motionFigure(r), summaryFigure(r), paperComparisonFigure([{ name: opts.name ?? 'this run', mode: r.mode, summary: r.summary }], opts.paperRows)].filter(
+  const run = [{ name: opts.name ?? 'this run', mode: r.mode, summary: r.summary }];
+  const figures = [perFrameFigure(r), motionFigure(r), summaryFigure(r), paperTableFigure(run, PAPER_TABLE_I, opts.paperRows), paperComparisonFigure(run, opts.paperRows)].filter(
     (f): f is PlotFigure => f !== null,
   );
   return { title: opts.title ?? 'MagicPortrait metrics', label: r.notes?.length ? r.notes.join(' · ') : undefined, figures };

@@ -11,19 +11,17 @@
  * Every metric that cannot be computed (no weights, no FLAME parameters, no face) is reported absent with the reason,
  * never estimated.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream, statSync } from 'node:fs';
 import { extname } from 'node:path';
-import type { StageCache } from '../pipeline/cache';
 import { MagicPortraitError } from '../errors';
 import { readImage, type Image } from '../io/image';
 import { readFrames, type VideoFrame } from '../io/video';
-import { checkCancelled } from '../runtime/context';
-import { DISPLAY, type Displayable } from '../runtime/display';
-import { MIME, type MimeBundle } from '../runtime/protocol';
-import { metricsPlot, formatValue } from './display';
+import { throwIfCancelled } from '../task';
+import { fileDigest } from '../io/content-hash';
+// the digest of a file's bytes is the base's (io/content-hash.ts), shared with the stage layer's cache keys
+export { fileDigest };
+import { formatValue, type FigureInput } from './display';
 import { frechetDistanceFromFeatures } from './frechet';
-import { CSIM_EMBEDDING, identityEmbedding, identityModelKey, csim as cosine } from './identity';
+import { CSIM_EMBEDDING, CSIM_RULE, identityEmbedding, identityModelKey, csim as cosine } from './identity';
 import { psnr, ssim } from './image';
 import { aed, apd, MOTION_LABEL, readFlameSequence, type FlameParamSequence } from './motion';
 import { Lpips, type LpipsWeights } from './nets/lpips';
@@ -95,27 +93,20 @@ export interface EvaluateOptions {
   aedIncludesJaw?: boolean;
   /** Called after each compared frame (progress). */
   onFrame?: (done: number) => void;
+  /** Aborting it stops the evaluation at the next frame (CancelledError). */
+  signal?: AbortSignal;
   /** Stage cache for file inputs (keys: file digests + options); null/absent: nothing cached. */
-  cache?: StageCache | null;
+  cache?: ResultCache | null;
 }
 
 /** JSON-able result of one evaluation. */
-export interface MetricsResult {
-  mode: 'self' | 'cross';
-  /** Frames compared. */
-  frames: number;
-  /** Indices (in the source videos) of the compared frames. */
-  frameIndices: number[];
-  /** Per-frame values (NaN: not available for that frame, e.g. no face). */
-  perFrame: Partial<Record<MetricId, number[]>>;
-  /** Aggregates: the mean over frames (per-frame metrics) or the set value (FID/FVD). Present metrics only. */
-  summary: Partial<Record<MetricId, number>>;
-  /** Why each missing metric is absent. */
-  absent: Partial<Record<MetricId, string>>;
+export interface MetricsResult extends FigureInput {
   details: {
     lpipsNet?: string;
     csimEmbedding?: string;
     csimFacesFound?: number;
+    /** Frames with a confident face / frames compared: what the CSIM mean is over. */
+    csimCoverage?: number;
     motion?: string;
     fidFeatures?: string;
     fvdFeatures?: string;
@@ -206,21 +197,6 @@ interface EmbeddingStage {
   embeddings: (Float32Array | null)[];
 }
 
-const fileDigests = new Map<string, string>();
-
-/** SHA-256 of a file's bytes (memoised per path, size and mtime). */
-export async function fileDigest(path: string): Promise<string> {
-  const st = statSync(path);
-  const memo = `${path}|${st.size}|${st.mtimeMs}`;
-  const hit = fileDigests.get(memo);
-  if (hit) return hit;
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
-  const d = h.digest('hex');
-  fileDigests.set(memo, d);
-  return d;
-}
-
 /** Cache key of a frame source: the file digest for paths; null (not cached) for in-memory frames. */
 async function sourceKey(src: FrameSource | ReferenceSource): Promise<unknown> {
   if (typeof src === 'string') return { file: await fileDigest(src) };
@@ -228,7 +204,13 @@ async function sourceKey(src: FrameSource | ReferenceSource): Promise<unknown> {
   return null;
 }
 
-async function stage<T>(cache: StageCache | null | undefined, name: string, inputs: unknown, compute: () => Promise<T>): Promise<T> {
+/** What the metrics need of a result cache (the stage cache, pipeline/cache.ts, is one): run `compute` unless a result
+ * for the same stage and inputs is stored. */
+export interface ResultCache {
+  run<T>(stage: { name: string; version: string | number }, inputs: unknown, options: object, compute: () => Promise<T>): Promise<T>;
+}
+
+async function stage<T>(cache: ResultCache | null | undefined, name: string, inputs: unknown, compute: () => Promise<T>): Promise<T> {
   if (!cache || inputs === null) return compute();
   return cache.run({ name, version: METRICS_STAGE_VERSION }, inputs, {}, compute);
 }
@@ -241,6 +223,7 @@ async function fullReferenceStage(
   fid: FeatureNetwork | undefined,
   fvd: ClipFeatureNetwork | undefined,
   onFrame?: (n: number) => void,
+  signal?: AbortSignal,
 ): Promise<FullReferenceStage> {
   const out: FullReferenceStage = { frameIndices: [], psnr: [], ssim: [], lpips: lpips ? [] : null, fid: null, fvd: null, notes: [] };
   const genF: Float32Array[] = [], tgtF: Float32Array[] = [];
@@ -277,7 +260,7 @@ async function fullReferenceStage(
         }
       }
       onFrame?.(out.frameIndices.length);
-      checkCancelled('metrics');
+      throwIfCancelled(signal, 'metrics');
     }
     if (tgt && out.notes.length === 0 && !(await tgt.next()).done)
       out.notes.push(`the target has more frames than the generated video: compared the first ${out.frameIndices.length}`);
@@ -295,13 +278,13 @@ async function fullReferenceStage(
   return out;
 }
 
-async function embeddingStage(video: FrameSource, sel: { step?: number; maxFrames?: number }, onFrame?: (n: number) => void): Promise<EmbeddingStage> {
+async function embeddingStage(video: FrameSource, sel: { step?: number; maxFrames?: number }, onFrame?: (n: number) => void, signal?: AbortSignal): Promise<EmbeddingStage> {
   const out: EmbeddingStage = { frameIndices: [], embeddings: [] };
   for await (const f of frameStream(video, sel)) {
     out.frameIndices.push(f.index);
     out.embeddings.push(await identityEmbedding(f.image));
     onFrame?.(out.frameIndices.length);
-    checkCancelled('metrics');
+    throwIfCancelled(signal, 'metrics');
   }
   return out;
 }
@@ -331,7 +314,7 @@ export async function evaluate(generated: FrameSource, target: FrameSource | nul
       const fidKey = options.fid ? (options.fid.key ?? null) : 'none';
       const fvdKey = options.fvd ? (options.fvd.key ?? null) : 'none';
       const inputs = gk && tk && fidKey !== null && fvdKey !== null ? { generated: gk, target: tk, sel, lpips: lpips?.key ?? null, fid: fidKey, ...(options.fvd ? { fvd: fvdKey } : {}) } : null;
-      full = await stage(cache, 'metrics.fullReference', inputs, () => fullReferenceStage(generated, target!, selOpts, lpips, options.fid, options.fvd, options.onFrame));
+      full = await stage(cache, 'metrics.fullReference', inputs, () => fullReferenceStage(generated, target!, selOpts, lpips, options.fid, options.fvd, options.onFrame, options.signal));
     } finally {
       if (own && lpips) await lpips.dispose();
     }
@@ -355,7 +338,7 @@ export async function evaluate(generated: FrameSource, target: FrameSource | nul
   let emb: EmbeddingStage | null = null;
   if (refEmbedding) {
     const gk = await sourceKey(generated);
-    emb = await stage(cache, 'metrics.embeddings', gk ? { video: gk, sel, models: identityModelKey() } : null, () => embeddingStage(generated, selOpts, full ? undefined : options.onFrame));
+    emb = await stage(cache, 'metrics.embeddings', gk ? { video: gk, sel, models: identityModelKey() } : null, () => embeddingStage(generated, selOpts, full ? undefined : options.onFrame, options.signal));
   }
   if (!full) {
     if (emb) result.frameIndices = emb.frameIndices;
@@ -411,9 +394,10 @@ export async function evaluate(generated: FrameSource, target: FrameSource | nul
     result.perFrame.csim = per;
     const found = per.filter((v) => !Number.isNaN(v)).length;
     result.details.csimFacesFound = found;
+    result.details.csimCoverage = per.length ? found / per.length : 0;
     if (found) result.summary.csim = meanDefined(per);
-    else why('csim', 'no face found in any generated frame');
-    if (found < per.length) result.notes.push(`CSIM: no face in ${per.length - found} of ${per.length} generated frame(s)`);
+    else why('csim', `no confident face (${CSIM_RULE}) in any generated frame`);
+    if (found < per.length) result.notes.push(`CSIM over the ${found} of ${per.length} generated frame(s) with a confident face (${CSIM_RULE})`);
   }
 
   if (options.flame) {
@@ -460,35 +444,10 @@ export function resultFromJson(j: unknown): MetricsResult {
   return { ...o, perFrame, summary };
 }
 
-/** The displayable result of `mp.metrics`: per-frame curves, summary table, bars beside the paper. */
-export class MetricsReport implements Displayable {
-  constructor(
-    readonly result: MetricsResult,
-    readonly options: { title?: string; paperRows?: readonly PaperRow[] } = {},
-  ) {}
-
-  get summary(): MetricsResult['summary'] {
-    return this.result.summary;
-  }
-  get perFrame(): MetricsResult['perFrame'] {
-    return this.result.perFrame;
-  }
-  get absent(): MetricsResult['absent'] {
-    return this.result.absent;
-  }
-
-  toJSON(): unknown {
-    return resultToJson(this.result);
-  }
-
-  /** One line per metric. */
-  toString(): string {
-    const r = this.result;
-    const lines = METRIC_IDS.map((id) => `${id.toUpperCase().padEnd(6)} ${r.summary[id] !== undefined ? formatValue(id, r.summary[id]) : `— (${r.absent[id] ?? 'not computed'})`}`);
-    return [`${this.options.title ?? 'MagicPortrait metrics'}: ${r.mode}-reenactment, ${r.frames} frame(s)`, ...lines, ...r.notes.map((n) => `note: ${n}`)].join('\n');
-  }
-
-  [DISPLAY](): MimeBundle {
-    return { [MIME.plot]: metricsPlot(this.result, { title: this.options.title, paperRows: this.options.paperRows }), 'text/plain': this.toString() };
-  }
+/** ' (faces in 17 of 24 frames, 71%)': the frames the CSIM mean is over, shown beside it. */
+export function csimCoverageText(r: Pick<MetricsResult, 'details' | 'perFrame'>): string {
+  const found = r.details.csimFacesFound;
+  const n = r.perFrame.csim?.length;
+  if (found === undefined || !n) return '';
+  return ` (faces in ${found} of ${n} frames, ${Math.round((100 * found) / n)}%)`;
 }

@@ -7,9 +7,20 @@
  */
 import { MagicPortraitError } from '../errors';
 import type { Image } from '../io/image';
-import { CONVERTER_VERSION, detectFaces, FACE_CHIP_VERSION, faceDescriptor, identitySimilarity, prepareModel, type DescriptorOptions } from '../perception';
+import { CONVERTER_VERSION, detectFaces, FACE_CHIP_VERSION, faceDescriptor, identitySimilarity, landmarks468, prepareModel, type DescriptorOptions } from '../perception';
 
 export const CSIM_EMBEDDING = 'dlib ResNet 128-d descriptor (cosine)';
+
+/**
+ * A frame counts for CSIM only when its face is a confident detection: BlazeFace score ≥ CSIM_MIN_DETECTION and the
+ * face mesh's face-presence score ≥ CSIM_MIN_PRESENCE. Untrained or failed generations are noise in which the
+ * detector "sees" faces at scores 0.3–0.6 with a presence of ~0 (measured on the quickstart's untrained output),
+ * while real faces score ≥ 0.85 with presence ~1 (the shared clips): counting the former made noise look like the
+ * reference (CSIM 0.88 on 7 of 24 noise frames).
+ */
+export const CSIM_MIN_DETECTION = 0.75;
+export const CSIM_MIN_PRESENCE = 0.5;
+export const CSIM_RULE = `BlazeFace score ≥ ${CSIM_MIN_DETECTION} and face-mesh presence ≥ ${CSIM_MIN_PRESENCE}`;
 
 let modelKey: unknown = null;
 
@@ -22,7 +33,8 @@ export function identityModelKey(): unknown {
     modelKey = {
       converter: CONVERTER_VERSION,
       chip: FACE_CHIP_VERSION,
-      models: (['blazeface128', 'blazeface256', 'landmarks68', 'descriptor'] as const).map((id) => {
+      rule: CSIM_RULE,
+      models: (['blazeface128', 'blazeface256', 'facemesh468', 'landmarks68', 'descriptor'] as const).map((id) => {
         const m = prepareModel(id);
         return [id, m.package, m.version, m.sourceHash];
       }),
@@ -31,13 +43,20 @@ export function identityModelKey(): unknown {
 }
 
 /**
- * The descriptor of the largest face, or null when no face is found. CSIM uses the plain descriptor (no jitters);
- * `options.jitters` averages dlib-style jittered chips (n times the cost) where a steadier descriptor matters.
+ * The descriptor of the largest face, or null when there is no confident face (CSIM_RULE; `confident: false` takes
+ * any detection). CSIM uses the plain descriptor (no jitters); `options.jitters` averages dlib-style jittered chips
+ * (n times the cost) where a steadier descriptor matters.
  */
-export async function identityEmbedding(image: Image, options: DescriptorOptions = {}): Promise<Float32Array | null> {
+export async function identityEmbedding(image: Image, options: DescriptorOptions & { confident?: boolean } = {}): Promise<Float32Array | null> {
+  const { confident = true, ...descriptor } = options;
   const faces = await detectFaces(image);
-  if (!faces.length) return null;
-  return faceDescriptor(image, faces[0]!, options);
+  const face = faces[0];
+  if (!face) return null;
+  if (confident) {
+    if (face.score < CSIM_MIN_DETECTION) return null;
+    if ((await landmarks468(image, face)).score < CSIM_MIN_PRESENCE) return null;
+  }
+  return faceDescriptor(image, face, descriptor);
 }
 
 /** Cosine similarity of two descriptors (1 = same direction). */
@@ -50,10 +69,13 @@ export interface CsimResult {
   perFrame: number[];
   /** Mean over frames with a face (NaN when none had one). */
   mean: number;
-  /** Frames with a detected face. */
+  /** Frames with a confident face (CSIM_RULE): the only ones the mean counts. */
   facesFound: number;
   frames: number;
+  /** facesFound / frames. */
+  coverage: number;
   embedding: string;
+  rule: string;
 }
 
 /** CSIM of each frame against the reference (an image, or its precomputed descriptor). */
@@ -71,5 +93,5 @@ export async function csimFrames(reference: Image | Float32Array, frames: Iterab
       found++;
     }
   }
-  return { perFrame, mean: found ? sum / found : NaN, facesFound: found, frames: perFrame.length, embedding: CSIM_EMBEDDING };
+  return { perFrame, mean: found ? sum / found : NaN, facesFound: found, frames: perFrame.length, coverage: perFrame.length ? found / perFrame.length : 0, embedding: CSIM_EMBEDDING, rule: CSIM_RULE };
 }

@@ -12,7 +12,7 @@ import { CancelledError, MagicPortraitError } from '../errors';
 import { fmtBytes } from '../diffusion/import';
 import { estimateScan, importAll, scanModelFolders } from './manager';
 import { folderSpecs } from './steps';
-import type { ManagerEvent, ModelConfig, ScanResult } from './types';
+import type { ManagerEvent, ModelConfig, ScanResult } from '../../shared/model-manager';
 
 export const MODELS_USAGE = `  magicportrait models scan (--config models.json | --config-json JSON) [--no-estimate] [--json]
                                                               what is found and missing per folder, and the disk/memory estimate

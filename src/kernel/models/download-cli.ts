@@ -4,7 +4,8 @@
  * `models` subcommands can sit beside it.
  */
 import { MagicPortraitError } from '../errors';
-import { GATED_FILES, HUB_BASE, PUBLIC_FILES, downloadModels, importPathsFor, licenceNotice, type DownloadProgress } from './download';
+import { GATED_FILES, HUB_BASE, PUBLIC_FILES, downloadModels, importPathsFor, licenceNotice } from './download';
+import { type DownloadProgress } from '../io/download';
 
 export const MODELS_DOWNLOAD_USAGE = `  magicportrait models download --to DIR [--only NAME[,NAME]] [--list]
                                                               fetch the public MagicPortrait model files (resumable,

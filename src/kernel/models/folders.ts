@@ -5,7 +5,7 @@
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import type { FolderScan, FoundFile } from './types';
+import type { FolderScan, FoundFile } from '../../shared/model-manager';
 
 export type { FolderScan, FoundFile };
 

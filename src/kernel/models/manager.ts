@@ -20,8 +20,8 @@ import { sha256File } from '../gge/import';
 import { fmtBytes } from '../diffusion/import';
 import { scanFolder } from './folders';
 import { type ModelStep, MODEL_STEPS, type StepFolders, folderSpecs } from './steps';
-export type * from './types';
-import type { CoverageRow, CoverageSummary, ImportAllResult, ManagerProgress, ModelBundleManifest, ModelConfig, Precision, ScanResult, SourceRecord, StepRecord, StepScan } from './types';
+export type * from '../../shared/model-manager';
+import type { CoverageRow, CoverageSummary, ImportAllResult, ManagerProgress, ModelBundleManifest, ModelConfig, Precision, ScanResult, SourceRecord, StepRecord, StepScan } from '../../shared/model-manager';
 
 export const MODEL_BUNDLE_FORMAT = 'magicportrait.model-bundle' as const;
 export const MODEL_BUNDLE_VERSION = 1 as const;

@@ -13,7 +13,7 @@ import { loadFlame } from '../flame/model-files';
 import { DECA_ENCODER_FILE, importDecaEncoder } from '../perception/deca-encoder';
 import { importSmirk, SMIRK_ENCODER_FILE } from '../perception/smirk-encoder';
 import { FLAME_2020, MAGICPORTRAIT_CKPTS, SD15, SD_VAE, type FolderScan, type FolderSpec, singleFileFolder } from './folders';
-import type { CoverageRow, Precision, StepEstimate } from './types';
+import type { CoverageRow, Precision, StepEstimate } from '../../shared/model-manager';
 
 export interface StepRunContext {
   /** This step's folder inside the bundle (empty when run starts). */

@@ -4,7 +4,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { MagicPortraitError } from '../errors';
-import type { ErrorInfo, MimeBundle } from '../runtime/protocol';
+import type { ErrorInfo } from '../../shared/kernel-ipc';
+import type { MimeBundle } from '../../shared/outputs';
 
 export type OutputData =
   | { kind: 'stream'; name: 'stdout' | 'stderr'; text: string }
@@ -29,7 +30,6 @@ export interface NotebookData {
 
 export const KERNELSPEC = { name: 'magicportrait', display_name: 'MagicPortrait', language: 'typescript' } as const;
 
-const asText = (v: unknown): string => (Array.isArray(v) ? v.join('') : typeof v === 'string' ? v : '');
 /** nbformat stores text as a list of lines, each keeping its newline. */
 const toLines = (s: string): string[] => (s === '' ? [] : s.split(/(?<=\n)/));
 
@@ -37,28 +37,54 @@ function isJsonMime(mime: string): boolean {
   return mime === 'application/json' || mime.endsWith('+json');
 }
 
-export function parseNotebook(text: string, fileName = 'notebook'): NotebookData {
-  let raw: Record<string, unknown>;
+const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
+const kindOf = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'an object' : `a ${typeof v}`);
+
+/**
+ * Text as nbformat stores it: a string or a list of strings. Anything else is an error naming where it is — a cell
+ * whose source is silently read as empty would be erased from the notebook on the next save.
+ */
+function text(v: unknown, where: () => string, absent = ''): string {
+  if (v === undefined) return absent;
+  if (typeof v === 'string') return v;
+  if (Array.isArray(v) && v.every((l) => typeof l === 'string')) return v.join('');
+  const bad = Array.isArray(v) ? ` (item ${v.findIndex((l) => typeof l !== 'string')} is ${kindOf(v.find((l) => typeof l !== 'string'))})` : '';
+  throw new MagicPortraitError(`${where()} must be text (a string or a list of strings), but it is ${kindOf(v)}${bad}.`, 'bad-notebook');
+}
+
+export function parseNotebook(source: string, fileName = 'notebook'): NotebookData {
+  // A UTF-8 byte order mark (some Windows editors write one) is not part of the JSON.
+  const content = source.charCodeAt(0) === 0xfeff ? source.slice(1) : source;
+  let raw: unknown;
   try {
-    raw = text.trim() === '' ? { nbformat: 4, nbformat_minor: 5, cells: [], metadata: {} } : JSON.parse(text);
+    raw = content.trim() === '' ? { nbformat: 4, nbformat_minor: 5, cells: [], metadata: {} } : JSON.parse(content);
   } catch (e) {
     throw new MagicPortraitError(`${fileName} is not valid notebook JSON: ${(e as Error).message}`, 'bad-notebook');
   }
+  if (!isObject(raw)) throw new MagicPortraitError(`${fileName} is not an nbformat 4 notebook: its JSON is ${kindOf(raw)}, not an object with "cells".`, 'bad-notebook');
   if (raw.nbformat !== 4 || !Array.isArray(raw.cells))
-    throw new MagicPortraitError(`${fileName} is not an nbformat 4 notebook (nbformat=${String(raw.nbformat)}).`, 'bad-notebook');
+    throw new MagicPortraitError(`${fileName} is not an nbformat 4 notebook (nbformat=${String(raw.nbformat)}${Array.isArray(raw.cells) ? '' : ', no "cells" list'}).`, 'bad-notebook');
+  if (raw.metadata !== undefined && !isObject(raw.metadata))
+    throw new MagicPortraitError(`${fileName}: the notebook "metadata" must be an object, but it is ${kindOf(raw.metadata)}.`, 'bad-notebook');
   const metadata = (raw.metadata as Record<string, unknown>) ?? {};
   const language = ((metadata.kernelspec as { language?: string })?.language ?? 'typescript') as string;
-  const cells = (raw.cells as Record<string, unknown>[]).map((c): CellData => {
+  const cells = raw.cells.map((c: unknown, i: number): CellData => {
+    const where = `${fileName}: cell ${i + 1}`;
+    if (!isObject(c)) throw new MagicPortraitError(`${where} is ${kindOf(c)}, not a cell object.`, 'bad-notebook');
+    const named = typeof c.id === 'string' ? `${where} (id ${c.id})` : where;
+    if (c.metadata !== undefined && !isObject(c.metadata)) throw new MagicPortraitError(`${named}: "metadata" must be an object, but it is ${kindOf(c.metadata)}.`, 'bad-notebook');
     const kind = c.cell_type === 'markdown' || c.cell_type === 'raw' ? 'markdown' : 'code';
     const md = { ...((c.metadata as Record<string, unknown>) ?? {}) };
     const lang = typeof md.language === 'string' ? md.language : kind === 'markdown' ? 'markdown' : language;
     delete md.language;
+    const outputs = kind === 'code' && c.outputs !== undefined ? c.outputs : [];
+    if (!Array.isArray(outputs)) throw new MagicPortraitError(`${named}: "outputs" must be a list, but it is ${kindOf(outputs)}.`, 'bad-notebook');
     return {
       kind,
-      source: asText(c.source),
+      source: text(c.source, () => `${named}: "source"`),
       language: lang,
       id: typeof c.id === 'string' ? c.id : randomUUID().slice(0, 8),
-      outputs: kind === 'code' ? ((c.outputs as Record<string, unknown>[]) ?? []).map(parseOutput) : [],
+      outputs: outputs.map((o: unknown, k: number) => parseOutput(o, `${named}, output ${k + 1}`)),
       executionCount: typeof c.execution_count === 'number' ? c.execution_count : null,
       metadata: md,
     };
@@ -66,26 +92,28 @@ export function parseNotebook(text: string, fileName = 'notebook'): NotebookData
   return { cells, metadata };
 }
 
-function parseOutput(o: Record<string, unknown>): OutputData {
+function parseOutput(o: unknown, where: string): OutputData {
+  if (!isObject(o)) throw new MagicPortraitError(`${where} is ${kindOf(o)}, not an output object.`, 'bad-notebook');
   switch (o.output_type) {
     case 'stream':
-      return { kind: 'stream', name: o.name === 'stderr' ? 'stderr' : 'stdout', text: asText(o.text) };
+      return { kind: 'stream', name: o.name === 'stderr' ? 'stderr' : 'stdout', text: text(o.text, () => `${where}: "text"`) };
     case 'error':
       return {
         kind: 'error',
-        error: { name: String(o.ename ?? 'Error'), message: String(o.evalue ?? ''), stack: ((o.traceback as string[]) ?? []).join('\n') },
+        error: { name: String(o.ename ?? 'Error'), message: String(o.evalue ?? ''), stack: Array.isArray(o.traceback) ? o.traceback.map(String).join('\n') : '' },
       };
     case 'execute_result':
     case 'display_data': {
       const data: MimeBundle = {};
-      for (const [mime, v] of Object.entries((o.data as Record<string, unknown>) ?? {})) data[mime] = isJsonMime(mime) ? v : asText(v);
-      const metadata = (o.metadata as Record<string, unknown>) ?? {};
+      if (o.data !== undefined && !isObject(o.data)) throw new MagicPortraitError(`${where}: "data" must be an object of MIME types, but it is ${kindOf(o.data)}.`, 'bad-notebook');
+      for (const [mime, v] of Object.entries((o.data as Record<string, unknown>) ?? {})) data[mime] = isJsonMime(mime) ? v : text(v, () => `${where}: "${mime}"`);
+      const metadata = isObject(o.metadata) ? o.metadata : {};
       return o.output_type === 'execute_result'
-        ? { kind: 'result', data, executionCount: (o.execution_count as number) ?? null, metadata }
+        ? { kind: 'result', data, executionCount: typeof o.execution_count === 'number' ? o.execution_count : null, metadata }
         : { kind: 'display', data, metadata };
     }
     default:
-      throw new MagicPortraitError(`Unknown output type '${String(o.output_type)}' in notebook.`, 'bad-notebook');
+      throw new MagicPortraitError(`${where}: unknown output type '${String(o.output_type)}'.`, 'bad-notebook');
   }
 }
 

@@ -52,6 +52,7 @@ interface NodeRecord {
   name: string;
   domain: string;
   attribute: object[];
+  docString?: string;
 }
 
 /** A constant whose values are produced only when the model is serialised (`load` may be called once per save). */
@@ -64,6 +65,8 @@ export interface DeferredTensor {
 interface InitializerRecord {
   name: string;
   tensor: TensorValue | DeferredTensor;
+  /** A constant of the computation (e.g. the timestep frequencies), not a trained weight: never stored as float16. */
+  constant?: boolean;
 }
 
 const isDeferred = (t: TensorValue | DeferredTensor): t is DeferredTensor => 'load' in t;
@@ -84,6 +87,8 @@ export interface SaveOptions {
 }
 
 const EXTERNAL_AUTO_LIMIT = 1.8 * 1024 ** 3;
+const MMAP_ALIGN = 64 * 1024;
+const MMAP_MIN_BYTES = 1024 * 1024;
 /** Deferred weights over this go external even below the protobuf limit: inline they would all be in memory at once. */
 const DEFERRED_INLINE_LIMIT = 256 * 1024 ** 2;
 
@@ -129,9 +134,9 @@ export class GraphBuilder {
   }
 
   /** Adds a constant weight and returns its value name. */
-  initializer(name: string, tensor: TensorValue): string {
+  initializer(name: string, tensor: TensorValue, constant = false): string {
     checkTensor(name, tensor);
-    this.initializers.push({ name: this.claim(name), tensor });
+    this.initializers.push({ name: this.claim(name), tensor, ...(constant ? { constant } : {}) });
     return name;
   }
 
@@ -142,7 +147,8 @@ export class GraphBuilder {
   }
 
   /**
-   * Stores every float32 initializer of at least `minElements` values as float16 (round to nearest even) followed by
+   * Stores every float32 weight (not the `constF32` constants: timestep frequencies must stay exact) of at least
+   * `minElements` values as float16 (round to nearest even) followed by
    * a Cast back to float32, so the file is half the size while the graph still computes in float32 (ONNX Runtime
    * folds the Casts into float32 constants when the session opens). Call once, after the graph is complete.
    */
@@ -150,7 +156,7 @@ export class GraphBuilder {
     const casts: NodeRecord[] = [];
     for (const rec of this.initializers) {
       const t = rec.tensor;
-      if (t.dtype !== 'float32' || elementCount(t.dims) < minElements) continue;
+      if (t.dtype !== 'float32' || elementCount(t.dims) < minElements || rec.constant) continue;
       const name = rec.name;
       const half = this.claim(`${name}::fp16`);
       rec.name = half;
@@ -164,8 +170,9 @@ export class GraphBuilder {
   }
 
   /** Convenience for float32 constants. */
+  /** Convenience for float32 constants of the computation (kept float32 by castWeightsToFloat16). */
   constF32(prefix: string, data: ArrayLike<number>, dims: readonly number[]): string {
-    return this.initializer(this.fresh(prefix), { dtype: 'float32', dims, data: Float32Array.from(data) });
+    return this.initializer(this.fresh(prefix), { dtype: 'float32', dims, data: Float32Array.from(data) }, true);
   }
 
   constI64(prefix: string, data: readonly number[], dims: readonly number[] = [data.length]): string {
@@ -189,6 +196,8 @@ export class GraphBuilder {
     attrs: Record<string, AttrValue> = {},
     outputs: number | readonly string[] = 1,
     domain = '',
+    /** A note stored in the node's doc_string (ignored by runtimes; read by our graph rewrites). */
+    docString?: string,
   ): string[] {
     const outNames =
       typeof outputs === 'number'
@@ -201,6 +210,7 @@ export class GraphBuilder {
       name: this.fresh(`${opType}_node`),
       domain,
       attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)),
+      ...(docString ? { docString } : {}),
     });
     return outNames;
   }
@@ -232,7 +242,8 @@ export class GraphBuilder {
 
   /**
    * Writes `<path>` (and `<path>.data` when weights go external, per the ONNX external-data spec: each such
-   * TensorProto has data_location EXTERNAL and external_data {location, offset, length}, offsets 64-byte aligned).
+   * TensorProto has data_location EXTERNAL and external_data {location, offset, length}, offsets 64-byte aligned, and
+   * 64 KiB aligned for tensors of 1 MiB or more).
    * Deferred initializers are produced, written and dropped one at a time.
    */
   save(path: string, meta: Record<string, string> = {}, options: SaveOptions = {}): void {
@@ -243,23 +254,12 @@ export class GraphBuilder {
       writeFileSync(path, this.toBytes(meta));
       return;
     }
-    const dataPath = `${path}.data`;
-    const fd = openSync(dataPath, 'w');
-    let offset = 0;
+    const data = new ExternalDataWriter(`${path}.data`);
     try {
-      const msg = this.modelMessage(meta, (t) => {
-        if (elementCount(t.dims) * BYTES_PER[t.dtype] < threshold) return null;
-        const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
-        writeSync(fd, bytes, 0, bytes.length, offset);
-        const entry = { location: basename(dataPath), offset, length: bytes.length };
-        offset += bytes.length;
-        // Keep each tensor 64-byte aligned, which ORT can memory-map.
-        offset = Math.ceil(offset / 64) * 64;
-        return entry;
-      });
+      const msg = this.modelMessage(meta, (t) => (elementCount(t.dims) * BYTES_PER[t.dtype] < threshold ? null : data.write(t.data)));
       writeFileSync(path, ModelProto.encode(msg).finish());
     } finally {
-      closeSync(fd);
+      data.close();
     }
   }
 
@@ -286,6 +286,39 @@ export class GraphBuilder {
       metadataProps: Object.entries(meta).map(([key, value]) => ({ key, value })),
     });
   }
+}
+
+/**
+ * Appends tensors to an ONNX external-data file: offsets 64-byte aligned, and 64 KiB aligned for tensors of 1 MiB or
+ * more (the mmap granularity of Windows, a multiple of every other OS's page size), so ONNX Runtime's CPU provider
+ * maps them from the file instead of copying them into memory.
+ */
+export class ExternalDataWriter {
+  private readonly fd: number;
+  private offset = 0;
+
+  constructor(readonly path: string) {
+    this.fd = openSync(path, 'w');
+  }
+
+  /** Writes one tensor's bytes; returns its external_data entry. */
+  write(data: ArrayBufferView): { location: string; offset: number; length: number } {
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    if (bytes.length >= MMAP_MIN_BYTES) this.offset = Math.ceil(this.offset / MMAP_ALIGN) * MMAP_ALIGN;
+    writeSync(this.fd, bytes, 0, bytes.length, this.offset);
+    const entry = { location: basename(this.path), offset: this.offset, length: bytes.length };
+    this.offset = Math.ceil((this.offset + bytes.length) / 64) * 64;
+    return entry;
+  }
+
+  close(): void {
+    closeSync(this.fd);
+  }
+}
+
+/** A TensorProto message (inline raw data, or external when `ext` is given). */
+export function tensorMessage(name: string, t: TensorValue, ext: { location: string; offset: number; length: number } | null): object {
+  return tensorProto(name, t, ext);
 }
 
 function valueInfo(name: string, dtype: DType, shape?: readonly Dim[]) {

@@ -9,9 +9,9 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { MagicPortraitError } from '../errors';
+import { cacheDir } from '../settings';
 import type { GraphBuilder } from '../onnx/graph';
 import { createSession, type ort } from '../onnx/session';
 import { buildFaceRecognition, buildLandmark68, readWeightsManifest } from './convert/faceApi';
@@ -108,8 +108,7 @@ export function resolveModelPackage(name: string): PackageInfo {
 }
 
 export function modelCacheDir(): string {
-  const root = process.env.MAGICPORTRAIT_CACHE || join(homedir(), '.cache', 'magicportrait');
-  return join(root, 'models');
+  return cacheDir('models');
 }
 
 export interface PreparedModel {

@@ -8,12 +8,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FlameModelData } from '../flame';
-import { encodeMp4, VideoOutput } from '../diffusion/video-out';
+import { encodeMp4 } from '../diffusion/video-out';
+import { VideoOutput } from './video-output';
 import { currentRun } from '../runtime/context';
 import { DISPLAY, type DisplayContext, type Displayable } from '../runtime/display';
 import type { Image } from '../io/image';
-import type { MimeBundle } from '../runtime/protocol';
-import { demoDrivingSequence, onStudioBackdrop, renderGuidanceSequence, type FlameSequence } from './guidance';
+import type { MimeBundle } from '../../shared/outputs';
+import { demoDrivingSequence, onStudioBackdrop, renderGuidanceSequence, type FlameSequence } from './render-guidance';
 
 export class DemoDrivingVideo implements Displayable {
   constructor(

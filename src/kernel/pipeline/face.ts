@@ -5,10 +5,12 @@
 import { resolve } from 'node:path';
 import { currentRun, checkCancelled, newProgress } from '../runtime/context';
 import { DISPLAY, type DisplayContext, type Displayable } from '../runtime/display';
-import { MIME, type MimeBundle } from '../runtime/protocol';
-import { encodePng } from '../runtime/frames';
-import type { ArtifactRef } from '../runtime/artifacts';
-import { readImage, type Image } from '../io/image';
+import { MIME, type MimeBundle } from '../../shared/outputs';
+import { encodePng } from '../io/png';
+import { fitForDisplay, FRAME_MAX_SIDE, inlineImage } from '../runtime/inline-image';
+import type { ArtifactRef } from '../../shared/outputs';
+import { readImage, type AnyImage, type Image } from '../io/image';
+import { readImageAsPillow } from '../io/jpeg-libjpeg';
 import { probeVideo, readFrames, type VideoInfo } from '../io/video';
 import { copyRgb, drawBox, drawPoints } from '../io/draw';
 import {
@@ -37,6 +39,12 @@ export function resolvePath(path: string): string {
 
 export function loadImage(path: string): Image {
   return readImage(resolvePath(path));
+}
+
+/** Reads an image as Pillow does (JPEG decoded by libjpeg-turbo; `mp.image` uses jpeg-js, whose chroma differs);
+ * relative paths resolve against the notebook's folder. */
+export function loadImageAsPillow(path: string): ReturnType<typeof readImageAsPillow> {
+  return readImageAsPillow(resolvePath(path));
 }
 
 export class FaceAnalysis implements Displayable {
@@ -71,8 +79,9 @@ export class FaceAnalysis implements Displayable {
 
   [DISPLAY](): MimeBundle {
     const b = this.face.box;
+    const shown = inlineImage(this.overlay());
     return {
-      'image/png': Buffer.from(encodePng(this.overlay())).toString('base64'),
+      [shown.mime]: shown.base64,
       'text/plain': `face ${this.faceIndex + 1} of ${this.faces.length}: score ${this.face.score.toFixed(3)}, box [${[b.x1, b.y1, b.x2, b.y2].map((v) => v.toFixed(0)).join(', ')}], 468 + 68 landmarks, ${this.descriptor.length}-d descriptor`,
     };
   }
@@ -115,8 +124,10 @@ export class FaceTrack implements Displayable {
     const refs: ArtifactRef[] = this.strip.map((s) => ctx.artifacts.put(s.png, 'png', 'image/png'));
     const found = this.frames.length - this.missing.length;
     const title = `Face track: ${found}/${this.frames.length} frames with a face`;
-    const w = this.info.width;
-    const h = this.info.height;
+    // the strip's frames are stored at most FRAME_MAX_SIDE on their longer side
+    const k = Math.min(1, FRAME_MAX_SIDE / Math.max(this.info.width, this.info.height));
+    const w = Math.max(1, Math.round(this.info.width * k));
+    const h = Math.max(1, Math.round(this.info.height * k));
     return {
       [MIME.frames]: { title, fps: Math.max(1, Math.round(this.info.fps / Math.max(1, this.strideOf()))), tracks: [{ name: 'driving + landmarks', width: w, height: h, frames: refs }] },
       'text/plain': `${title}${this.missing.length ? `; no face in frames ${this.missing.slice(0, 20).join(', ')}${this.missing.length > 20 ? '…' : ''}` : ''}`,
@@ -135,6 +146,7 @@ export class FaceTrack implements Displayable {
 export async function trackVideoFaces(path: string, options: { maxFrames?: number; stripFrames?: number } = {}): Promise<FaceTrack> {
   const file = resolvePath(path);
   const info = probeVideo(file, { countFrames: true });
+  if (info.truncated) console.warn(`⚠ ${info.truncated.message}`);
   const total = Math.min(options.maxFrames ?? Infinity, info.frameCount ?? Infinity);
   if (!Number.isFinite(total) || total <= 0) throw new MagicPortraitError(`${path}: no frames to read.`, 'bad-video');
   const stride = Math.max(1, Math.ceil(total / (options.stripFrames ?? 48)));
@@ -153,7 +165,7 @@ export async function trackVideoFaces(path: string, options: { maxFrames?: numbe
         const img = copyRgb(t.image);
         if (t.face) drawBox(img, t.face.box, GREEN, 2);
         if (l) drawPoints(img, l, YELLOW, 1, 2);
-        strip.push({ index: t.index, png: encodePng(img) });
+        strip.push({ index: t.index, png: encodePng(fitForDisplay(img, FRAME_MAX_SIDE)) });
       }
       progress.tick();
     }
@@ -167,3 +179,19 @@ export async function trackVideoFaces(path: string, options: { maxFrames?: numbe
 
 export { type Image, type Face };
 export type { FaceCrops };
+
+/** The first frames of a video as images (for displays beside the guidance; long videos stream elsewhere). */
+export async function videoFrames(path: string, options: { maxFrames?: number; width?: number; height?: number } = {}): Promise<AnyImage[]> {
+  const file = resolvePath(path);
+  let { width, height } = options;
+  // one side given: the other keeps the video's aspect ratio (even, as encoders want)
+  if ((width && !height) || (height && !width)) {
+    const info = probeVideo(file, { countFrames: false });
+    if (width) height = Math.max(2, 2 * Math.round((info.height * width) / info.width / 2));
+    else width = Math.max(2, 2 * Math.round((info.width * height!) / info.height / 2));
+  }
+  const out: AnyImage[] = [];
+  const onWarning = (w: string) => console.warn(`⚠ ${w}`);
+  for await (const f of readFrames(file, { maxFrames: options.maxFrames ?? 48, onWarning, ...(width ? { width } : {}), ...(height ? { height } : {}) })) out.push(f.image);
+  return out;
+}

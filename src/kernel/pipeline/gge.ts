@@ -4,18 +4,20 @@
  * and returns features, their sum and the attention data (`display(enc.attention)` opens the explorer).
  */
 import { existsSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { currentRun, newProgress } from '../runtime/context';
 import { MagicPortraitError } from '../errors';
 import { stageCache } from './cache';
 import { resolvePath } from './face';
-import type { GuidanceSequence } from './guidance';
+import type { GuidanceSequence } from './render-guidance';
 import { createDemoGGE } from '../gge/demo';
 import { GGE_MANIFEST, type GGEBundle, loadGGEBundle } from '../gge/bundle';
-import { makeAttentionDisplayable } from '../gge/display';
-import type { GuidanceType } from '../gge/model';
-import { runGGE, type GGEAttention, type GGEResult, type GuidanceImage, type GuidanceMaps } from '../gge/run';
+import { makeAttentionDisplayable } from './gge-attention';
+import type { GuidanceType } from '../../shared/attention';
+import { runGGE, type GGEAttention, type GGEResult, type GuidanceImage, type GuidanceMapsByType } from '../gge/run';
+import { cacheDir } from '../settings';
+import { asRgb, resizeImage } from '../diffusion/image-ops';
+import { demoModelStage } from './demo-model';
 
 /** What `mp.gge` takes as guidance: a rendered sequence, or per-type frames (8-bit RGB images or planar float). */
 export type GGEInput =
@@ -23,8 +25,13 @@ export type GGEInput =
   | Partial<Record<GuidanceType, readonly (GuidanceImage | { width: number; height: number; channels: 1 | 3 | 4; data: Uint8Array | Uint8ClampedArray })[]>>;
 
 export interface GGEStageOptions {
-  /** A GGE bundle folder (from importGGE), a loaded bundle, or 'demo' (default): the untrained demo encoders. */
-  bundle?: string | GGEBundle;
+  /** A GGE bundle folder (from importGGE), a loaded bundle, 'demo' (default): the untrained demo encoders, or
+   *  'demo-model': the trained demo model's encoders (`mp.bundle.demo()`, imported from its guidance_encoder_*.pth;
+   *  the demo model itself may be passed too). */
+  bundle?: string | GGEBundle | { gge: GGEBundle; manifest: { architecture: { imageSize: number } } };
+  /** Resize the maps to size × size (bicubic, as sampling feeds the encoders) first. Default: the model's image size
+   *  for the demo model (64², what it was trained on), else the maps' own size. */
+  size?: number;
   /** Compute the attention products for the explorer (default true); false runs the faster features-only graphs. */
   attention?: boolean;
   /** Keep each type's features besides their sum (default false: 5 MB per frame and type at 512²). */
@@ -38,7 +45,7 @@ export const GGE_STAGE = { name: 'gge', version: 1 } as const;
 
 /** `$MAGICPORTRAIT_CACHE/gge-demo`, or ~/.cache/magicportrait/gge-demo. */
 export function demoGGEDir(): string {
-  return join(process.env.MAGICPORTRAIT_CACHE ?? join(homedir(), '.cache', 'magicportrait'), 'gge-demo');
+  return cacheDir('gge-demo');
 }
 
 const loaded = new Map<string, GGEBundle>();
@@ -53,8 +60,18 @@ export function demoGGE(dir = demoGGEDir()): GGEBundle {
   return b;
 }
 
-/** Loads a bundle once per kernel, so its ONNX sessions are reused from cell to cell. */
-export function resolveGGEBundle(bundle: string | GGEBundle | undefined): GGEBundle {
+/** Loads a bundle once per kernel, so its ONNX sessions are reused from cell to cell; the demo model's encoders also
+ *  give the size they were trained at. */
+export async function resolveGGEBundle(bundle: GGEStageOptions['bundle']): Promise<{ bundle: GGEBundle; size?: number }> {
+  if (bundle === 'demo-model') {
+    const m = await demoModelStage();
+    return { bundle: m.gge, size: m.manifest.architecture.imageSize };
+  }
+  if (bundle && typeof bundle === 'object' && 'gge' in bundle) return { bundle: bundle.gge, size: bundle.manifest.architecture.imageSize };
+  return { bundle: resolveGGEDir(bundle) };
+}
+
+function resolveGGEDir(bundle: string | GGEBundle | undefined): GGEBundle {
   if (bundle === undefined || bundle === 'demo') return demoGGE();
   if (typeof bundle !== 'string') return bundle;
   const dir = resolve(resolvePath(bundle));
@@ -82,11 +99,11 @@ function sequenceMaps(seq: { frames: { width: number; height: number; depth?: Ui
   return out;
 }
 
-/** Normalises the input to the encoder's GuidanceMaps (8-bit images become interleaved pixels). */
-export function toGuidanceMaps(input: GGEInput): GuidanceMaps {
+/** Normalises the input to the encoder's GuidanceMapsByType (8-bit images become interleaved pixels). */
+export function toGuidanceMaps(input: GGEInput): GuidanceMapsByType {
   if (!input || typeof input !== 'object') throw new MagicPortraitError('mp.gge takes a guidance sequence (mp.renderGuidance) or { depth, normal, render } frames.', 'bad-argument');
   const src = isSequence(input) ? input.maps() : isPlainSequence(input) ? sequenceMaps(input) : input;
-  const out: GuidanceMaps = {};
+  const out: GuidanceMapsByType = {};
   for (const [type, frames] of Object.entries(src) as [GuidanceType, readonly unknown[] | undefined][]) {
     if (!frames) continue;
     if (!Array.isArray(frames)) throw new MagicPortraitError(`mp.gge: '${type}' must be an array of frames.`, 'bad-argument');
@@ -105,6 +122,19 @@ export function toGuidanceMaps(input: GGEInput): GuidanceMaps {
   return out;
 }
 
+/** 8-bit maps resized to size² with the sampler's bicubic filter (float maps are left as they are). */
+function resizeMaps(maps: GuidanceMapsByType, size: number): GuidanceMapsByType {
+  if (!(Number.isInteger(size) && size >= 8)) throw new MagicPortraitError(`mp.gge: size must be an integer ≥ 8, got ${size}.`, 'bad-argument');
+  const out: GuidanceMapsByType = {};
+  for (const [t, frames] of Object.entries(maps) as [GuidanceType, readonly GuidanceImage[]][])
+    out[t] = frames.map((f) => {
+      if (!('pixels' in f) || (f.width === size && f.height === size)) return f;
+      const r = resizeImage(asRgb({ width: f.width, height: f.height, channels: f.channels, data: f.pixels as Uint8Array }), size, size, 'bicubic');
+      return { width: size, height: size, channels: 3, pixels: r.data as Uint8Array };
+    });
+  return out;
+}
+
 /** What the stage cache stores (structured-cloneable). */
 interface CachedGGE {
   label?: string;
@@ -119,14 +149,14 @@ interface CachedGGE {
 }
 
 /** A GGE result from the stage cache: attention rows are computed on demand (one encoder run per asked frame). */
-function revive(c: CachedGGE, maps: GuidanceMaps, bundle: GGEBundle, threads?: number): GGEResult {
+function revive(c: CachedGGE, maps: GuidanceMapsByType, bundle: GGEBundle, threads?: number): GGEResult {
   const perFrame = new Map<number, Promise<GGEResult>>();
   const attentionRows: GGEResult['attentionRows'] = async (type, frame, queries, space = 'grid') => {
     if (!(Number.isInteger(frame) && frame >= 0 && frame < c.frames))
       throw new MagicPortraitError(`Frame ${frame} is out of range (0..${c.frames - 1}).`, 'bad-input');
     let r = perFrame.get(frame);
     if (!r) {
-      const one: GuidanceMaps = Object.fromEntries(c.types.map((t) => [t, [maps[t]![frame]!]]));
+      const one: GuidanceMapsByType = Object.fromEntries(c.types.map((t) => [t, [maps[t]![frame]!]]));
       r = runGGE(one, bundle, { attention: false, keepTypeFeatures: false, ...(threads ? { threads } : {}) });
       perFrame.set(frame, r);
       r.catch(() => perFrame.delete(frame));
@@ -143,8 +173,10 @@ function revive(c: CachedGGE, maps: GuidanceMaps, bundle: GGEBundle, threads?: n
  * Shows a progress bar over frames × types and stops between frames when the cell is interrupted.
  */
 export async function ggeStage(guidance: GGEInput, options: GGEStageOptions = {}): Promise<GGEResult> {
-  const maps = toGuidanceMaps(guidance);
-  const bundle = resolveGGEBundle(options.bundle);
+  const resolved = await resolveGGEBundle(options.bundle);
+  const bundle = resolved.bundle;
+  const size = options.size ?? resolved.size;
+  const maps = size ? resizeMaps(toGuidanceMaps(guidance), size) : toGuidanceMaps(guidance);
   const withAttention = options.attention ?? true;
   const keepTypeFeatures = options.keepTypeFeatures ?? false;
   const { createdAt: _createdAt, ...manifest } = bundle.manifest;
@@ -161,6 +193,7 @@ export async function ggeStage(guidance: GGEInput, options: GGEStageOptions = {}
         onProgress: (done) => progress.update(done),
         ...(options.threads ? { threads: options.threads } : {}),
       });
+      makeAttentionDisplayable(r.attention, maps, r.attentionRows);
       progress.finish();
       return r;
     } catch (e) {

@@ -5,7 +5,9 @@ import { MagicPortraitError } from '../errors';
 import { createDemoHead, type FlameModelData } from '../flame';
 import type { Image } from '../io/image';
 import type { AlignedSequence, FlameFit } from '../fit';
-import type { FlameSequence } from '../pipeline/guidance';
+import { alignedInCrop, cropImage, fitInCrop, portraitCropOfFit } from '../fit/crop';
+import { type PortraitCrop } from '../fit/types';
+import type { FlameSequence } from '../render/flame-sequence';
 import type { PreviewFrameParams, PreviewRig } from './pose';
 
 /**
@@ -39,6 +41,33 @@ function isAligned(v: PreviewDriving): v is AlignedSequence {
 
 function bad(msg: string, code = 'bad-argument'): never {
   throw new MagicPortraitError(`preview: ${msg}`, code);
+}
+
+/**
+ * A preview's inputs moved into the photo's 512² generation crop where the method works (a non-square photo, or a
+ * sequence already placed in a crop), so the preview matches the guidance maps frame for frame and a large photo is
+ * not warped at full resolution. Returns the inputs unchanged (crop null) for a square photo in its own frame.
+ */
+export function placePreview(reference: PreviewReference, driving: PreviewDriving, mode: 'auto' | 'none' = 'auto'): { reference: PreviewReference; driving: PreviewDriving; crop: PortraitCrop | null } {
+  const unchanged = { reference, driving, crop: null };
+  if (mode === 'none' || !reference?.image || !reference.fit) return unchanged;
+  const { image, fit } = reference;
+  const square = image.width === image.height;
+  if (fit.imageSize.width !== image.width || fit.imageSize.height !== image.height) return unchanged; // resolvePreview explains
+  let crop: PortraitCrop | null = null;
+  if (isAligned(driving)) {
+    if (driving.placedIn === 'crop' && driving.crop && driving.crop.source.width === image.width && driving.crop.source.height === image.height) {
+      const c = driving.crop;
+      return { reference: { ...reference, image: cropImage(image, c), fit: fitInCrop(fit, c) }, driving, crop: c };
+    }
+    if (square || driving.width !== image.width || driving.height !== image.height) return unchanged;
+    crop = driving.crop ?? null;
+    if (!crop) return unchanged;
+    return { reference: { ...reference, image: cropImage(image, crop), fit: fitInCrop(fit, crop) }, driving: alignedInCrop(driving, crop), crop };
+  }
+  if (square) return unchanged;
+  crop = portraitCropOfFit(fit);
+  return { reference: { ...reference, image: cropImage(image, crop), fit: fitInCrop(fit, crop) }, driving, crop };
 }
 
 export function resolvePreview(reference: PreviewReference, driving: PreviewDriving, model?: FlameModelData): ResolvedPreview {

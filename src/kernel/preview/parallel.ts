@@ -2,26 +2,20 @@
 // and sends each batch's image-NDC vertices to a worker; the workers hold the reference texture and the warp tables
 // (sent once, plain typed arrays, no model) and send back each frame's RGB and mask as transferred buffers.
 //
-// Where the worker code lives (resolved relative to this module's own file, `__dirname`), as for the render worker
-// (render/sequence.ts):
-//   * bundled (esbuild, one CJS file per entry): `preview-worker.js` next to the bundle (scripts/build.mjs);
-//   * compiled per file: `worker.js` beside `parallel.js`;
-//   * source under tsx: `worker.ts` beside `parallel.ts`, through a stub that registers tsx's CJS hook first;
-//   * `MAGICPORTRAIT_PREVIEW_WORKER=/path/to/worker.js` overrides the search.
+// The threads are a WorkerPool (src/kernel/workers.ts, shared with the render pool), which also finds the worker
+// code: bundled as `preview-worker.js` next to the bundle (scripts/build.mjs), `worker.js` beside `parallel.js`,
+// `worker.ts` under tsx, or `MAGICPORTRAIT_PREVIEW_WORKER=/path/to/worker.js`.
 // Without worker code, or when a worker fails to start, the frames are rendered on the calling thread. The workers
 // are kept (unref'd) for the next preview, so only the first one pays their start-up.
 
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { CancelledError, MagicPortraitError } from '../errors';
-import type { Image } from '../io/image';
-import type { RgbImage } from '../runtime/frames';
+import type { Image, AnyImage } from '../io/image';
 import type { ReferenceData } from './reference';
 import type { WarpTables } from './warp';
-import { prepareReference, renderPreviewFrames, type PreviewFrames, type PreviewRenderOptions } from './preview';
+import { prepareReference, renderPreviewFrames, type PreviewFrames, type PreviewRenderOptions } from './frames';
 import type { ResolvedPreview } from './inputs';
+import { findWorkerEntry, WorkerPool } from '../workers';
 
 /** @internal main → worker */
 export type ToPreviewWorker =
@@ -33,27 +27,15 @@ export type FromPreviewWorker =
   | { type: 'frame'; index: number; rgb: Uint8Array; mask: Uint8Array | null }
   | { type: 'error'; message: string };
 
-let cachedEntry: { entry: string; eval: boolean } | null | undefined;
+let threads: WorkerPool | null | undefined;
 
-function findEntry(): { entry: string; eval: boolean } | null {
-  if (cachedEntry !== undefined) return cachedEntry;
-  cachedEntry = null;
-  const override = process.env.MAGICPORTRAIT_PREVIEW_WORKER;
-  if (override && existsSync(override)) return (cachedEntry = { entry: override, eval: false });
-  const dir = typeof __dirname === 'string' ? __dirname : null;
-  if (!dir) return null;
-  if (existsSync(join(dir, 'preview-worker.js'))) return (cachedEntry = { entry: join(dir, 'preview-worker.js'), eval: false });
-  if (existsSync(join(dir, 'worker.js')) && existsSync(join(dir, 'parallel.js'))) return (cachedEntry = { entry: join(dir, 'worker.js'), eval: false });
-  const ts = join(dir, 'worker.ts');
-  if (existsSync(ts) && existsSync(join(dir, 'parallel.ts'))) {
-    try {
-      const tsx = createRequire(join(dir, 'parallel.ts')).resolve('tsx/cjs');
-      return (cachedEntry = { entry: `require(${JSON.stringify(tsx)}); require(${JSON.stringify(ts)});`, eval: true });
-    } catch {
-      return null;
-    }
+/** The preview's threads (kept between previews); null when there is no worker code. */
+function previewThreads(): WorkerPool | null {
+  if (threads === undefined) {
+    const spec = findWorkerEntry({ dir: typeof __dirname === 'string' ? __dirname : null, bundled: 'preview-worker.js', sibling: 'parallel', envVar: 'MAGICPORTRAIT_PREVIEW_WORKER' });
+    threads = spec ? new WorkerPool(spec) : null;
   }
-  return null;
+  return threads;
 }
 
 export interface ParallelPreviewOptions extends PreviewRenderOptions {
@@ -61,39 +43,9 @@ export interface ParallelPreviewOptions extends PreviewRenderOptions {
   workers?: number;
 }
 
-/** A started worker: kept between previews (unref'd, so it never holds the process open). */
-interface PooledWorker {
-  worker: Worker;
-  ready: Promise<void>;
-}
-
-let pool: PooledWorker[] = [];
-
-function spawn(entry: { entry: string; eval: boolean }): PooledWorker {
-  const worker = new Worker(entry.entry, { eval: entry.eval, execArgv: [] });
-  worker.unref();
-  const ready = new Promise<void>((resolve, reject) => {
-    const onMsg = (m: FromPreviewWorker) => {
-      if (m.type !== 'ready') return;
-      worker.off('message', onMsg);
-      worker.off('error', reject);
-      resolve();
-    };
-    worker.on('message', onMsg);
-    worker.once('error', reject);
-  });
-  ready.catch(() => undefined);
-  const pw = { worker, ready };
-  // a worker that dies leaves the pool
-  worker.once('exit', () => { pool = pool.filter((x) => x !== pw); });
-  return pw;
-}
-
 /** Ends the kept preview workers (they are unref'd, so this is only needed to free their memory early). */
 export async function closePreviewWorkers(): Promise<void> {
-  const p = pool;
-  pool = [];
-  await Promise.all(p.map((x) => x.worker.terminate()));
+  await threads?.close();
 }
 
 let running = false;
@@ -107,20 +59,20 @@ export async function renderPreviewFramesParallel(
 ): Promise<PreviewFrames & { mode: 'workers' | 'inline'; reason?: string }> {
   const n = r.frames.length;
   const want = Math.min(options.workers ?? 2, n);
-  const entry = want > 0 ? findEntry() : null;
+  const pool = want > 0 ? previewThreads() : null;
   const inline = (reason?: string) => ({ ...renderPreviewFrames(r, image, options), mode: 'inline' as const, ...(reason ? { reason } : {}) });
-  if (!entry) return inline(want > 0 ? 'no preview worker code found next to the kernel' : undefined);
+  if (!pool) return inline(want > 0 ? 'no preview worker code found next to the kernel' : undefined);
   if (running) return inline('another preview holds the workers');
   running = true;
   try {
-    return await runOnWorkers(r, image, options, entry, want);
+    return await runOnWorkers(r, image, options, pool, want);
   } finally {
     running = false;
   }
 }
 
 async function runOnWorkers(
-  r: ResolvedPreview, image: Image, options: ParallelPreviewOptions, entry: { entry: string; eval: boolean }, want: number,
+  r: ResolvedPreview, image: Image, options: ParallelPreviewOptions, pool: WorkerPool, want: number,
 ): Promise<PreviewFrames & { mode: 'workers' | 'inline'; reason?: string }> {
   const n = r.frames.length;
   const t0 = performance.now();
@@ -128,13 +80,12 @@ async function runOnWorkers(
   const keepMask = options.mask ?? true;
   const t1 = performance.now();
   const W = image.width, H = image.height, V3 = r.rig.model.numVertices * 3;
-  const frames: RgbImage[] = new Array(n), masks: RgbImage[] = keepMask ? new Array(n) : [];
-  while (pool.length < want) pool.push(spawn(entry));
-  const slots = pool.slice(0, want);
+  const sink = options.sink;
+  const frames: AnyImage[] = sink ? [] : new Array(n), masks: AnyImage[] = keepMask && !sink ? new Array(n) : [];
   const cleanups: (() => void)[] = [];
   let done = 0;
   try {
-    await Promise.all(slots.map((s) => s.ready));
+    const slots = await pool.take(want);
     const reference = texture.toData();
     await new Promise<void>((resolve, reject) => {
       const batch = Math.max(1, Math.min(8, Math.ceil(n / (want * 4))));
@@ -160,15 +111,22 @@ async function runOnWorkers(
           w.postMessage({ type: 'batch', start, count, ndc } satisfies ToPreviewWorker, [ndc.buffer]);
         }
       };
-      for (const { worker: w } of slots) {
+      for (const w of slots) {
         const onError = (e: Error) => fail(e);
         const onExit = (code: number) => fail(new MagicPortraitError(`a preview worker stopped (exit code ${code})`, 'worker'));
         const onMessage = (m: FromPreviewWorker) => {
           if (failed) return;
           if (m.type === 'error') return fail(new MagicPortraitError(`preview worker: ${m.message}`, 'worker'));
           if (m.type !== 'frame') return;
-          frames[m.index] = { width: W, height: H, channels: 3, data: m.rgb };
-          if (keepMask && m.mask) masks[m.index] = { width: W, height: H, channels: 1, data: m.mask };
+          try {
+            if (sink) sink(m.index, m.rgb, keepMask ? m.mask : null);
+            else {
+              frames[m.index] = { width: W, height: H, channels: 3, data: m.rgb };
+              if (keepMask && m.mask) masks[m.index] = { width: W, height: H, channels: 1, data: m.mask };
+            }
+          } catch (e) {
+            return fail(e);
+          }
           inFlight.set(w, inFlight.get(w)! - 1);
           done++;
           try {

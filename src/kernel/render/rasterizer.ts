@@ -46,7 +46,7 @@
 // barycentrics are float64 (the reference's are float32): the two can then differ only in near-ties of z and in
 // the last bits of attributes (test/render/golden.test.ts).
 
-import { KernelArena } from './kernel';
+import { KernelArena } from './wasm-arena';
 
 /** Vertex indices, 3 per face. */
 export type IndexArray = Int32Array | Uint32Array | Uint16Array;

@@ -6,23 +6,17 @@
 // the buffers of a delivered frame go back to the worker that drew it (transferred again) and are drawn over for a
 // later frame, so a long sequence allocates no new map memory.
 //
-// Where the worker code lives (resolved relative to this module's own file, `__dirname`):
-//   * bundled (esbuild, one CJS file per entry): `render-worker.js` next to the bundle. The build must emit
-//     `src/kernel/render/worker.ts` as a separate entry point named `render-worker.js` in the bundle's folder.
-//   * compiled per file: `worker.js` beside `guidance.js`.
-//   * source under tsx: `worker.ts` beside `guidance.ts`, started through a tiny eval stub that registers tsx's CJS
-//     hook first (Node 20 workers do not run `--import tsx` before resolving a .ts entry).
-//   * `MAGICPORTRAIT_RENDER_WORKER=/path/to/worker.js` overrides the search.
+// The threads are a WorkerPool (src/kernel/workers.ts, shared with the preview), which also finds the worker code:
+// bundled as `render-worker.js` next to the bundle (the build emits `src/kernel/render/worker.ts` as that entry),
+// `worker.js` beside `guidance.js`, `worker.ts` under tsx, or `MAGICPORTRAIT_RENDER_WORKER=/path/to/worker.js`.
 // If no worker file is found, or a worker fails to start, rendering falls back to the calling thread (same
 // results, one core) and the result says so in `mode` and `reason`.
 
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { CancelledError, MagicPortraitError } from '../errors';
-import { GuidanceRenderer, type GuidanceAssets, type GuidanceFrame, type GuidanceMaps, type GuidanceOptions } from './guidance';
+import { findWorkerEntry as locate, WorkerPool, type WorkerSpec } from '../workers';
+import { GuidanceRenderer, type GuidanceAssets, type GuidanceFrame, type GuidanceMaps, type GuidanceOptions } from './guidance-maps';
 
 export interface SequenceOptions extends GuidanceOptions {
   assets: GuidanceAssets;
@@ -76,37 +70,13 @@ export function mapBuffers(m: GuidanceMaps): ArrayBuffer[] {
 }
 
 // ------------------------------------------------------------------------------------------------ worker entry
-interface WorkerSpec {
-  entry: string;
-  eval: boolean;
-}
-
 let cachedSpec: WorkerSpec | null | undefined;
 
-/** Locate the worker code (see the file header); null when there is none. */
+/** Locate the render worker code (see the file header); null when there is none. */
 export function findWorkerEntry(): WorkerSpec | null {
-  if (cachedSpec !== undefined) return cachedSpec;
-  cachedSpec = null;
-  const override = process.env.MAGICPORTRAIT_RENDER_WORKER;
-  if (override && existsSync(override)) return (cachedSpec = { entry: override, eval: false });
-  const dir = typeof __dirname === 'string' ? __dirname : null;
-  if (!dir) return null;
-  const bundled = join(dir, 'render-worker.js');
-  if (existsSync(bundled)) return (cachedSpec = { entry: bundled, eval: false });
-  if (existsSync(join(dir, 'worker.js')) && existsSync(join(dir, 'guidance.js'))) {
-    return (cachedSpec = { entry: join(dir, 'worker.js'), eval: false });
-  }
-  const ts = join(dir, 'worker.ts');
-  if (existsSync(ts) && existsSync(join(dir, 'guidance.ts'))) {
-    try {
-      const tsx = createRequire(join(dir, 'sequence.ts')).resolve('tsx/cjs');
-      const stub = `require(${JSON.stringify(tsx)}); require(${JSON.stringify(ts)});`;
-      return (cachedSpec = { entry: stub, eval: true });
-    } catch {
-      return null;
-    }
-  }
-  return null;
+  if (cachedSpec === undefined)
+    cachedSpec = locate({ dir: typeof __dirname === 'string' ? __dirname : null, bundled: 'render-worker.js', sibling: 'guidance-maps', envVar: 'MAGICPORTRAIT_RENDER_WORKER' });
+  return cachedSpec;
 }
 
 // ------------------------------------------------------------------------------------------------ pool
@@ -115,15 +85,9 @@ class WorkerStartupError extends Error {}
 /** Hands frame `i` to the ordered delivery; `release` (if any) is called once the consumer is done with it. */
 type Deliver = (i: number, m: GuidanceMaps, release?: () => void) => void;
 
-interface Slot {
-  worker: Worker;
-  ready: Promise<void>;
-  busy: boolean;
-}
-
 /** A set of render workers that can serve several `renderSequence` calls (one at a time). */
 export class RenderPool {
-  private slots: Slot[] = [];
+  private threads: WorkerPool | null = null;
   private closed = false;
   private running = false;
   private static jobs = 0;
@@ -133,73 +97,46 @@ export class RenderPool {
     if (!(Number.isInteger(size) && size >= 1)) throw new RangeError(`pool size must be a positive integer, got ${size}`);
   }
 
-  /** Start the workers now (otherwise they start on first use). Resolves when they are ready. */
-  async warm(): Promise<void> {
+  private pool(): WorkerPool | null {
     const spec = findWorkerEntry();
-    if (!spec) throw new MagicPortraitError('the render worker code was not found next to the kernel', 'no-worker');
-    while (this.slots.length < this.size) this.slots.push(this.spawn(spec));
-    await Promise.all(this.slots.map((s) => s.ready));
+    if (!spec) return null;
+    return (this.threads ??= new WorkerPool(spec));
   }
 
-  private spawn(spec: WorkerSpec): Slot {
-    const worker = new Worker(spec.entry, { eval: spec.eval, execArgv: [] });
-    worker.unref();
-    // a worker that dies while idle leaves the pool (a run in progress has its own listeners and fails)
-    const drop = () => {
-      const i = this.slots.findIndex((s) => s.worker === worker);
-      if (i >= 0) this.slots.splice(i, 1);
-    };
-    worker.on('error', drop);
-    worker.on('exit', drop);
-    const ready = new Promise<void>((resolve, reject) => {
-      const onMsg = (m: FromWorker) => {
-        if (m.type === 'ready') {
-          worker.off('error', onErr);
-          worker.off('message', onMsg);
-          resolve();
-        }
-      };
-      const onErr = (e: Error) => reject(e);
-      worker.on('message', onMsg);
-      worker.once('error', onErr);
-    });
-    ready.catch(() => undefined);
-    return { worker, ready, busy: false };
+  /** Start the workers now (otherwise they start on first use). Resolves when they are ready. */
+  async warm(): Promise<void> {
+    const pool = this.pool();
+    if (!pool) throw new MagicPortraitError('the render worker code was not found next to the kernel', 'no-worker');
+    await pool.take(this.size);
   }
 
   /** Terminate every worker. */
   async close(): Promise<void> {
     this.closed = true;
-    const s = this.slots;
-    this.slots = [];
-    await Promise.all(s.map((x) => x.worker.terminate()));
+    await this.threads?.close();
   }
 
   /** @internal run one sequence on up to `want` workers; a worker that cannot start throws WorkerStartupError. */
   async run(frames: readonly GuidanceFrame[], opts: SequenceOptions, want: number, deliver: Deliver): Promise<number> {
     if (this.closed) throw new MagicPortraitError('the render pool is closed', 'closed');
     if (this.running) throw new MagicPortraitError('the render pool is already rendering a sequence', 'busy');
-    const spec = findWorkerEntry();
-    if (!spec) throw new WorkerStartupError('no worker code found next to the kernel');
+    const pool = this.pool();
+    if (!pool) throw new WorkerStartupError('no worker code found next to the kernel');
     this.running = true;
     try {
-      while (this.slots.length < Math.min(this.size, want)) this.slots.push(this.spawn(spec));
-      const slots = this.slots.slice(0, Math.min(this.size, want));
+      let workers: Worker[];
       try {
-        await Promise.all(slots.map((s) => s.ready));
+        workers = await pool.take(Math.min(this.size, want));
       } catch (e) {
-        const s = this.slots;
-        this.slots = [];
-        await Promise.all(s.map((x) => x.worker.terminate()));
         throw new WorkerStartupError(e instanceof Error ? e.message : String(e));
       }
-      return await this.dispatch(slots, frames, opts, deliver);
+      return await this.dispatch(pool, workers, frames, opts, deliver);
     } finally {
       this.running = false;
     }
   }
 
-  private dispatch(slots: Slot[], frames: readonly GuidanceFrame[], opts: SequenceOptions, deliver: Deliver): Promise<number> {
+  private dispatch(pool: WorkerPool, slots: Worker[], frames: readonly GuidanceFrame[], opts: SequenceOptions, deliver: Deliver): Promise<number> {
     const job = ++RenderPool.jobs;
     const n = frames.length;
     const batch = Math.max(1, Math.min(16, Math.ceil(n / (slots.length * 4))));
@@ -219,18 +156,11 @@ export class RenderPool {
         failed = true;
         for (const c of cleanup) c();
         // workers may be mid-batch: replace them
-        for (const s of slots) {
-          void s.worker.terminate();
-          const i = this.slots.indexOf(s);
-          if (i >= 0) this.slots.splice(i, 1);
-        }
+        void pool.discard(slots);
         reject(e);
       };
-      const send = (s: Slot) => {
-        if (next >= n) {
-          s.busy = false;
-          return;
-        }
+      const send = (w: Worker) => {
+        if (next >= n) return;
         const start = next, count = Math.min(batch, n - start);
         next += count;
         const verts = new Float32Array(count * vlen);
@@ -249,40 +179,39 @@ export class RenderPool {
             lmk.set(fr.landmarks, k * llen);
           }
         }
-        s.busy = true;
         const msg: ToWorker = { type: 'batch', job, start, count, verts, trans, lmk };
         const transfer: ArrayBuffer[] = [verts.buffer];
         if (trans) transfer.push(trans.buffer);
         if (lmk) transfer.push(lmk.buffer);
-        s.worker.postMessage(msg, transfer);
+        w.postMessage(msg, transfer);
       };
-      for (const s of slots) {
-        s.worker.ref();
+      for (const w of slots) {
+        w.ref();
         const onMessage = (m: FromWorker) => {
           if (failed || m.type === 'ready' || m.job !== job) return;
           if (m.type === 'frame') {
             received++;
             const release = recycle && !failed
-              ? () => s.worker.postMessage({ type: 'recycle', job, maps: m.maps } satisfies ToWorker, mapBuffers(m.maps))
+              ? () => w.postMessage({ type: 'recycle', job, maps: m.maps } satisfies ToWorker, mapBuffers(m.maps))
               : undefined;
             deliver(m.index, m.maps, release);
             if (received === n) {
               for (const c of cleanup) c();
               resolve(slots.length);
             }
-          } else if (m.type === 'batchDone') send(s);
+          } else if (m.type === 'batchDone') send(w);
           else if (m.type === 'error') fail(new MagicPortraitError(m.message, m.code));
         };
         const onError = (e: Error) => fail(new MagicPortraitError(`a render worker failed: ${e.message}`, 'worker'));
         const onExit = (code: number) => fail(new MagicPortraitError(`a render worker exited (code ${code})`, 'worker'));
-        s.worker.on('message', onMessage);
-        s.worker.on('error', onError);
-        s.worker.on('exit', onExit);
+        w.on('message', onMessage);
+        w.on('error', onError);
+        w.on('exit', onExit);
         cleanup.push(() => {
-          s.worker.off('message', onMessage);
-          s.worker.off('error', onError);
-          s.worker.off('exit', onExit);
-          s.worker.unref();
+          w.off('message', onMessage);
+          w.off('error', onError);
+          w.off('exit', onExit);
+          w.unref();
         });
       }
       if (opts.signal) {
@@ -291,10 +220,10 @@ export class RenderPool {
         opts.signal.addEventListener('abort', onAbort, { once: true });
         cleanup.push(() => opts.signal!.removeEventListener('abort', onAbort));
       }
-      for (const s of slots) {
+      for (const w of slots) {
         const init: ToWorker = { type: 'init', job, assets, options };
-        s.worker.postMessage(init);
-        send(s);
+        w.postMessage(init);
+        send(w);
       }
     });
   }

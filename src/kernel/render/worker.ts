@@ -1,7 +1,7 @@
 // Worker-thread entry for sequence.ts: renders the batches of frames it is sent and transfers the maps back.
 // Bundled builds emit this file as `render-worker.js` next to the bundle (see sequence.ts).
 import { parentPort } from 'node:worker_threads';
-import { GuidanceRenderer, type GuidanceMaps } from './guidance';
+import { GuidanceRenderer, type GuidanceMaps } from './guidance-maps';
 import { mapBuffers, type FromWorker, type ToWorker } from './sequence';
 
 const port = parentPort;

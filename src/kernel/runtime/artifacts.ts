@@ -2,24 +2,35 @@
  * Content-addressed artifact store: large outputs (frames, meshes, tensors, videos) live in files named by their
  * SHA-256 beside the notebook, and outputs reference them by hash, so notebooks stay small and diffable.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { MagicPortraitError } from '../errors';
+import { removeOrphanTemps, tempPathFor } from '../io/temp-files';
+import type { ArtifactRef } from '../../shared/outputs';
 
-export interface ArtifactRef {
-  /** sha256 of the content, hex. */
-  hash: string;
-  /** File extension without the dot: png, mp4, bin, json… */
-  ext: string;
-  size: number;
-  mime: string;
-}
+
 
 const NAME = /^([0-9a-f]{64})\.([a-z0-9]+)$/;
 
 export class ArtifactStore {
+  /** What was put through this store object (one per cell run): the host keeps these from garbage collection. */
+  private readonly puts = new Map<string, Pick<ArtifactRef, 'hash' | 'ext'>>();
+
   constructor(readonly dir: string) {}
+
+  /**
+   * The same folder through an object whose puts nobody reads: displays store what they show through it (their
+   * outputs reference it), so `written` lists only what stages wrote for values that may not be shown.
+   */
+  forDisplay(): ArtifactStore {
+    return new ArtifactStore(this.dir);
+  }
+
+  /** Every artifact put through this object, whether it was new or already stored. */
+  get written(): Pick<ArtifactRef, 'hash' | 'ext'>[] {
+    return [...this.puts.values()];
+  }
 
   /** The conventional store of a notebook: `<notebook>.artifacts/`. */
   static besideNotebook(notebookPath: string): ArtifactStore {
@@ -33,10 +44,11 @@ export class ArtifactStore {
     if (!existsSync(file)) {
       mkdirSync(this.dir, { recursive: true });
       // Write then rename: a crash never leaves a partial file under the final (hash) name.
-      const tmp = join(this.dir, `.tmp-${randomBytes(6).toString('hex')}`);
+      const tmp = tempPathFor(file);
       writeFileSync(tmp, bytes);
       renameSync(tmp, file);
     }
+    this.puts.set(`${hash}.${ext}`, { hash, ext });
     return { hash, ext, size: bytes.byteLength, mime };
   }
 
@@ -66,14 +78,16 @@ export class ArtifactStore {
     return out;
   }
 
-  /** Removes artifacts whose hash is not in `referenced` (and stale temp files). Returns what was removed. */
+  /**
+   * Removes artifacts whose hash is not in `referenced`, and temp files of writers that are gone (a kernel still
+   * writing keeps its own). Returns what was removed.
+   */
   collectGarbage(referenced: ReadonlySet<string>): { removed: number; bytes: number } {
-    let removed = 0;
-    let bytes = 0;
-    if (!existsSync(this.dir)) return { removed, bytes };
+    if (!existsSync(this.dir)) return { removed: 0, bytes: 0 };
+    let { removed, bytes } = removeOrphanTemps(this.dir);
     for (const name of readdirSync(this.dir)) {
       const m = NAME.exec(name);
-      const stale = name.startsWith('.tmp-');
+      const stale = name.startsWith('.tmp-'); // the unowned temp names of earlier versions
       if ((m && !referenced.has(m[1]!)) || stale) {
         const p = join(this.dir, name);
         bytes += statSync(p).size;
@@ -100,4 +114,35 @@ export function referencedHashes(value: unknown, into = new Set<string>()): Set<
     }
   }
   return into;
+}
+
+/**
+ * What a cell wrote that its outputs do not show (the sampler's MP4 when only the grid is displayed, a preview video
+ * kept in a variable for a later cell) is listed in the cell's metadata, `metadata.magicportrait.artifacts`, so
+ * garbage collection keeps it for as long as the cell's outputs are kept (re-running the cell replaces the list).
+ */
+export const CELL_METADATA_KEY = 'magicportrait';
+
+/** The artifacts of `written` whose hash is not in `shown` (what the cell's outputs reference). */
+export function unreferencedWrites(written: readonly Pick<ArtifactRef, 'hash' | 'ext'>[] | undefined, shown: ReadonlySet<string>): Pick<ArtifactRef, 'hash' | 'ext'>[] {
+  return (written ?? []).filter((w) => !shown.has(w.hash));
+}
+
+/** Cell metadata with its kept artifacts replaced by `kept` (the entry dropped when there are none). */
+export function withKeptArtifacts(metadata: Record<string, unknown>, kept: readonly Pick<ArtifactRef, 'hash' | 'ext'>[]): Record<string, unknown> {
+  const { [CELL_METADATA_KEY]: ours, ...rest } = metadata;
+  const { artifacts: _old, ...other } = (ours && typeof ours === 'object' ? ours : {}) as Record<string, unknown>;
+  const next = kept.length ? { ...other, artifacts: kept.map(({ hash, ext }) => ({ hash, ext })) } : other;
+  return Object.keys(next).length ? { ...rest, [CELL_METADATA_KEY]: next } : rest;
+}
+
+/** Every artifact a notebook keeps: referenced by an output, or listed in a cell's metadata. */
+export function notebookReferences(cells: readonly { outputs: unknown; metadata?: Record<string, unknown> }[]): Set<string> {
+  const refs = new Set<string>();
+  for (const c of cells) {
+    referencedHashes(c.outputs, refs);
+    const ours = c.metadata?.[CELL_METADATA_KEY];
+    if (ours) referencedHashes(ours, refs);
+  }
+  return refs;
 }

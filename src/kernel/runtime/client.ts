@@ -6,7 +6,8 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import type { AttentionRowsReply, AttentionRowsRequest, ErrorInfo, ExecuteRequest, KernelToHost, MimeBundle } from './protocol';
+import type { AttentionRowsReply, AttentionRowsRequest, ErrorInfo, ExecuteRequest, KernelToHost } from '../../shared/kernel-ipc';
+import type { MimeBundle } from '../../shared/outputs';
 
 const STALE_ROWS = 'The kernel that made this attention output is no longer running: re-run the cell to explore attention rows (the maps still show).';
 
@@ -26,18 +27,24 @@ export interface CellCallbacks {
   onUpdate?(bundle: MimeBundle, displayId: string): void;
 }
 
-export type CellOutcome =
+export type CellOutcome = (
   | { status: 'ok'; result?: MimeBundle }
   | { status: 'error'; error: ErrorInfo }
   | { status: 'cancelled'; error: ErrorInfo }
   /** The kernel process died or was killed: variables are gone; the next cell starts a fresh kernel. */
-  | { status: 'died'; error: ErrorInfo };
+  | { status: 'died'; error: ErrorInfo }
+) & {
+  /** Artifacts the cell put into the store (see DoneArtifacts). */
+  artifacts?: { hash: string; ext: string }[];
+};
 
 interface Pending {
   callbacks: CellCallbacks;
   resolve(outcome: CellOutcome): void;
   killTimer?: NodeJS.Timeout;
   interrupted?: boolean;
+  /** A longer grace the cell asked for (a stage that must save before it stops, e.g. the trainer). */
+  graceMs?: number;
 }
 
 export class KernelClient extends EventEmitter {
@@ -122,10 +129,15 @@ export class KernelClient extends EventEmitter {
       if (p.interrupted) continue;
       p.interrupted = true;
       child.send({ type: 'interrupt', id });
-      p.killTimer = setTimeout(() => {
-        if (this.pending.has(id) && this.child === child) this.kill('interrupt');
-      }, this.launch.interruptGraceMs ?? 2000);
+      this.armKillTimer(id, p, child);
     }
+  }
+
+  private armKillTimer(id: string, p: Pending, child: ChildProcess): void {
+    clearTimeout(p.killTimer);
+    p.killTimer = setTimeout(() => {
+      if (this.pending.has(id) && this.child === child) this.kill('interrupt');
+    }, Math.max(this.launch.interruptGraceMs ?? 2000, p.graceMs ?? 0));
   }
 
   /** Stops the kernel; running cells end as 'died' with the given reason. */
@@ -177,9 +189,23 @@ export class KernelClient extends EventEmitter {
       case 'update':
         p.callbacks.onUpdate?.(msg.bundle, msg.displayId);
         break;
-      case 'done':
-        this.finish(msg.id, msg.ok ? { status: 'ok', ...(msg.result ? { result: msg.result } : {}) } : msg.cancelled ? { status: 'cancelled', error: msg.error } : { status: 'error', error: msg.error });
+      case 'grace':
+        // the cell needs longer to stop cleanly (capped at 2 minutes); an interrupt already under way gets it too
+        p.graceMs = Math.min(Math.max(0, msg.ms), 120_000);
+        if (p.interrupted && this.child) this.armKillTimer(msg.id, p, this.child);
         break;
+      case 'done': {
+        const artifacts = msg.artifacts ? { artifacts: msg.artifacts } : {};
+        this.finish(
+          msg.id,
+          msg.ok
+            ? { status: 'ok', ...(msg.result ? { result: msg.result } : {}), ...artifacts }
+            : msg.cancelled
+              ? { status: 'cancelled', error: msg.error, ...artifacts }
+              : { status: 'error', error: msg.error, ...artifacts },
+        );
+        break;
+      }
     }
   }
 
@@ -198,7 +224,7 @@ export class KernelClient extends EventEmitter {
     const how = signal ? `signal ${signal}` : `exit code ${code}`;
     const message = this.expectedExit
       ? this.killReason === 'interrupt'
-        ? 'The cell did not stop within 2 s of the interrupt, so the kernel was restarted. Variables from earlier cells are gone; cached stages are kept on disk.'
+        ? 'The cell did not stop in time after the interrupt, so the kernel was restarted. Variables from earlier cells are gone; cached stages are kept on disk.'
         : 'The kernel was restarted; this cell did not finish.'
       : `The kernel process died (${how}${signal === 'SIGKILL' ? ', possibly out of memory' : ''}). Variables from earlier cells are gone; run the cells again (cached stages return at once).`;
     for (const id of [...this.pending.keys()])

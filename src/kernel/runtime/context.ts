@@ -5,7 +5,7 @@
 import { dirname } from 'node:path';
 import { ArtifactStore } from './artifacts';
 import { Progress } from './progress';
-import type { MimeBundle } from './protocol';
+import type { MimeBundle } from '../../shared/outputs';
 import { CancelledError } from '../errors';
 
 export interface RunContext {
@@ -16,6 +16,8 @@ export interface RunContext {
   baseDir: string;
   emitDisplay(bundle: MimeBundle, displayId?: string): void;
   updateDisplay(bundle: MimeBundle, displayId: string): void;
+  /** Asks the host to wait up to `ms` after an interrupt before restarting the kernel (a stage that saves first). */
+  requestInterruptGrace?(ms: number): void;
 }
 
 let current: RunContext | null = null;

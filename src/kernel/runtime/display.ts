@@ -4,8 +4,9 @@
  */
 import { inspect } from 'node:util';
 import type { ArtifactStore } from './artifacts';
-import type { MimeBundle } from './protocol';
-import { encodePng, type RgbImage } from './png';
+import type { MimeBundle } from '../../shared/outputs';
+import { inlineImage } from './inline-image';
+import { type AnyImage } from '../io/image';
 
 export const DISPLAY = Symbol.for('magicportrait.display');
 
@@ -23,10 +24,10 @@ export function isDisplayable(v: unknown): v is Displayable {
 
 const INLINE_JSON_LIMIT = 64 * 1024;
 
-/** An 8-bit image as the io layer decodes it (grey, RGB or RGBA). */
-function isImageLike(v: unknown): v is RgbImage {
+/** An 8-bit image (grey, RGB or RGBA), its bytes in a Uint8Array or a canvas's Uint8ClampedArray. */
+function isImageLike(v: unknown): v is AnyImage {
   if (!v || typeof v !== 'object') return false;
-  const o = v as Partial<RgbImage>;
+  const o = v as { width?: unknown; height?: unknown; channels?: unknown; data?: unknown };
   return (
     typeof o.width === 'number' &&
     typeof o.height === 'number' &&
@@ -37,9 +38,12 @@ function isImageLike(v: unknown): v is RgbImage {
 }
 
 export async function toMimeBundle(value: unknown, ctx: DisplayContext): Promise<MimeBundle> {
-  if (isDisplayable(value)) return await value[DISPLAY](ctx);
-  if (isImageLike(value))
-    return { 'image/png': Buffer.from(encodePng(value)).toString('base64'), 'text/plain': `image ${value.width}×${value.height}×${value.channels}` };
+  if (isDisplayable(value)) return await value[DISPLAY]({ ...ctx, artifacts: ctx.artifacts.forDisplay() });
+  if (isImageLike(value)) {
+    // inline, so a large photo is shown averaged down (JPEG): the notebook stays small
+    const shown = inlineImage(value);
+    return { [shown.mime]: shown.base64, 'text/plain': `image ${value.width}×${value.height}×${value.channels}${shown.note}` };
+  }
   if (typeof value === 'string') return { 'text/plain': value };
   const bundle: MimeBundle = { 'text/plain': inspect(value, { depth: 4, maxArrayLength: 20, breakLength: 100 }) };
   if (value && typeof value === 'object' && !ArrayBuffer.isView(value)) {

@@ -9,7 +9,8 @@ import vm from 'node:vm';
 import { ArtifactStore } from './artifacts';
 import { setCurrentRun, type RunContext, notebookDir } from './context';
 import { toMimeBundle } from './display';
-import type { ErrorInfo, ExecuteRequest, KernelToHost, MimeBundle } from './protocol';
+import type { ErrorInfo, ExecuteRequest, KernelToHost } from '../../shared/kernel-ipc';
+import type { MimeBundle } from '../../shared/outputs';
 import { CellSyntaxError, IMPORT_HELPER, transformCell } from './transform';
 import { CancelledError } from '../errors';
 
@@ -55,6 +56,7 @@ export class Executor {
       baseDir,
       emitDisplay: (bundle, displayId) => this.emit({ type: 'display', id: req.id, bundle, ...(displayId ? { displayId } : {}) }),
       updateDisplay: (bundle, displayId) => this.emit({ type: 'update', id: req.id, bundle, displayId }),
+      requestInterruptGrace: (ms) => this.emit({ type: 'grace', id: req.id, ms }),
     };
     setCurrentRun(ctx);
     installCellGlobals(ctx);
@@ -66,10 +68,10 @@ export class Executor {
       const value = await promise;
       let result: MimeBundle | undefined;
       if (cell.returnsValue && value !== undefined) result = await toMimeBundle(value, ctx);
-      this.emit({ type: 'done', id: req.id, ok: true, ...(result ? { result } : {}) });
+      this.emit({ type: 'done', id: req.id, ok: true, ...(result ? { result } : {}), ...written(artifacts) });
     } catch (e) {
       const cancelled = abort.signal.aborted || e instanceof CancelledError;
-      this.emit({ type: 'done', id: req.id, ok: false, error: this.describe(e, req.cellLabel), ...(cancelled ? { cancelled } : {}) });
+      this.emit({ type: 'done', id: req.id, ok: false, error: this.describe(e, req.cellLabel), ...(cancelled ? { cancelled } : {}), ...written(artifacts) });
     } finally {
       this.active = null;
     }
@@ -93,27 +95,46 @@ export class Executor {
         return map ? `${map.label}, line ${src ?? '?'}` : `${file}:${l}:${c}`;
       });
       // Drop the runtime's own frames and Node internals; keep cells and library stages.
-      if (/node:internal|\/runtime\/executor\.|\(node:vm|kernel-main\./.test(mapped)) continue;
+      if (/node:internal|\/runtime\/executor\.|\(node:vm|\/kernel\/main\./.test(mapped)) continue;
       frames.push(mapped.replace(/async (mpcell-\d+)/, 'async cell'));
     }
     return { name: e.name, message: e.message, stack: [...head, ...frames].join('\n') };
   }
 }
 
-/** Globals a cell sees besides the kernel's own: `require` and dynamic import relative to the notebook. */
+function written(store: ArtifactStore): { artifacts?: { hash: string; ext: string }[] } {
+  const w = store.written;
+  return w.length ? { artifacts: w } : {};
+}
+
+/** Globals a cell sees besides the kernel's own: `require` and static / dynamic import relative to the notebook. */
 function installCellGlobals(ctx: RunContext): void {
   const req = createRequire(join(ctx.baseDir, '__cell__.js'));
   const g = globalThis as Record<string, unknown>;
   g.require = req;
-  g[IMPORT_HELPER] = async (spec: string) => {
+  g[IMPORT_HELPER] = async (spec: unknown) => {
+    if (typeof spec !== 'string') throw new TypeError(`import() needs a module name or path, got ${typeof spec}`);
     const local = spec.startsWith('.') || isAbsolute(spec);
     const target = local ? resolve(ctx.baseDir, spec) : spec;
     try {
-      return req(target);
+      return asNamespace(req(target));
     } catch (err) {
       const code = (err as { code?: string }).code;
       if (code !== 'ERR_REQUIRE_ESM' && code !== 'ERR_PACKAGE_PATH_NOT_EXPORTED') throw err;
       return import(local ? pathToFileURL(target).href : target);
     }
   };
+}
+
+/**
+ * A CommonJS module as `import` shows it: its exports by name plus `default` (Node's own interop), so
+ * `import fs from 'node:fs'` and `(await import('node:fs')).readFileSync` both work. Transpiled ES modules
+ * (`__esModule`) already have that shape.
+ */
+function asNamespace(mod: unknown): unknown {
+  if ((typeof mod !== 'object' && typeof mod !== 'function') || mod === null) return { default: mod };
+  if ((mod as { __esModule?: boolean }).__esModule) return mod;
+  const ns: Record<string, unknown> = { default: mod };
+  for (const key of Object.keys(mod)) if (key !== 'default') ns[key] = (mod as Record<string, unknown>)[key];
+  return ns;
 }

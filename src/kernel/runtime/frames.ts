@@ -2,24 +2,20 @@
  * Frame sequences as notebook outputs: each frame is stored once as a PNG artifact, and the output lists tracks
  * of artifact references for the synchronised frame scrubber.
  */
-import { encodePng, type RgbImage } from './png';
+import { fitForDisplay, FRAME_MAX_SIDE } from './inline-image';
+import { encodePng } from '../io/png';
+import { type AnyImage } from '../io/image';
 import { DISPLAY, type DisplayContext, type Displayable } from './display';
-import { MIME, type MimeBundle } from './protocol';
-import type { ArtifactRef } from './artifacts';
+import { MIME, type FramesOutput, type MimeBundle } from '../../shared/outputs';
+import type { ArtifactRef } from '../../shared/outputs';
 
-export { encodePng, type RgbImage };
+
 
 export interface FrameTrack {
   name: string;
-  frames: Iterable<RgbImage> | AsyncIterable<RgbImage>;
+  frames: Iterable<AnyImage> | AsyncIterable<AnyImage>;
 }
 
-export interface FramesOutput {
-  title: string;
-  fps: number;
-  label?: string;
-  tracks: { name: string; width: number; height: number; frames: ArtifactRef[] }[];
-}
 
 export class FrameSequenceDisplay implements Displayable {
   constructor(
@@ -30,17 +26,30 @@ export class FrameSequenceDisplay implements Displayable {
   async [DISPLAY](ctx: DisplayContext): Promise<MimeBundle> {
     const out: FramesOutput = { title: this.options.title ?? 'Frames', fps: this.options.fps ?? 24, tracks: [] };
     if (this.options.label) out.label = this.options.label;
-    for (const track of this.tracks) {
-      const refs: ArtifactRef[] = [];
-      let width = 0;
-      let height = 0;
-      for await (const frame of track.frames) {
-        width = frame.width;
-        height = frame.height;
-        refs.push(ctx.artifacts.put(encodePng(frame), 'png', 'image/png'));
+    // frame-major: frame i of every track, then frame i + 1 (tracks read from one source, e.g. the maps of one
+    // guidance frame, are read once; only one frame per track is in memory)
+    const its = this.tracks.map((t) => {
+      const src = t.frames as AsyncIterable<AnyImage> & Iterable<AnyImage>;
+      return typeof src[Symbol.asyncIterator] === 'function' ? src[Symbol.asyncIterator]() : src[Symbol.iterator]();
+    });
+    const outs = this.tracks.map((t) => ({ name: t.name, width: 0, height: 0, frames: [] as ArtifactRef[] }));
+    const live = its.map(() => true);
+    while (live.some(Boolean)) {
+      for (let k = 0; k < its.length; k++) {
+        if (!live[k]) continue;
+        const r = await its[k]!.next();
+        if (r.done) {
+          live[k] = false;
+          continue;
+        }
+        // the scrubber shows large frames (a 48-MP photo) averaged down; the sizes it reports are the shown ones
+        const shown = fitForDisplay(r.value, FRAME_MAX_SIDE);
+        outs[k]!.width = shown.width;
+        outs[k]!.height = shown.height;
+        outs[k]!.frames.push(ctx.artifacts.put(encodePng(shown), 'png', 'image/png'));
       }
-      out.tracks.push({ name: track.name, width, height, frames: refs });
     }
+    out.tracks.push(...outs);
     const counts = out.tracks.map((t) => `${t.name}: ${t.frames.length} frames ${t.width}×${t.height}`).join('; ');
     return { [MIME.frames]: out, 'text/plain': `${out.title}${out.label ? ` (${out.label})` : ''} — ${counts}` };
   }

@@ -2,19 +2,9 @@
  * Live progress for long stages: a display that is created once and then updated in place (throttled), rendered
  * as a bar with counts and ETA by our progress renderer, with a plain-text fallback.
  */
-import { MIME, type MimeBundle } from './protocol';
+import { MIME, type MimeBundle, type ProgressState } from '../../shared/outputs';
 
-export interface ProgressState {
-  label: string;
-  done: number;
-  total: number;
-  unit: string;
-  elapsedMs: number;
-  /** Estimated time left, from the average rate so far; null until there is a rate. */
-  etaMs: number | null;
-  finished: boolean;
-  failed?: string;
-}
+
 
 export type ProgressSink = (bundle: MimeBundle, first: boolean) => void;
 

@@ -96,7 +96,7 @@ export function transformCell(source: string, fileName = 'cell.ts'): Transformed
       removeComments: false,
       useDefineForClassFields: true,
     },
-    transformers: { before: [transformer] },
+    transformers: { before: [dynamicImports, transformer] },
   });
   const syntaxErrors = (out.diagnostics ?? []).filter((d) => d.category === ts.DiagnosticCategory.Error && isSyntaxError(d));
   if (syntaxErrors.length) throw cellSyntaxError(syntaxErrors[0]!, source);
@@ -116,6 +116,22 @@ export function transformCell(source: string, fileName = 'cell.ts'): Transformed
     },
   };
 }
+
+/**
+ * `import(x)` anywhere in the cell → `__mp_import(x)`: a script run by `vm` has no module loader of its own, so a bare
+ * dynamic import would fail ("A dynamic import callback was not specified").
+ */
+const dynamicImports: ts.TransformerFactory<ts.SourceFile> = (context) => (sf) => {
+  const f = context.factory;
+  const visit = (node: ts.Node): ts.Node => {
+    if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword) {
+      const args = ts.visitNodes(node.arguments, visit) as ts.NodeArray<ts.Expression>;
+      return f.updateCallExpression(node, f.createIdentifier(IMPORT_HELPER), undefined, args.slice(0, 1));
+    }
+    return ts.visitEachChild(node, visit, context);
+  };
+  return ts.visitNode(sf, visit) as ts.SourceFile;
+};
 
 function hasDeclareModifier(stmt: ts.VariableStatement): boolean {
   return !!stmt.modifiers?.some((m) => m.kind === ts.SyntaxKind.DeclareKeyword);

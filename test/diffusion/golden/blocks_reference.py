@@ -17,9 +17,12 @@ Other mode (used by bench/diffusion.ts, never by the tests):
 
     blocks_reference.py bench --arch JSON --frames F --calls N --threads T --out JSON
     blocks_reference.py bench-layer --threads T --runs R --out JSON
+    blocks_reference.py bench-unet --arch JSON --frames F --calls N --threads T --out JSON
 
-time the same denoising / reference UNet (architecture from the JSON, random weights), and one full-width level-0
-layer (ResNet 320 + spatial transformer with a 4096-token bank, one frame), in float32 PyTorch on the CPU.
+time the same denoising / reference UNet (architecture from the JSON, random weights), one full-width level-0
+layer (ResNet 320 + spatial transformer with a 4096-token bank, one frame), and (bench-unet, used by
+bench/unet-fullsize.ts) one conditional call of the whole denoising UNet alone — any width, e.g. the full-size one at a
+reduced image size — reading random float16-rounded banks of the reference's shapes, in float32 PyTorch on the CPU.
 """
 import json
 import math
@@ -500,6 +503,20 @@ def randomize(module, gen, zero_pe=False):
     return {k: v.float().numpy() for k, v in out.items()}
 
 
+def randomize_inplace(module, gen):
+    """randomize()'s distributions, written into the parameters in place (no copies: a full-size UNet is 5 GB)."""
+    with torch.no_grad():
+        for k, v in module.state_dict(keep_vars=True).items():
+            if k.endswith("pos_encoder.pe"):
+                continue
+            if k.endswith(".weight") and v.ndim >= 2:
+                v.normal_(0, 1 / math.sqrt(int(np.prod(v.shape[1:]))), generator=gen)
+            elif k.endswith(".weight"):
+                v.normal_(1, 0.1, generator=gen)
+            else:
+                v.normal_(0, 0.1, generator=gen)
+
+
 def f64(m):
     return m.double()
 
@@ -778,7 +795,54 @@ def bench_layer(argv):
     json.dump({"torch": torch.__version__, "threads": o.threads, "ms": ts}, open(o.out, "w"))
 
 
+def bench_unet(argv):
+    """One conditional call of the denoising UNet alone (no reference UNet: random banks of its shapes)."""
+    import argparse
+    import resource
+
+    p = argparse.ArgumentParser()
+    p.add_argument("--arch", required=True)
+    p.add_argument("--frames", type=int, default=12)
+    p.add_argument("--calls", type=int, default=2)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--out", required=True)
+    o = p.parse_args(argv)
+    torch.set_num_threads(o.threads)
+    a = json.load(open(o.arch))
+    u = a["unet"]
+    gen = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        unet = UNet(a, "denoising")
+        randomize_inplace(unet, gen)
+        lat = a["imageSize"] // 8
+        n = len(u["blockOutChannels"])
+        sites = []  # (side, channels) in the order the transformers run: down, mid, up
+        for i in range(n):
+            if u["crossAttnLevels"][i]:
+                sites += [(lat >> i, u["blockOutChannels"][i])] * u["layersPerBlock"]
+        sites.append((lat >> (n - 1), u["blockOutChannels"][n - 1]))
+        for i in range(n):
+            lvl = n - 1 - i
+            if u["crossAttnLevels"][lvl]:
+                sites += [(lat >> lvl, u["blockOutChannels"][lvl])] * (u["layersPerBlock"] + 1)
+        bank = [rnd(gen, 1, s * s, c).half().float() for s, c in sites]
+        text = rnd(gen, 1, a["text"]["tokens"], a["text"]["dim"])
+        x = rnd(gen, o.frames, 4, lat, lat)
+        g = rnd(gen, o.frames, u["blockOutChannels"][0], lat, lat)
+        ms, cpu = [], []
+        for i in range(o.calls + 1):  # the first call warms up
+            t0, c0 = time.perf_counter(), time.process_time()
+            y = unet(x, 999 - 50 * i, text, g, list(bank), "read")
+            if i:
+                ms.append((time.perf_counter() - t0) * 1e3)
+                cpu.append((time.process_time() - c0) * 1e3)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    json.dump({"torch": torch.__version__, "threads": o.threads, "ms": ms, "cpu_ms": cpu, "peak_rss_gib": rss, "out_rms": float(y.pow(2).mean().sqrt())}, open(o.out, "w"))
+
+
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "bench-unet":
+        return bench_unet(sys.argv[2:])
     if len(sys.argv) > 1 and sys.argv[1] == "bench":
         return bench(sys.argv[2:])
     if len(sys.argv) > 1 and sys.argv[1] == "bench-layer":

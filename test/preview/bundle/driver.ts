@@ -2,7 +2,7 @@
 // worker is found and used from a bundle. Prints one JSON line: the mode and a checksum of every frame.
 import { createHash } from 'node:crypto';
 import { createDemoHead } from '../../../src/kernel/flame';
-import { framingCamera } from '../../../src/kernel/pipeline/guidance';
+import { framingCamera } from '../../../src/kernel/pipeline/render-guidance';
 import { renderPreviewFramesParallel, resolvePreview } from '../../../src/kernel/preview';
 
 const model = createDemoHead();

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { createDemoHead, flameForward, flameTexAlbedo, prepareFlame } from '../../../src/kernel/flame';
 import { NdArray } from '../../../src/kernel/io/ndarray';
 import { writeNpz } from '../../../src/kernel/io/npy';
-import { decaCropSimilarity, tformFromCrop } from '../../../src/kernel/render/camera';
+import { decaCropSimilarity, tformFromCrop } from '../../../src/kernel/render/vertex-placement';
 
 const FIXTURES = join(__dirname, '..', 'fixtures');
 

@@ -13,7 +13,7 @@
  *   with no second copy of the weights and no masking arithmetic. The bank is projected once per call rather than
  *   once per frame (to_k is linear without bias, so this equals projecting the concatenation).
  */
-import { GraphBuilder } from '../../onnx/graph';
+import { GraphBuilder, floatAttr } from '../../onnx/graph';
 import {
   type BlockContext,
   conv2d,
@@ -42,8 +42,16 @@ export const UNET_IO = {
 
 export interface AttentionBuildOptions {
   /**
-   * Split self-attention queries into chunks of at most this many tokens, which bounds the materialised scores to
-   * (N, heads, chunk, L_kv) per chunk (full size: 4096 queries × 8192 keys per frame otherwise). Default: no split.
+   * How attention is computed. 'fused': ONNX Runtime's `com.microsoft.MultiHeadAttention` (CPU: MLAS flash
+   * attention, which never materialises the scores; CUDA: flash / memory-efficient kernels; WebGPU: its own kernel).
+   * 'explicit' (default, and what bundles written before this option hold): MatMul → Softmax → MatMul, optionally
+   * query-chunked.
+   */
+  attention?: 'explicit' | 'fused';
+  /**
+   * Explicit attention only: split self-attention queries into chunks of at most this many tokens, which bounds the
+   * materialised scores to (N, heads, chunk, L_kv) per chunk (full size: 4096 queries × 8192 keys per frame
+   * otherwise). Default: no split.
    */
   queryChunk?: number;
 }
@@ -53,10 +61,19 @@ export interface AttentionBuildOptions {
 
 /**
  * Scaled dot-product attention over projected q (N, Lq, C) and k, v (Nk, Lk, C) with Nk = N or 1 (broadcast, for
- * text K/V shared by every frame). Scale d^−½ is applied to q. Returns (N, Lq, C) before to_out.
+ * text K/V shared by every frame; say so with `sharedKV`). Scale d^−½. Returns (N, Lq, C) before to_out.
  */
-export function attend(g: GraphBuilder, q: string, k: string, v: string, heads: number, dim: number, queryLen?: number, o: AttentionBuildOptions = {}): string {
+export function attend(g: GraphBuilder, q: string, k: string, v: string, heads: number, dim: number, queryLen?: number, o: AttentionBuildOptions & { sharedKV?: boolean } = {}): string {
   const d = dim / heads;
+  if (o.attention === 'fused') {
+    // the kernel wants K/V with the query's batch: broadcast shared (1, Lk, C) tokens (the text) over the frames
+    const [kb, vb] = o.sharedKV ? [expandBatch(g, k, q), expandBatch(g, v, q)] : [k, v];
+    g.useOpset('com.microsoft', 1);
+    // the query count, when static, lets a provider without a reliable fused kernel decompose it query-chunked
+    const doc = queryLen ? `queries=${queryLen}` : undefined;
+    return g.node('MultiHeadAttention', [q, kb, vb], { num_heads: heads, scale: floatAttr(1 / Math.sqrt(d)) }, 1, 'com.microsoft', doc)[0]!;
+  }
+  // Scale q (L·d values) rather than the L·L' scores.
   const qh = g.op('Mul', [splitHeads(g, q, heads, d), g.constF32('attn_scale', [1 / Math.sqrt(d)], [])]);
   const kh = splitHeads(g, k, heads, d, true);
   const vh = splitHeads(g, v, heads, d);
@@ -180,6 +197,8 @@ export function spatialTransformer(ctx: BlockContext, x: string, key: string, o:
       linear(ctx, o.text, `${a2}.to_v`, o.textDim!, c, false),
       o.heads,
       c,
+      undefined,
+      { attention: o.attention, sharedKV: true },
     );
     h = g.op('Add', [linear(ctx, ca, `${a2}.to_out.0`, c, c, true), h]);
   }
@@ -194,7 +213,7 @@ export function spatialTransformer(ctx: BlockContext, x: string, key: string, o:
  * x + attn(LN(x) + pe[0:F]) (Q, K, V all from the PE-augmented input) → x + FF(LN x) → proj_out → back → + input.
  * `pe` (1, maxLen, C) is read from the state dict (`…attention_blocks.i.pos_encoder.pe`), as the checkpoint holds it.
  */
-export function motionModule(ctx: BlockContext, x: string, key: string, o: { channels: number; heads: number; groups: number; eps: number; maxLen: number }): string {
+export function motionModule(ctx: BlockContext, x: string, key: string, o: { channels: number; heads: number; groups: number; eps: number; maxLen: number; attention?: AttentionBuildOptions['attention'] }): string {
   const { g } = ctx;
   const c = o.channels;
   const tt = `${key}.temporal_transformer`;
@@ -209,7 +228,7 @@ export function motionModule(ctx: BlockContext, x: string, key: string, o: { cha
     const pe = param(ctx, `${ab}.pos_encoder.pe`, [1, o.maxLen, c]);
     const peF = g.op('Slice', [pe, g.constI64('z', [0]), frames, g.constI64('ax', [1])]);
     const xn = g.op('Add', [layerNorm(ctx, h, `${tb}.norms.${i}`, c, 1e-5), peF]);
-    const att = attend(g, linear(ctx, xn, `${ab}.to_q`, c, c, false), linear(ctx, xn, `${ab}.to_k`, c, c, false), linear(ctx, xn, `${ab}.to_v`, c, c, false), o.heads, c);
+    const att = attend(g, linear(ctx, xn, `${ab}.to_q`, c, c, false), linear(ctx, xn, `${ab}.to_k`, c, c, false), linear(ctx, xn, `${ab}.to_v`, c, c, false), o.heads, c, undefined, { attention: o.attention });
     h = g.op('Add', [linear(ctx, att, `${ab}.to_out.0`, c, c, true), h]);
   }
   h = g.op('Add', [gegluFeedForward(ctx, layerNorm(ctx, h, `${tb}.ff_norm`, c, 1e-5), `${tb}.ff`, c), h]);
@@ -253,6 +272,7 @@ function transformerAt(b: UNetBuild, x: string, path: string, level: number): st
     tokens: side * side,
     bank,
     queryChunk: b.opts.queryChunk,
+    attention: b.opts.attention,
     afterNorm1:
       b.kind === 'reference'
         ? () => {
@@ -265,7 +285,7 @@ function transformerAt(b: UNetBuild, x: string, path: string, level: number): st
 function motionAt(b: UNetBuild, x: string, path: string, level: number): string {
   if (b.kind === 'reference') return x;
   const u = b.u;
-  return motionModule(b.ctx, x, path, { channels: u.blockOutChannels[level]!, heads: u.motion.heads, groups: u.normGroups, eps: u.transformerEps, maxLen: u.motion.maxLen });
+  return motionModule(b.ctx, x, path, { channels: u.blockOutChannels[level]!, heads: u.motion.heads, groups: u.normGroups, eps: u.transformerEps, maxLen: u.motion.maxLen, attention: b.opts.attention });
 }
 
 function resnetAt(b: UNetBuild, x: string, key: string, inCh: number, outCh: number): string {

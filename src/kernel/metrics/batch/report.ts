@@ -6,7 +6,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MetricsResult } from '../evaluate';
-import { paperComparisonFigure, perFrameFigure, motionFigure, formatValue, type PlotFigure } from '../display';
+import { paperComparisonFigure, paperTableFigure, perFrameFigure, motionFigure, formatValue } from '../display';
+import { type PlotFigure } from '../../../shared/outputs';
 import { PAPER_TABLE_I, type PaperRow } from '../paper';
 import { METRICS, fromJsonNumber, type MetricId } from '../types';
 import type { EvalTable } from './table';
@@ -66,6 +67,7 @@ export function renderReport(t: EvalTable, results: Map<string, MetricsResult>, 
   const runs = (['self', 'cross'] as const)
     .filter((m) => t.aggregate[m].pairs)
     .map((m) => ({ name: `mean of ${t.aggregate[m].pairs} pair(s)`, mode: m, summary: Object.fromEntries(Object.entries(t.aggregate[m].values).map(([k, v]) => [k, fromJsonNumber(v)])) as Partial<Record<MetricId, number>> }));
+  figures.push({ id: 'fig-paper-table', fig: paperTableFigure(runs, PAPER_TABLE_I, info.paperRows) });
   figures.push({ id: 'fig-paper', fig: paperComparisonFigure(runs, info.paperRows) });
   const perPair: string[] = [];
   for (const r of t.rows) {
@@ -88,9 +90,8 @@ export function renderReport(t: EvalTable, results: Map<string, MetricsResult>, 
   const agg = (['self', 'cross'] as const)
     .filter((m) => t.aggregate[m].pairs)
     .map((m) => `<tr class="agg"><td>mean (${m})</td><td>${m}</td><td>${t.aggregate[m].pairs} pairs</td>${t.metrics.map((k) => cell(k, t.aggregate[m].values[k], 'no pair has it')).join('')}</tr>`);
-  const paper = PAPER_TABLE_I.rows.length || info.paperRows?.length
-    ? `<p>Paper rows: ${PAPER_TABLE_I.rows.length} verified${info.paperRows?.length ? `, ${info.paperRows.length} user-supplied` : ''}. ${esc(PAPER_TABLE_I.citation)}</p>`
-    : `<p class="note">${esc(PAPER_TABLE_I.absent)}<br>Citation: ${esc(PAPER_TABLE_I.citation)} (${esc(PAPER_TABLE_I.url)})</p>`;
+  const paper = `<p>${esc(PAPER_TABLE_I.table)} (${esc(PAPER_TABLE_I.caption)}): ${PAPER_TABLE_I.rows.length} rows${info.paperRows?.length ? `, ${info.paperRows.length} user-supplied` : ''}. ${esc(PAPER_TABLE_I.citation)} (${esc(PAPER_TABLE_I.url)})</p>
+<p class="note">${esc(PAPER_TABLE_I.note)}</p>`;
   const missing = t.missing.length ? `<p class="warn">${t.missing.length} pair(s) without results: ${t.missing.map(esc).join(', ')}</p>` : '';
   const plotScript = plotly
     ? `<script>${plotly.replace(/<!--/g, '<\\!--').replace(/<\/script/gi, '<\\/script')}</script>
@@ -126,6 +127,7 @@ ${t.aggregateNotes.length ? `<p class="note">${t.aggregateNotes.map(esc).join('<
 <div class="plot" id="fig-pairs"></div>
 <h2>Beside the paper</h2>
 ${paper}
+<div class="plot" id="fig-paper-table"></div>
 <div class="plot" id="fig-paper"></div>
 <h2>Per pair</h2>
 ${perPair.join('\n')}

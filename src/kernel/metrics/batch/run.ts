@@ -16,9 +16,9 @@ import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { MagicPortraitError } from '../../errors';
-import { configureSessions } from '../../onnx/session';
-import { StageCache } from '../../pipeline/cache';
-import { contentHash } from '../../pipeline/hash';
+import { configure } from '../../settings';
+import { StageCache } from '../../io/stage-cache';
+import { contentHash } from '../../io/content-hash';
 import { evaluate, fileDigest, METRICS_STAGE_VERSION, resultToJson, type ClipFeatureNetwork, type FeatureNetwork } from '../evaluate';
 import { identityModelKey } from '../identity';
 import { Lpips, type LpipsWeights } from '../nets/lpips';
@@ -120,7 +120,7 @@ export async function runEval(options: EvalRunOptions): Promise<EvalRunSummary> 
   if (workers > 1) {
     await runWorkers(manifest, out, shard, workers, { ...options, lpips: lpipsWeights, fid: fidWeights, fvd: fvdWeights, threads }, log, summary);
   } else {
-    configureSessions({ threads });
+    configure({ threads });
     const cache = options.cacheDir === null ? null : new StageCache(options.cacheDir ?? join(out, 'cache'));
     const lkey = await lpipsWeightsKey(lpipsWeights);
     const fkey = !fidWeights ? null : typeof fidWeights === 'string' ? await fileDigest(fidWeights) : (fidWeights.key ?? fidWeights.name);

@@ -5,10 +5,10 @@
  * either the whole file or none). The table files contain only the numbers and the protocol, never timestamps or
  * hosts, so the same pairs give byte-identical tables however they were sharded.
  */
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { MagicPortraitError } from '../../errors';
+import { writeFileAtomic } from '../../io/temp-files';
 import { openNpz, toFloat32 } from '../../io';
 import { resultFromJson, type MetricsResult } from '../evaluate';
 import { frechetDistanceFromFeatures } from '../frechet';
@@ -36,13 +36,7 @@ export interface PairRecord {
   shard: string;
 }
 
-/** Writes a file so that readers see either the old content or the complete new one. */
-export function writeFileAtomic(path: string, data: string | Uint8Array): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  writeFileSync(tmp, data);
-  renameSync(tmp, path);
-}
+export { writeFileAtomic };
 
 export const pairFile = (out: string, id: string) => join(out, 'pairs', `${id}.json`);
 /** FID feature vectors of a pair (written before its .json, so a finished pair always has them). */

@@ -1,4 +1,4 @@
-// AssemblyScript (see ../kernel.ts). A face's barycentric coefficients, shared by the rasteriser's resolve pass
+// AssemblyScript (see ../wasm-arena.ts). A face's barycentric coefficients, shared by the rasteriser's resolve pass
 // and the shading pass: `w0 = c0 + a0·dx + b0·dy`, `w1 = a1·dx + b1·dy`, `w2 = a2·dx + b2·dy` about v0 = (x0, y0),
 // i.e. the reference's `edge_k / (area + 1e-8)` expanded about v0 (Rasterizer.coefficients documents them).
 

@@ -1,4 +1,4 @@
-// Entry point of the render kernel module (see ../kernel.ts).
+// Entry point of the render kernel module (see ../wasm-arena.ts).
 export { configure, shade } from './shade';
 export { vertexNormals } from './normals';
 export { rasterSetup, rasterize, rasterRowMin, rasterRowMax } from './raster';

@@ -1,4 +1,4 @@
-// AssemblyScript (see ../kernel.ts). DECA's `util.vertex_normals` for the guidance renderer (guidance.ts
+// AssemblyScript (see ../wasm-arena.ts). DECA's `util.vertex_normals` for the guidance renderer (guidance-maps.ts
 // `vertexNormals` documents the convention): per face, add (v2−v1)×(v0−v1) to v1, (v0−v2)×(v1−v2) to v2 and
 // (v1−v0)×(v2−v0) to v0, accumulated in float64 from the float32 vertices, then `n / max(|n|, 1e-6)` to float32.
 

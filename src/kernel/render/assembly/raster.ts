@@ -1,4 +1,4 @@
-// AssemblyScript (compiled to WebAssembly; see ../kernel.ts for how it is built and loaded).
+// AssemblyScript (compiled to WebAssembly; see ../wasm-arena.ts for how it is built and loaded).
 //
 // The rasteriser's per-frame work: both winding passes, the occlusion tiles, the row spans, and the barycentric
 // resolve. ../rasterizer.ts documents the conventions and the algorithm and is the thin JavaScript wrapper that

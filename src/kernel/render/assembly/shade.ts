@@ -1,6 +1,6 @@
-// AssemblyScript (compiled to WebAssembly with SIMD; see ../kernel.ts for how it is built and loaded).
+// AssemblyScript (compiled to WebAssembly with SIMD; see ../wasm-arena.ts for how it is built and loaded).
 //
-// The guidance maps' per-pixel pass (guidance.ts documents the conventions): for every covered pixel, interpolate
+// The guidance maps' per-pixel pass (guidance-maps.ts documents the conventions): for every covered pixel, interpolate
 // depth, normal and UV from the winning face's attribute planes, sample the albedo bilinearly, apply the per-face
 // SH quadratic, and quantise to 8 bits. Values are computed in float64 (the reference's float32 values are then
 // reproduced by rounding, as it stores them), two lanes at a time: lanes are independent IEEE operations and
@@ -12,7 +12,7 @@
 // left-to-right JavaScript renderer: all 8-bit maps identical over 31.5 M covered pixels, 208 frames). Quantisation is
 // torchvision's `floor(clamp(x·255 + 0.5, 0, 255))` in float32, four values at a time.
 //
-// All pointers are byte offsets into the module's (imported) memory, laid out by ../kernel.ts.
+// All pointers are byte offsets into the module's (imported) memory, laid out by ../wasm-arena.ts.
 
 import { barycentricCoefficients, ba0, ba1, ba2, bb0, bb1, bb2, bc0 } from './barycentric';
 
