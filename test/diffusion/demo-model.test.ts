@@ -99,15 +99,19 @@ test('PyTorch ↔ ours: the trainer’s sampler and our ONNX bundle give the sam
 test('self-reenactment of held-out identities: the trained model beats the untrained tiny bundle by a clear margin', { timeout: 600_000 }, async () => {
   const q = await quality();
   assert.equal(q.self.frames, 2 * FRAMES);
-  assert.ok(q.self.psnr >= q.untrained!.psnr + 4, `PSNR ${q.self.psnr} vs untrained ${q.untrained!.psnr}`);
-  assert.ok(q.self.ssim >= q.untrained!.ssim + 0.2, `SSIM ${q.self.ssim} vs untrained ${q.untrained!.ssim}`);
+  // measured on these 2 clips × 6 frames (2026-12-07): 25.96 dB / 0.823 against the untrained 10.10 dB / 0.054 and the
+  // VAE's own round trip of 29.90 dB / 0.924 (the ceiling); the asserts leave about 2 dB / 0.1 of room
+  assert.ok(q.self.psnr >= q.untrained!.psnr + 13, `PSNR ${q.self.psnr} vs untrained ${q.untrained!.psnr}`);
+  assert.ok(q.self.ssim >= q.untrained!.ssim + 0.65, `SSIM ${q.self.ssim} vs untrained ${q.untrained!.ssim}`);
+  assert.ok(q.self.psnr >= q.vae.psnr - 6, `PSNR ${q.self.psnr} within 6 dB of the VAE ceiling ${q.vae.psnr}`);
   for (const c of q.perClip) assert.ok(c.self.psnr > c.zeroed.psnr, `${c.clip}: the guidance maps help`);
 });
 
 test('the guidance matters: with the maps zeroed PSNR falls', { timeout: 600_000 }, async () => {
   const q = await quality();
-  // the issue's target is 6 dB (printed by the bench); the committed model falls by this much at least
-  assert.ok(q.zeroed.drop >= 1.5, `drop ${q.zeroed.drop} dB`);
+  // the issue's target is 6 dB (printed by the bench, which measures 3.5 dB on 6 clips × 24 frames); on these 2 clips
+  // the committed model falls by 5.2 dB
+  assert.ok(q.zeroed.drop >= 3.5, `drop ${q.zeroed.drop} dB`);
 });
 
 test('cross-reenactment follows the driving motion with the reference’s identity; another reference is followed', { timeout: 600_000 }, async () => {
