@@ -25,7 +25,7 @@ import type { Image } from '../io/image';
 import { psnr, ssim } from '../metrics/image';
 import { readPng } from '../io/png';
 import { crossReenactment } from '../data/api';
-import { generateSynthetic, identitySplits } from '../data/synth/generate';
+import { generateSynthetic, identitySplits, type SynthSettings } from '../data/synth/generate';
 import { synthClipId } from '../data/synth/params';
 import type { AnyImage } from '../io/image';
 import type { GGEBundle } from '../gge/bundle';
@@ -52,15 +52,6 @@ export interface Clip {
   /** Face coverage per frame (gray, 255 = face). */
   masks: Uint8Array[];
   size: number;
-}
-
-export interface SynthSettings {
-  identities: number;
-  clips: number;
-  frames: number;
-  size: number;
-  seed: number;
-  fps?: number;
 }
 
 export interface Common {

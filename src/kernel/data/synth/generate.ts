@@ -25,14 +25,18 @@ import { rngFor } from '../rng';
 import { identityId, synthClip, synthClipId, synthIdentity } from './params';
 import { headAngles } from '../../fit/frame-targets';
 
-export interface SynthOptions {
-  out: string;
+/** What decides a synthetic dataset's content: the same settings regenerate the same files. */
+export interface SynthSettings {
   identities: number;
   clips: number;
   frames: number;
   size: number;
   seed: number;
   fps?: number;
+}
+
+export interface SynthOptions extends SynthSettings {
+  out: string;
   /** Data worker threads (default: one per core). 0 works on the calling thread. */
   workers?: number;
   maps?: readonly DataMapKind[];
