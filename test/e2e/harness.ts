@@ -728,8 +728,10 @@ export async function selectKernel(page: Page, label: string, timeout = 30_000):
 
 // In the page: a MutationObserver on the visible notebook's cell list counts every cell that turns pending or
 // executing. Counting transitions (rather than polling the icons) sees a start even when the cell finishes in a few
-// ms, so "the run started" never races with "the run is already over".
-async function armStartCounter(page: Page): Promise<void> {
+// ms, so "the run started" never races with "the run is already over". On a loaded machine VS Code may render a fast
+// run's cells straight to their final state, so a second sign is checked too: an execution order ([N]) above the
+// highest shown when the counter was armed (the kernel numbers every execution as it starts).
+async function armStartCounter(page: Page): Promise<number> {
   // Browser-side code: typed loosely, the project's tsconfig has no DOM lib.
   await page.locator(`${NOTEBOOK} .cell-list-container`).evaluate((list: any) => {
     list.__mpStarts = 0;
@@ -748,14 +750,22 @@ async function armStartCounter(page: Page): Promise<void> {
     obs.observe(list, { subtree: true, childList: true, attributes: true, attributeFilter: ['class'] });
     list.__mpObs = obs;
   });
+  return maxExecutionOrder(page);
 }
 
-async function waitStarted(page: Page, what: string, timeout = 15_000): Promise<void> {
+/** The highest execution order ([N] beside a cell) the visible notebook shows; 0 if none. */
+async function maxExecutionOrder(page: Page): Promise<number> {
+  return page.locator(NOTEBOOK).evaluate((nb: any) =>
+    Math.max(0, ...[...nb.querySelectorAll('.execution-count-label')].map((e: any) => Number(/\[(\d+)\]/.exec(e.textContent ?? '')?.[1] ?? 0))),
+  );
+}
+
+async function waitStarted(page: Page, what: string, armedOrder: number, timeout = 15_000): Promise<void> {
   const list = page.locator(`${NOTEBOOK} .cell-list-container`);
   const until = Date.now() + timeout;
   while (Date.now() < until) {
     const n: number = await list.evaluate((l: any) => l.__mpStarts ?? 0);
-    if (n > 0) return;
+    if (n > 0 || (await maxExecutionOrder(page)) > armedOrder) return;
     const picker = page.locator('.quick-input-widget:visible .quick-input-title');
     if (await picker.isVisible().catch(() => false)) {
       const title = await picker.innerText().catch(() => '');
@@ -769,17 +779,17 @@ async function waitStarted(page: Page, what: string, timeout = 15_000): Promise<
 
 /** Clicks the notebook toolbar's Run All (falls back to the command) and waits until a cell starts. */
 export async function runAllCells(page: Page): Promise<void> {
-  await armStartCounter(page);
+  const armed = await armStartCounter(page);
   const btn = page.locator(TOOLBAR).getByRole('button', { name: 'Run All', exact: true });
   if (await btn.isVisible()) await btn.click();
   else await executeCommand(page, 'Notebook: Run All');
-  await waitStarted(page, 'runAllCells');
+  await waitStarted(page, 'runAllCells', armed);
 }
 
 /** Runs cell `index` (0-based over all cells, markdown included) with its run button; waits until it starts. */
 export async function runCell(page: Page, index: number): Promise<void> {
   const row = await revealCell(page, index);
-  await armStartCounter(page);
+  const armed = await armStartCounter(page);
   await row.hover();
   const btn = row.locator('.run-button-container').getByRole('button', { name: /^Execute Cell/ });
   try {
@@ -787,7 +797,7 @@ export async function runCell(page: Page, index: number): Promise<void> {
   } catch {
     return fail(page, `runCell(${index}): no "Execute Cell" button on that cell (a markdown cell? already running?)`);
   }
-  await waitStarted(page, `runCell(${index})`);
+  await waitStarted(page, `runCell(${index})`, armed);
 }
 
 /**
