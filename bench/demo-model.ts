@@ -2,9 +2,10 @@
  * `npm run bench -- demo-model`: every quality figure of the committed demo model (training/demo-model/, issue #17)
  * through our ONNX sampler on held-out test-split identities regenerated from its training dataset's synth-data
  * settings (src/kernel/diffusion/quality.ts): (a) self-reenactment PSNR / SSIM beside the untrained tiny bundle and the
- * VAE ceiling, (b) cross-reenactment, (c) guidance zeroed, (d) another identity's reference, (e) temporal error of
- * stage 2 vs the stage-1 model, (f) PyTorch ↔ ours final latents, (g) the trained guidance encoders' attention on the
- * face, (h) float16 vs float32 decoded frames. test/diffusion/demo-model.test.ts asserts the thresholds on fewer clips.
+ * VAE ceiling, (a′) the same at the user's output size (512²: the sampler's resizes included), (b) cross-reenactment,
+ * (c) guidance zeroed, (d) another identity's reference, (e) temporal error of stage 2 vs the stage-1 model,
+ * (f) PyTorch ↔ ours final latents, (g) the trained guidance encoders' attention on the face, (h) float16 vs float32
+ * decoded frames. test/diffusion/demo-model.test.ts asserts the thresholds on fewer clips.
  *
  *   MP_DEMO_CLIPS (default 6), MP_DEMO_FRAMES (24), MP_DEMO_STEPS (20), MP_DEMO_MODEL (another demo-model folder)
  */
@@ -12,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { demoModel } from '../src/kernel/diffusion/demo-model';
 import { tinyBundle } from '../src/kernel/diffusion/bundle';
-import { attentionShare, heldOutClips, pytorchParity, qualityFigures, readClip, trainingDataSettings } from '../src/kernel/diffusion/quality';
+import { attentionShare, heldOutClips, outputSizeFigures, pytorchParity, qualityFigures, readClip, trainingDataSettings } from '../src/kernel/diffusion/quality';
 import { fp16Check } from '../src/kernel/diffusion/fp16-check';
 import { loadText } from './machine';
 import { printRows, type BenchRow } from './types';
@@ -45,6 +46,11 @@ export async function benchDemoModel(): Promise<BenchRow[]> {
   row('(c) guidance zeroed', 'PSNR falls ≥ 6 dB', `${verdict(q.zeroed.drop >= 6)}: ${f2(q.zeroed.psnr)} dB / ${q.zeroed.ssim.toFixed(3)}: −${f2(q.zeroed.drop)} dB`);
   row('(d) reference of another identity', 'closer to that identity\'s ground truth', `${verdict(q.swapped.closerPairs === q.swapped.pairs)}: vs that identity driven by the clip: ${f2(q.swapped.psnr)} dB; vs the clip's own frames: ${f2(q.swapped.againstOwn.psnr)} dB; closer in ${q.swapped.closerPairs}/${q.swapped.pairs}`);
   row('(e) temporal error (8-bit, |Δout − Δgt|)', 'stage 2 < stage 1 only', `${verdict(q.temporal.stage1 !== undefined && q.temporal.stage2 < q.temporal.stage1)}: stage 2 ${q.temporal.stage2.toFixed(3)}, stage 1 + identity motion modules ${q.temporal.stage1?.toFixed(3)}; ground-truth motion ${q.temporal.groundTruthMotion.toFixed(3)}`);
+  // the same identities rendered at the user's size: the sampler resizes the inputs in and its output back out
+  const big = await heldOutClips({ ...data, size: 512 }, join(tmpdir(), `mp-demo-heldout-${data.seed}-${data.identities}-${data.clips}-${data.frames}-512`), clipsN, { onProgress: log });
+  const t1 = performance.now();
+  const o = await outputSizeFigures(model, big, { frames, steps, onProgress: log });
+  row(`(a′) self-reenactment at ${o.size}² (mp.sample's output size)`, 'PSNR ≥ 24 dB, SSIM ≥ 0.85; zeroed drop ≥ 6 dB', `${verdict(o.self.psnr >= 24 && o.self.ssim >= 0.85)}: ${f2(o.self.psnr)} dB / ${o.self.ssim.toFixed(3)}; guidance zeroed ${f2(o.zeroed.psnr)} dB / ${o.zeroed.ssim.toFixed(3)}: −${f2(o.zeroed.drop)} dB (${verdict(o.zeroed.drop >= 6)}); the same identities and frames as (a), rendered at ${o.size}²`, performance.now() - t1);
   for (const c of q.perClip)
     row(`    ${c.clip}`, '', `self ${f2(c.self.psnr)} dB / ${c.self.ssim.toFixed(3)}, cross ${f2(c.cross.psnr)} (vs B ${f2(c.crossVsDriving.psnr)}), zeroed ${f2(c.zeroed.psnr)}, swapped ${f2(c.swapped.psnr)} (vs own ${f2(c.swappedVsOwn.psnr)})`);
   try {

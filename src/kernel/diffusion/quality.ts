@@ -11,6 +11,8 @@
  *   swapped    the self setting with the first frame of another identity C as reference → against C driven by the
  *              clip's motion, and against the clip's own frames (the output must follow C)
  *   temporal   mean |(out[t+1] − out[t]) − (gt[t+1] − gt[t])| (8-bit values) of the self outputs
+ *   output size  self and zeroed again on the same identities rendered at the user's size (512²): the sampler's
+ *              resizes in, its output resized out, scored against frames at that size
  *   attention  the trained guidance encoders' attention (attentions.5): for query cells inside the face mask, the share
  *              of attention mass on face cells, beside the face cells' share of the grid
  *
@@ -129,11 +131,11 @@ export interface SampleSettings {
   seed?: number;
 }
 
-/** One sampling run at the model's size: the decoded frames. */
-export async function sampleFrames(bundle: DiffusionBundle, reference: AnyImage, maps: Maps, s: SampleSettings = {}): Promise<AnyImage[]> {
+/** One sampling run: the decoded frames at the model's size, or (`at: 'reference'`) resized to the reference's size. */
+export async function sampleFrames(bundle: DiffusionBundle, reference: AnyImage, maps: Maps, s: SampleSettings = {}, at: 'model' | 'reference' = 'model'): Promise<AnyImage[]> {
   const r = await sample(
     { reference, guidance: { maps }, bundle, steps: s.steps ?? 20, guidanceScale: s.guidanceScale ?? 3.5, seed: s.seed ?? 42 },
-    { previewEvery: 0, outputSize: 'model' },
+    { previewEvery: 0, outputSize: at },
   );
   try {
     return [...r.frames].map((f) => ({ ...f, data: Uint8Array.from(f.data) }));
@@ -280,6 +282,37 @@ export async function qualityFigures(bundle: DiffusionBundle, clipDirs: readonly
     temporal: { stage2: te2 / n, ...(o.stage1 ? { stage1: te1 / n } : {}), groundTruthMotion: teGt / n },
     perClip,
   };
+}
+
+export interface OutputSizeFigures {
+  /** The clips' (and outputs') side in pixels. */
+  size: number;
+  self: Scores;
+  zeroed: Scores & { drop: number };
+  perClip: { clip: string; self: Scores; zeroed: Scores }[];
+}
+
+/**
+ * Self-reenactment and zeroed guidance scored at the clips' own size, as a user sees the result: the inputs at the
+ * clips' size (e.g. 512²) go through the sampler's resize to the model's size, and its output is resized back
+ * (mp.sample's default). Beside `qualityFigures` (which scores at the model's size) it shows what the resize costs.
+ */
+export async function outputSizeFigures(bundle: DiffusionBundle, clipDirs: readonly string[], o: QualityOptions = {}): Promise<OutputSizeFigures> {
+  const settings = { steps: o.steps ?? 20, guidanceScale: o.guidanceScale ?? 3.5, seed: o.seed ?? 42 };
+  const perClip: OutputSizeFigures['perClip'] = [];
+  let size = 0;
+  for (const dir of clipDirs) {
+    const c = readClip(dir, o.frames);
+    size = c.size;
+    check(o, 'quality figures at the output size');
+    o.onProgress?.(`${c.id}: self-reenactment at ${c.size}²`);
+    const self = scores(await sampleFrames(bundle, c.images[0]!, c.maps, settings, 'reference'), c.images);
+    o.onProgress?.(`${c.id}: guidance zeroed at ${c.size}²`);
+    const zeroed = scores(await sampleFrames(bundle, c.images[0]!, zeroMaps(c.maps), settings, 'reference'), c.images);
+    perClip.push({ clip: c.id, self, zeroed });
+  }
+  const self = mean(perClip.map((p) => p.self)), zeroed = mean(perClip.map((p) => p.zeroed));
+  return { size, self, zeroed: { ...zeroed, drop: self.psnr - zeroed.psnr }, perClip };
 }
 
 export interface AttentionShare {
