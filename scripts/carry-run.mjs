@@ -47,7 +47,10 @@ export function runState(run) {
     const val = [...log].reverse().find((r) => r.event === 'validation' || r.event === 'export');
     // the trainer's own tests of done-ness: the VAE is exported into base/vae; a stage logged its last step
     const done = part === 'vae' ? existsSync(join(run, 'base', 'vae', 'config.json')) : train.some((r) => r.step === total);
-    parts[part] = { total, step: train.at(-1)?.step ?? 0, done, state: done ? null : newestState(join(dir, 'state')), validationPsnr: val?.val_psnr ?? null };
+    const state = done ? null : newestState(join(dir, 'state'));
+    // a stop saves its state after the last logged step (the log records every log_every steps)
+    const step = Math.max(train.at(-1)?.step ?? 0, state ? Number(/\d+/.exec(state)[0]) : 0);
+    parts[part] = { total, step, done, state, validationPsnr: val?.val_psnr ?? null };
   }
   return { config: cfg, parts };
 }
